@@ -22,7 +22,13 @@ fn main() -> anyhow::Result<()> {
     let ebpf_dir = root.join("detector-ebpf");
     let out = PathBuf::from(env::var("OUT_DIR")?).join("detector-ebpf.o");
 
-    for rel in ["detector-ebpf/src", "detector-ebpf/Cargo.toml", "detector-ebpf/Cargo.lock", "detector-common/src", "detector-common/Cargo.toml"] {
+    for rel in [
+        "detector-ebpf/src",
+        "detector-ebpf/Cargo.toml",
+        "detector-ebpf/Cargo.lock",
+        "detector-common/src",
+        "detector-common/Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(rel).display());
     }
     println!("cargo:rerun-if-env-changed=DETECTOR_SKIP_EBPF_BUILD");
@@ -48,18 +54,47 @@ fn main() -> anyhow::Result<()> {
 
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&ebpf_dir)
-        .args(["build", "--release", "--locked", "--target", EBPF_TARGET, "-Z", "build-std=core"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            EBPF_TARGET,
+            "-Z",
+            "build-std=core",
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTC", rustc)
         .env("RUSTC_BOOTSTRAP", "1");
     // The outer build's settings are for the host toolchain; they must not leak in.
-    for var in ["RUSTC_WORKSPACE_WRAPPER", "RUSTC_WRAPPER", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTDOC", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
+    for var in [
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTDOC",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ] {
         cmd.env_remove(var);
     }
     for (key, _) in env::vars_os() {
         if let Some(k) = key.to_str() {
-            if k.starts_with("CARGO_FEATURE_") || k.starts_with("CARGO_CFG_") || k.starts_with("DEP_") || k == "OUT_DIR" || k == "TARGET" || k == "HOST" || k == "PROFILE" || k == "OPT_LEVEL" || k == "DEBUG" || k == "NUM_JOBS" {
+            if k.starts_with("CARGO_FEATURE_")
+                || k.starts_with("CARGO_CFG_")
+                || k.starts_with("DEP_")
+                || k == "OUT_DIR"
+                || k == "TARGET"
+                || k == "HOST"
+                || k == "PROFILE"
+                || k == "OPT_LEVEL"
+                || k == "DEBUG"
+                || k == "NUM_JOBS"
+            {
                 cmd.env_remove(&key);
             }
         }
@@ -70,7 +105,10 @@ fn main() -> anyhow::Result<()> {
     if !status.success() {
         bail!("building the kernel programs failed ({status}); if bpf-linker or rust-web-src is missing, run `cargo xtask setup`");
     }
-    let built = target_dir.join(EBPF_TARGET).join("release").join("detector");
+    let built = target_dir
+        .join(EBPF_TARGET)
+        .join("release")
+        .join("detector");
     std::fs::copy(&built, &out)
         .with_context(|| format!("copying {} to {}", built.display(), out.display()))?;
     Ok(())

@@ -26,6 +26,9 @@ pub const EVENT_FORK: u32 = 2;
 pub const EVENT_EXIT: u32 = 3;
 /// Number of slots in the per-CPU loss counter array (indexed by event kind).
 pub const EVENT_KINDS: u32 = 4;
+/// Slot of the loss counter array that counts processes that could not be added to the
+/// lineage map because it was full (their descendants go untracked).
+pub const LOSS_LINEAGE_FULL: u32 = 0;
 
 // === exec flags ===
 
@@ -63,6 +66,8 @@ pub const CLASS_MEMFD: u32 = 5;
 pub const CFG_F_ENFORCE: u32 = 1 << 0;
 /// Only JVMs started inside the scope cgroup (`scope_cgroup_id` at `scope_level`) are tracked.
 pub const CFG_F_SCOPED: u32 = 1 << 1;
+/// The `JVM_PATHS` map is not empty: execs outside a lineage must hash their path.
+pub const CFG_F_JVM_PATHS: u32 = 1 << 2;
 
 /// `SIGKILL`, as the kernel numbers it.
 pub const SIGKILL: u32 = 9;
@@ -238,17 +243,50 @@ pub struct AllowKey {
     pub hash: u64,
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
 /// FNV-1a (64-bit) of `bytes` up to the first NUL: cheap enough for the kernel's bounded
 /// loops, identical on both sides, and used to key paths that do not fit a fixed key.
 #[inline(always)]
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hash = FNV_OFFSET;
     for &b in bytes {
         if b == 0 {
             break;
         }
         hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
+/// [`fnv1a`] of `path[start..end]`, written for the verifier: an index loop with a
+/// masked index, because it cannot follow a slice iterator's bounds through the loop.
+#[inline(always)]
+pub fn fnv1a_at(path: &[u8; PATH_LEN], start: usize, end: usize) -> u64 {
+    let mut hash = FNV_OFFSET;
+    for i in 0..PATH_LEN {
+        let j = start + i;
+        if j >= end || j >= PATH_LEN {
+            break;
+        }
+        let b = path[j & (PATH_LEN - 1)];
+        if b == 0 {
+            break;
+        }
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
+/// FNV-1a (64-bit) of all of `bytes`, NULs included (for userspace keys, not paths).
+pub fn fnv1a_bytes(bytes: &[u8]) -> u64 {
+    let mut hash = FNV_OFFSET;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(FNV_PRIME);
     }
     hash
 }
@@ -257,7 +295,11 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// NUL-padded, cut at [`NAME_LEN`].
 pub fn name_key(name: &[u8]) -> [u8; NAME_LEN] {
     let mut key = [0u8; NAME_LEN];
-    let n = if name.len() < NAME_LEN { name.len() } else { NAME_LEN };
+    let n = if name.len() < NAME_LEN {
+        name.len()
+    } else {
+        NAME_LEN
+    };
     key[..n].copy_from_slice(&name[..n]);
     key
 }
@@ -284,6 +326,17 @@ mod tests {
         assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
         // Stops at the first NUL, as the kernel's fixed buffers are NUL-padded.
         assert_eq!(fnv1a(b"foobar\0junk"), fnv1a(b"foobar"));
+    }
+
+    #[test]
+    fn fnv_at_hashes_the_same_bytes_as_fnv() {
+        let mut path = [0u8; PATH_LEN];
+        path[..12].copy_from_slice(b"/usr/bin/git");
+        assert_eq!(fnv1a_at(&path, 0, 12), fnv1a(b"/usr/bin/git"));
+        assert_eq!(fnv1a_at(&path, 9, 12), fnv1a(b"git"));
+        assert_eq!(fnv1a_at(&path, 12, 12), fnv1a(b""));
+        let full = [b'a'; PATH_LEN];
+        assert_eq!(fnv1a_at(&full, 0, 999), fnv1a(&full));
     }
 
     #[test]
