@@ -1,0 +1,93 @@
+//! The policy file as written: serde structs that mirror the TOML, with every key optional and
+//! unknown keys rejected. Values keep their byte spans (`toml::Spanned`) so that `validate` can
+//! point at the line of a value it rejects. Nothing outside the policy module sees these.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::PolicyError;
+use super::{locate, Mode};
+
+/// A list of strings, with the span of the list and of each entry.
+pub(super) type SpannedList = Spanned<Vec<Spanned<String>>>;
+
+/// The whole file. `None` (or an empty table) means "as the base policy says".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub jvm: RawJvm,
+    #[serde(default)]
+    pub response: RawResponse,
+    #[serde(default)]
+    pub exec: RawExec,
+}
+
+/// `[jvm]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJvm {
+    pub launchers: Option<SpannedList>,
+    pub launcher_paths: Option<SpannedList>,
+}
+
+/// `[response]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawResponse {
+    pub kill_jvm: Option<bool>,
+}
+
+/// `[exec]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExec {
+    pub shells: Option<SpannedList>,
+    pub interpreters: Option<SpannedList>,
+    pub downloaders: Option<SpannedList>,
+    pub writable_dirs: Option<SpannedList>,
+    pub memfd: Option<bool>,
+    /// Unlike the lists above, absent means "no rules", never the base policy's rules: allow
+    /// rules are site-specific and the built-in policy has none.
+    #[serde(default)]
+    pub allow: Vec<Spanned<RawAllow>>,
+}
+
+/// `[[exec.allow]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAllow {
+    pub app: Option<Spanned<String>>,
+    /// Required, but optional here so that a missing list is reported by `validate` with the
+    /// rule's index in the key, rather than by serde.
+    pub programs: Option<SpannedList>,
+    pub reason: Option<String>,
+}
+
+/// Parses `text` against the schema; `origin` names it in errors.
+pub(super) fn parse(text: &str, origin: &Path) -> Result<RawPolicy, PolicyError> {
+    toml::from_str(text).map_err(|err| {
+        // The parser gives no position only for errors about the document as a whole, so the
+        // top of the file is the honest place to point at.
+        let offset = err.span().map_or(0, |span| span.start);
+        let (line, column) = locate::line_column(text, offset);
+        PolicyError::Parse {
+            path: origin.to_owned(),
+            line,
+            column,
+            key: locate::key_at(text, offset),
+            // Syntax errors come as several lines ("invalid string\nexpected ..."); the error is
+            // printed as one line.
+            message: err
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    })
+}
