@@ -1,6 +1,17 @@
 //! The detector daemon as a library: the binary in `main.rs` is a thin CLI over it, and the
 //! pure parts (decoding, lineage, rules, policy) are unit-tested without a kernel.
 //!
-//! Flow, one way: `sensors` (kernel) → `decode` → `process_table` → `rules` → `response` → `sinks`.
+//! Flow, one way: `sensors` (kernel) → `decode` → `process_table` → `rules` (driven by
+//! `engine`) → `response` → `alert` → `sinks`. `daemon` wires the edges together.
 
+pub mod alert;
+pub mod daemon;
+pub mod decode;
+pub mod engine;
+pub mod events;
 pub mod policy;
+pub mod process_table;
+pub mod response;
+pub mod rules;
+pub mod sensors;
+pub mod sinks;

@@ -1,1 +1,160 @@
-fn main() {}
+//! `detector`: catches and stops Log4Shell-style exploitation of JVMs with eBPF.
+//!
+//! Exit codes (../shared/CONTRACT.md): 0 clean stop, 1 runtime failure, 2 bad usage or
+//! bad config. Logs go to stderr; alerts to the sinks (stdout by default).
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use detector::{
+    daemon::{self, RunOptions},
+    policy::{Mode, Policy, PolicyError},
+};
+
+/// eBPF runtime detector for Log4Shell-style exploitation of Java services.
+///
+/// Watches every JVM on the host and its descendants; reports (monitor) or kills in the
+/// kernel (enforce) shells, interpreters, downloaders and dropped binaries they execute.
+#[derive(Debug, Parser)]
+#[command(name = "detector", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load the kernel programs and watch JVMs until SIGINT or SIGTERM (needs root).
+    ///
+    /// Prints `detector ready` on stderr once every program is attached; alerts are JSON
+    /// lines on stdout.
+    Run {
+        /// Policy file (TOML); without it the built-in default policy is used.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Override the policy's mode.
+        #[arg(long, value_enum)]
+        mode: Option<CliMode>,
+        /// Track only JVMs started in this cgroup v2 directory (or below it). Default:
+        /// the whole host (the cgroup v2 root).
+        #[arg(long, value_name = "PATH")]
+        cgroup: Option<PathBuf>,
+        /// Also write every decoded kernel event to FILE (JSON lines) for `detector replay`.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
+    /// Validate a policy file: exit 0 with a one-line summary, or 2 with the error.
+    CheckConfig {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Run the rules over events recorded with `run --record`; print the alerts they raise.
+    Replay {
+        /// The recorded events (JSON lines).
+        file: PathBuf,
+        /// Policy file to judge them with; default: the built-in policy.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CliMode {
+    /// Report only.
+    Monitor,
+    /// Kill offending programs in the kernel at exec.
+    Enforce,
+}
+
+impl From<CliMode> for Mode {
+    fn from(m: CliMode) -> Self {
+        match m {
+            CliMode::Monitor => Mode::Monitor,
+            CliMode::Enforce => Mode::Enforce,
+        }
+    }
+}
+
+/// Failures, by exit code.
+enum Failure {
+    /// Exit 2.
+    Config(PolicyError),
+    /// Exit 1.
+    Runtime(anyhow::Error),
+}
+
+fn load_policy(config: Option<&PathBuf>) -> Result<Policy, Failure> {
+    match config {
+        Some(path) => Policy::load(path).map_err(Failure::Config),
+        None => Ok(Policy::builtin()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DETECTOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+
+    let result = match cli.command {
+        Command::CheckConfig { file } => match Policy::load(&file) {
+            Ok(policy) => {
+                println!("{}: ok: {}", file.display(), policy.summary());
+                Ok(())
+            }
+            Err(e) => Err(Failure::Config(e)),
+        },
+        Command::Replay { file, config } => load_policy(config.as_ref()).and_then(|policy| {
+            daemon::replay(&file, policy)
+                .map(|n| tracing::info!("{n} alerts"))
+                .map_err(Failure::Runtime)
+        }),
+        Command::Run {
+            config,
+            mode,
+            cgroup,
+            record,
+        } => load_policy(config.as_ref()).and_then(|mut policy| {
+            if let Some(mode) = mode {
+                policy.mode = mode.into();
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::Runtime(e.into()))?;
+            runtime
+                .block_on(daemon::run(RunOptions {
+                    policy,
+                    cgroup,
+                    record,
+                }))
+                .map_err(Failure::Runtime)
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => {
+            eprintln!("detector: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("detector: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

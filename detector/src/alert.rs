@@ -1,0 +1,376 @@
+//! The alert record of the contract (`detector.alert/v1`, `../shared/CONTRACT.md`) and how
+//! a [`Detection`] becomes one. Pure: the daemon supplies the clock, host and tables.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    events::ProcessKey,
+    policy::ProgramClass,
+    process_table::{Process, ProcessTable},
+    rules::{Action, Detection, Rule, Severity},
+};
+
+pub const SCHEMA: &str = "detector.alert/v1";
+
+/// Most ancestors listed in an alert.
+const MAX_ANCESTRY: usize = 16;
+
+/// One alert, serialised as one JSON line on the stdout/file sinks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub schema: String,
+    /// RFC 3339, UTC, microseconds: when the event happened (not when it was reported).
+    pub time: String,
+    pub host: String,
+    pub incident_id: String,
+    pub rule: Rule,
+    pub severity: Severity,
+    pub summary: String,
+    pub action: Action,
+    /// For `jvm_shell_spawn`: what the executed program was recognised as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jvm: Option<ProcessInfo>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ancestry: Vec<Ancestor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
+    /// For `sensor_loss`: events lost per kind since the previous report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub start_time_ns: u64,
+    pub exe: String,
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ancestor {
+    pub pid: u32,
+    pub exe: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// Cgroup v2 path of the JVM.
+    pub cgroup: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    /// Kubernetes pod UID, when the cgroup path carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
+}
+
+/// Converts kernel timestamps (ns since boot) to wall-clock time.
+#[derive(Clone, Copy, Debug)]
+pub struct BootClock {
+    /// Wall-clock time at boot, in ns since the Unix epoch.
+    boot_epoch_ns: u128,
+}
+
+impl BootClock {
+    /// From a reading of both clocks taken at (about) the same instant.
+    pub fn new(realtime: Duration, boottime: Duration) -> Self {
+        Self {
+            boot_epoch_ns: realtime.as_nanos().saturating_sub(boottime.as_nanos()),
+        }
+    }
+
+    /// From a recorded `boot_epoch_ns` (see `engine::Record`).
+    pub fn from_boot_epoch_ns(boot_epoch_ns: u64) -> Self {
+        Self {
+            boot_epoch_ns: u128::from(boot_epoch_ns),
+        }
+    }
+
+    /// Wall-clock time at boot, ns since the Unix epoch.
+    pub fn boot_epoch_ns(&self) -> u64 {
+        self.boot_epoch_ns as u64
+    }
+
+    pub fn wall(&self, boot_ns: u64) -> SystemTime {
+        let ns = self.boot_epoch_ns + u128::from(boot_ns);
+        SystemTime::UNIX_EPOCH
+            + Duration::new((ns / 1_000_000_000) as u64, (ns % 1_000_000_000) as u32)
+    }
+}
+
+/// RFC 3339 with microseconds, UTC (`2026-01-01T12:00:00.123456Z`).
+pub fn rfc3339_micros(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let (y, m, day) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// One incident per attacked JVM: stable across all alerts about it, distinct across
+/// hosts and across a reused PID.
+pub fn incident_id(host: &str, jvm: ProcessKey) -> String {
+    let mut key = Vec::with_capacity(host.len() + 24);
+    key.extend_from_slice(host.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&jvm.tgid.to_le_bytes());
+    key.extend_from_slice(&jvm.start_ns.to_le_bytes());
+    format!("{:016x}", detector_common::fnv1a_bytes(&key))
+}
+
+/// Reads a container id and a pod UID out of a cgroup path, for the runtimes whose
+/// naming we know (Docker, containerd, CRI-O, Podman, kubelet's cgroupfs and systemd drivers).
+pub fn container_from_cgroup(cgroup: &str) -> Container {
+    let container_id = cgroup
+        .split(['/', '-', '.', ':'])
+        .rev()
+        .find(|part| part.len() == 64 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned);
+    let pod_uid = cgroup.split('/').find_map(|part| {
+        // The last "pod": "kubepods-burstable-pod<uid>.slice" also contains "kubepods".
+        let rest = &part[part.rfind("pod")? + 3..];
+        let uid = rest.trim_end_matches(".slice").replace('_', "-");
+        (uid.len() == 36 && uid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')).then_some(uid)
+    });
+    Container {
+        cgroup: cgroup.to_owned(),
+        container_id,
+        pod_uid,
+    }
+}
+
+/// What an alert needs besides the detection.
+#[derive(Debug)]
+pub struct AlertContext<'a> {
+    pub host: &'a str,
+    pub clock: BootClock,
+    pub table: &'a ProcessTable,
+}
+
+/// The executable, or failing that (`/proc/PID/exe` is unreadable for some processes,
+/// e.g. pid 1 in a sandbox) the program name from its argv.
+fn display_exe(p: &Process) -> String {
+    if p.exe.is_empty() {
+        p.argv.first().cloned().unwrap_or_default()
+    } else {
+        p.exe.clone()
+    }
+}
+
+fn process_info(p: &Process, uid: bool) -> ProcessInfo {
+    ProcessInfo {
+        pid: p.key.tgid,
+        start_time_ns: p.key.start_ns,
+        exe: display_exe(p),
+        argv: p.argv.clone(),
+        uid: uid.then_some(p.uid),
+    }
+}
+
+impl Alert {
+    /// The alert for `detection`, made at `time_ns` (ns since boot).
+    pub fn from_detection(ctx: &AlertContext<'_>, detection: &Detection, time_ns: u64) -> Alert {
+        let table = ctx.table;
+        let process = table.get_key(detection.process);
+        let jvm = table.get_key(detection.jvm);
+        let ancestry = table
+            .ancestry(detection.process.tgid, MAX_ANCESTRY)
+            .into_iter()
+            .map(|p| Ancestor {
+                pid: p.key.tgid,
+                exe: display_exe(p),
+            })
+            .collect();
+        Alert {
+            schema: SCHEMA.to_owned(),
+            time: rfc3339_micros(ctx.clock.wall(time_ns)),
+            host: ctx.host.to_owned(),
+            incident_id: incident_id(ctx.host, detection.jvm),
+            rule: detection.rule,
+            severity: detection.severity,
+            summary: detection.summary.clone(),
+            action: detection.action,
+            class: detection.class.map(|c: ProgramClass| c.as_str().to_owned()),
+            process: process.map(|p| process_info(p, true)),
+            jvm: jvm.map(|p| process_info(p, false)),
+            ancestry,
+            // The root cgroup is the host itself, not a container.
+            container: jvm
+                .and_then(|j| j.cgroup_path.as_deref())
+                .filter(|c| *c != "/")
+                .map(container_from_cgroup),
+            loss: None,
+        }
+    }
+
+    /// `sensor_loss`: the kernel could not record some events (`lost` per kind).
+    pub fn sensor_loss(host: &str, now: SystemTime, lost: &[(&str, u64)]) -> Alert {
+        let total: u64 = lost.iter().map(|(_, n)| n).sum();
+        let detail: Vec<String> = lost
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        Alert {
+            schema: SCHEMA.to_owned(),
+            time: rfc3339_micros(now),
+            host: host.to_owned(),
+            incident_id: format!("sensor-loss-{host}"),
+            rule: Rule::SensorLoss,
+            severity: Severity::High,
+            summary: format!(
+                "kernel sensors dropped {total} events ({}); detections may have been missed",
+                detail.join(", ")
+            ),
+            action: Action::Reported,
+            class: None,
+            process: None,
+            jvm: None,
+            ancestry: Vec::new(),
+            container: None,
+            loss: Some(serde_json::Value::Object(
+                lost.iter()
+                    .map(|(k, n)| ((*k).to_owned(), (*n).into()))
+                    .collect(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Severity;
+
+    #[test]
+    fn formats_rfc3339_micros() {
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_767_268_800, 123_456_789);
+        assert_eq!(rfc3339_micros(t), "2026-01-01T12:00:00.123456Z");
+        assert_eq!(
+            rfc3339_micros(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000000Z"
+        );
+        // A leap day.
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339_micros(t), "2000-02-29T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn boot_clock_maps_kernel_time_to_wall_time() {
+        let clock = BootClock::new(Duration::from_secs(1_000_000), Duration::from_secs(100));
+        let t = clock.wall(50_000_000_000);
+        assert_eq!(
+            t.duration_since(SystemTime::UNIX_EPOCH).ok(),
+            Some(Duration::from_secs(999_950))
+        );
+    }
+
+    #[test]
+    fn incident_id_is_per_jvm() {
+        let a = incident_id(
+            "node-1",
+            ProcessKey {
+                tgid: 1,
+                start_ns: 5,
+            },
+        );
+        assert_eq!(
+            a,
+            incident_id(
+                "node-1",
+                ProcessKey {
+                    tgid: 1,
+                    start_ns: 5
+                }
+            )
+        );
+        assert_ne!(
+            a,
+            incident_id(
+                "node-1",
+                ProcessKey {
+                    tgid: 1,
+                    start_ns: 6
+                }
+            )
+        );
+        assert_ne!(
+            a,
+            incident_id(
+                "node-2",
+                ProcessKey {
+                    tgid: 1,
+                    start_ns: 5
+                }
+            )
+        );
+        assert_eq!(a.len(), 16);
+    }
+
+    #[test]
+    fn container_ids_from_runtime_cgroups() {
+        let id = "4b1c9a7e2f6d8b0a3c5e7f9a1b3d5f7e9a0c2e4f6a8b0c1d3e5f7a9b1c3d5e7f";
+        let docker = container_from_cgroup(&format!("/system.slice/docker-{id}.scope"));
+        assert_eq!(docker.container_id.as_deref(), Some(id));
+        assert_eq!(docker.pod_uid, None);
+        let k8s = container_from_cgroup(&format!(
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0.slice/cri-containerd-{id}.scope"
+        ));
+        assert_eq!(k8s.container_id.as_deref(), Some(id));
+        assert_eq!(
+            k8s.pod_uid.as_deref(),
+            Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+        );
+        let cgroupfs = container_from_cgroup(&format!(
+            "/kubepods/besteffort/pod0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/{id}"
+        ));
+        assert_eq!(cgroupfs.container_id.as_deref(), Some(id));
+        assert!(cgroupfs.pod_uid.is_some());
+        let host = container_from_cgroup("/user.slice/user-0.slice/session-1.scope");
+        assert_eq!(host.container_id, None);
+    }
+
+    #[test]
+    fn sensor_loss_alert_counts() {
+        let a = Alert::sensor_loss("h", SystemTime::UNIX_EPOCH, &[("exec", 3), ("fork", 0)]);
+        assert_eq!(a.rule, Rule::SensorLoss);
+        assert_eq!(a.severity, Severity::High);
+        assert!(
+            a.summary.contains("dropped 3 events (3 exec)"),
+            "{}",
+            a.summary
+        );
+        let json = serde_json::to_value(&a).expect("serialises");
+        assert_eq!(json["rule"], "sensor_loss");
+        assert_eq!(json["loss"]["exec"], 3);
+        assert!(json.get("process").is_none());
+    }
+}

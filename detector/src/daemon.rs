@@ -1,0 +1,459 @@
+//! `detector run` and `detector replay`: the edges around the [`Engine`].
+//!
+//! run: sensors (kernel) → decode → engine (table, rules) → response → sinks, in one
+//! `tokio::select!` loop over the ring buffer, signals and a one-second housekeeping tick.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader, BufWriter, Write},
+    path::PathBuf,
+    time::{Duration, SystemTime},
+};
+
+use anyhow::Context as _;
+use aya::maps::{MapData, RingBuf};
+use detector_common::Lineage;
+use tokio::{
+    io::{unix::AsyncFd, Interest},
+    signal::unix::{signal, SignalKind},
+};
+
+use crate::{
+    alert::{Alert, AlertContext, BootClock},
+    decode::decode,
+    engine::{Engine, Record},
+    events::{Event, Exec, ProcessKey},
+    policy::{Mode, Policy},
+    process_table::Process,
+    response::kill,
+    rules::{Action, Detection},
+    sensors::{procfs, LossCounts, Scope, Sensors},
+    sinks::stdout::StdoutSink,
+};
+
+/// What `detector run` was asked to do.
+#[derive(Debug)]
+pub struct RunOptions {
+    pub policy: Policy,
+    /// `--cgroup`: track only JVMs started in this cgroup v2 directory.
+    pub cgroup: Option<PathBuf>,
+    /// `--record`: write every decoded event here.
+    pub record: Option<PathBuf>,
+}
+
+/// Counters printed on the `detector stats` line at exit.
+#[derive(Debug, Default, serde::Serialize)]
+struct Stats {
+    events: u64,
+    decode_errors: u64,
+    alerts: u64,
+    alerts_dropped: u64,
+    jvms_seeded: u64,
+    table_evicted_live: u64,
+    lost: std::collections::BTreeMap<&'static str, u64>,
+}
+
+struct Daemon {
+    engine: Engine,
+    sensors: Sensors,
+    sink: StdoutSink,
+    host: String,
+    clock: BootClock,
+    record: Option<BufWriter<File>>,
+    stats: Stats,
+    loss_reported: LossCounts,
+}
+
+/// The host name alerts carry.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn clock_now(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Maps kernel (boot-time) timestamps of this boot to wall-clock time.
+pub fn boot_clock() -> BootClock {
+    BootClock::new(
+        clock_now(libc::CLOCK_REALTIME),
+        clock_now(libc::CLOCK_BOOTTIME),
+    )
+}
+
+/// Tells systemd we are ready (Type=notify), when started by it.
+fn notify_systemd() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sent = (|| -> std::io::Result<()> {
+        use std::os::{
+            linux::net::SocketAddrExt,
+            unix::net::{SocketAddr, UnixDatagram},
+        };
+        let sock = UnixDatagram::unbound()?;
+        let bytes = path.as_encoded_bytes();
+        let addr = match bytes.strip_prefix(b"@") {
+            Some(abstract_name) => SocketAddr::from_abstract_name(abstract_name)?,
+            None => SocketAddr::from_pathname(PathBuf::from(&path))?,
+        };
+        sock.send_to_addr(b"READY=1", &addr)?;
+        Ok(())
+    })();
+    if let Err(e) = sent {
+        tracing::warn!("could not notify systemd (NOTIFY_SOCKET): {e}");
+    }
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let scope = Scope::resolve(opts.cgroup.as_deref())?;
+    let policy = opts.policy;
+    tracing::info!(
+        mode = %policy.mode,
+        scope = %scope.path,
+        "starting: {}",
+        policy.summary()
+    );
+    let mut sensors = Sensors::start(&policy, &scope)?;
+    let ring = sensors
+        .take_events()
+        .context("event ring buffer already taken")?;
+    // SAFETY: the ring buffer owns its map fd, and keeps it open and unchanged until the
+    // AsyncFd (which owns the ring buffer) is dropped.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| anyhow::anyhow!("polling the event ring buffer: {e}"))?;
+    let record = opts
+        .record
+        .as_ref()
+        .map(|p| {
+            File::create(p)
+                .map(BufWriter::new)
+                .with_context(|| format!("--record {}", p.display()))
+        })
+        .transpose()?;
+
+    let (sink, writer) = StdoutSink::start();
+    let mut daemon = Daemon {
+        engine: Engine::new(policy),
+        sensors,
+        sink,
+        host: hostname(),
+        clock: boot_clock(),
+        record,
+        stats: Stats::default(),
+        loss_reported: LossCounts::default(),
+    };
+    daemon.seed(&scope);
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+
+    // The contract's readiness line: every program is attached and existing JVMs are tracked.
+    eprintln!("detector ready");
+    notify_systemd();
+
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            guard = ring.readable_mut() => {
+                let mut guard = guard.context("waiting on the event ring buffer")?;
+                daemon.drain(guard.get_inner_mut());
+                guard.clear_ready();
+            }
+            _ = tick.tick() => daemon.check_loss(),
+        }
+    }
+
+    // Whatever the kernel recorded before the signal still gets judged and reported.
+    daemon.drain(ring.get_mut());
+    daemon.check_loss();
+    if let Some(mut r) = daemon.record.take() {
+        r.flush().context("flushing the --record file")?;
+    }
+    daemon.stats.alerts = daemon.sink.sent();
+    daemon.stats.alerts_dropped = daemon.sink.dropped();
+    daemon.stats.table_evicted_live = daemon.engine.table().evicted_live();
+    daemon.stats.lost = daemon.sensors.loss().named().into_iter().collect();
+    let stats = serde_json::to_string(&daemon.stats)?;
+    let Daemon { sink, sensors, .. } = daemon;
+    drop(sink);
+    writer
+        .await
+        .context("alert writer")?
+        .context("writing alerts to stdout")?;
+    // Detaches every program before we say we are done.
+    drop(sensors);
+    eprintln!("detector stats {stats}");
+    tracing::info!("detached; bye");
+    Ok(())
+}
+
+impl Daemon {
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) {
+        while let Some(item) = ring.next() {
+            let decoded = decode(&item);
+            drop(item);
+            self.stats.events += 1;
+            match decoded {
+                Ok(event) => self.handle(event),
+                Err(e) => {
+                    self.stats.decode_errors += 1;
+                    tracing::error!(
+                        errors = self.stats.decode_errors,
+                        "undecodable kernel event: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        if let Some(r) = self.record.as_mut() {
+            let line = Record {
+                boot_epoch_ns: self.clock.boot_epoch_ns(),
+                event: event.clone(),
+            };
+            let written = serde_json::to_writer(&mut *r, &line)
+                .map_err(std::io::Error::from)
+                .and_then(|()| r.write_all(b"\n"));
+            if let Err(e) = written {
+                tracing::error!("--record: {e}; recording stopped");
+                self.record = None;
+            }
+        }
+        let detections = self.engine.process(&event);
+        match &event {
+            Event::Exec(exec) if exec.is_jvm => self.on_jvm_start(exec),
+            Event::Exit(exit)
+                if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid =>
+            {
+                let programs = self.app_programs_for(exit.lineage.jvm());
+                self.sensors.forget_jvm(exit.task.tgid, &programs);
+            }
+            _ => {}
+        }
+        for detection in detections {
+            let mut detection = detection;
+            self.respond(&mut detection);
+            let ctx = AlertContext {
+                host: &self.host,
+                clock: self.clock,
+                table: self.engine.table(),
+            };
+            let alert = Alert::from_detection(&ctx, &detection, event.time_ns());
+            tracing::warn!(rule = detection.rule.as_str(), action = ?detection.action, "{}", detection.summary);
+            self.sink.send(alert);
+        }
+    }
+
+    /// Enforce-mode follow-up in userspace: the kernel already killed the program.
+    fn respond(&mut self, detection: &mut Detection) {
+        let policy = self.engine.policy();
+        if policy.mode != Mode::Enforce
+            || !policy.response.kill_jvm
+            || detection.action != Action::Killed
+        {
+            return;
+        }
+        match kill::signal_process(detection.jvm, libc::SIGKILL) {
+            Ok(()) => detection
+                .summary
+                .push_str(&format!("; JVM (pid {}) killed", detection.jvm.tgid)),
+            Err(e) => {
+                tracing::error!("kill_jvm: {e}");
+                detection
+                    .summary
+                    .push_str(&format!("; JVM not killed: {e}"));
+            }
+        }
+    }
+
+    /// A JVM started: learn what the event does not carry, and install its per-app allowlist.
+    fn on_jvm_start(&mut self, exec: &Exec) {
+        let key = ProcessKey {
+            tgid: exec.task.tgid,
+            start_ns: exec.task.start_ns,
+        };
+        if let Some(p) = procfs::read_process(key.tgid) {
+            if let Some(entry) = self.engine.table().get_key(key).cloned() {
+                let mut entry = entry;
+                if let Some(exe) = p.exe {
+                    entry.exe = exe;
+                }
+                entry.cgroup_path = p.cgroup;
+                self.engine.table_mut().insert(entry);
+            }
+            self.learn_ancestors(p.ppid);
+        }
+        let programs = self.app_programs_for(key);
+        if !programs.is_empty() {
+            if let Err(e) = self.sensors.allow_for_jvm(key.tgid, &programs) {
+                tracing::error!("installing the allowlist of JVM {}: {e}", key.tgid);
+            }
+        }
+    }
+
+    /// Programs the policy's app-scoped allow rules grant this JVM.
+    fn app_programs_for(&self, jvm: ProcessKey) -> Vec<String> {
+        let Some(entry) = self.engine.table().get_key(jvm) else {
+            return Vec::new();
+        };
+        let cmdline = entry.argv.join(" ");
+        self.engine
+            .policy()
+            .exec
+            .allow
+            .iter()
+            .filter(|r| r.app.as_deref().is_some_and(|app| cmdline.contains(app)))
+            .flat_map(|r| r.programs.iter().cloned())
+            .collect()
+    }
+
+    /// Puts a JVM's ancestors (its launcher chain, which predates our events) in the table.
+    fn learn_ancestors(&mut self, mut pid: u32) {
+        for _ in 0..16 {
+            if pid == 0 || self.engine.table().get(pid).is_some() {
+                return;
+            }
+            let Some(p) = procfs::read_process(pid) else {
+                return;
+            };
+            let mut entry = Process::new(
+                ProcessKey {
+                    tgid: pid,
+                    start_ns: p.start_ns,
+                },
+                p.ppid,
+                p.exe.unwrap_or_default(),
+                p.argv,
+            );
+            entry.cgroup_path = p.cgroup;
+            self.engine.table_mut().insert(entry);
+            pid = p.ppid;
+        }
+    }
+
+    /// Tracks JVMs (and their descendants) that were running before we attached.
+    fn seed(&mut self, scope: &Scope) {
+        let procs = procfs::all_processes();
+        let policy = self.engine.policy().clone();
+        let is_jvm = |p: &procfs::ProcProcess| {
+            p.exe
+                .as_deref()
+                .is_some_and(|exe| policy.jvm.is_launcher(exe))
+                && p.cgroup
+                    .as_deref()
+                    .is_some_and(|c| procfs::cgroup_within(c, &scope.path))
+        };
+        let mut children: std::collections::HashMap<u32, Vec<&procfs::ProcProcess>> =
+            Default::default();
+        for p in &procs {
+            children.entry(p.ppid).or_default().push(p);
+        }
+        for jvm in procs.iter().filter(|p| is_jvm(p)) {
+            if self.sensors.is_tracked(jvm.pid) {
+                continue;
+            }
+            let root = Lineage {
+                jvm_tgid: jvm.pid,
+                depth: 0,
+                jvm_start_ns: jvm.start_ns,
+            };
+            let mut stack = vec![(jvm, 0u32)];
+            while let Some((p, depth)) = stack.pop() {
+                let lineage = Lineage { depth, ..root };
+                if let Err(e) = self.sensors.track(p.pid, lineage) {
+                    tracing::error!("tracking pre-existing process {}: {e}", p.pid);
+                }
+                let mut entry = Process::new(
+                    ProcessKey {
+                        tgid: p.pid,
+                        start_ns: p.start_ns,
+                    },
+                    p.ppid,
+                    p.exe.clone().unwrap_or_default(),
+                    p.argv.clone(),
+                );
+                entry.cgroup_path = p.cgroup.clone();
+                entry.lineage = Some(crate::events::LineageRef {
+                    jvm_tgid: root.jvm_tgid,
+                    jvm_start_ns: root.jvm_start_ns,
+                    depth,
+                });
+                self.engine.table_mut().insert(entry);
+                for child in children.get(&p.pid).into_iter().flatten() {
+                    stack.push((child, depth + 1));
+                }
+            }
+            self.learn_ancestors(jvm.ppid);
+            let programs = self.app_programs_for(ProcessKey {
+                tgid: jvm.pid,
+                start_ns: jvm.start_ns,
+            });
+            if let Err(e) = self.sensors.allow_for_jvm(jvm.pid, &programs) {
+                tracing::error!("installing the allowlist of JVM {}: {e}", jvm.pid);
+            }
+            self.stats.jvms_seeded += 1;
+            tracing::info!(
+                pid = jvm.pid,
+                "tracking JVM that was already running: {}",
+                jvm.argv.join(" ")
+            );
+        }
+    }
+
+    /// Raises `sensor_loss` when the kernel counted new losses.
+    fn check_loss(&mut self) {
+        let now = self.sensors.loss();
+        let new = now.since(&self.loss_reported);
+        if new.total() == 0 {
+            return;
+        }
+        self.loss_reported = now;
+        let alert = Alert::sensor_loss(&self.host, SystemTime::now(), &new.named());
+        tracing::error!("{}", alert.summary);
+        self.sink.send(alert);
+    }
+}
+
+/// `detector replay`: the engine over a `--record` file; prints the alerts it would raise.
+pub fn replay(file: &std::path::Path, policy: Policy) -> anyhow::Result<u64> {
+    let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut engine = Engine::new(policy);
+    let host = hostname();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut alerts = 0;
+    for (n, line) in BufReader::new(input).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", file.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Record = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not a recorded event", file.display(), n + 1))?;
+        let clock = BootClock::from_boot_epoch_ns(record.boot_epoch_ns);
+        for detection in engine.process(&record.event) {
+            let ctx = AlertContext {
+                host: &host,
+                clock,
+                table: engine.table(),
+            };
+            let alert = Alert::from_detection(&ctx, &detection, record.event.time_ns());
+            serde_json::to_writer(&mut out, &alert)?;
+            out.write_all(b"\n")?;
+            alerts += 1;
+        }
+    }
+    Ok(alerts)
+}

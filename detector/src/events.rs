@@ -1,0 +1,116 @@
+//! Typed events: what the kernel programs saw, decoded (see `decode`), and what
+//! `detector run --record` writes and `detector replay` reads, one JSON object per line.
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::ProgramClass;
+
+/// A task as the kernel saw it when the event happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Thread id.
+    pub pid: u32,
+    /// Process id.
+    pub tgid: u32,
+    /// Parent's process id.
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Process start, ns since boot (what `/proc/PID/stat` field 22 counts in ticks).
+    pub start_ns: u64,
+    /// Cgroup v2 id.
+    pub cgroup_id: u64,
+    pub comm: String,
+}
+
+/// The JVM a process descends from, as the kernel tracked it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LineageRef {
+    pub jvm_tgid: u32,
+    pub jvm_start_ns: u64,
+    /// 0: the JVM itself.
+    pub depth: u32,
+}
+
+impl LineageRef {
+    /// The JVM's identity: a tgid is reused, a tgid with its start time is not.
+    pub fn jvm(&self) -> ProcessKey {
+        ProcessKey {
+            tgid: self.jvm_tgid,
+            start_ns: self.jvm_start_ns,
+        }
+    }
+}
+
+/// A process's identity across PID reuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ProcessKey {
+    pub tgid: u32,
+    pub start_ns: u64,
+}
+
+/// A program was executed by a JVM or inside a JVM's lineage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exec {
+    /// ns since boot.
+    pub time_ns: u64,
+    pub task: Task,
+    pub lineage: LineageRef,
+    /// The program is a JVM launcher (the start of a lineage).
+    pub is_jvm: bool,
+    /// The path passed to execve.
+    pub filename: String,
+    /// A `#!` script's interpreter, when it differs from `filename`.
+    pub interp: Option<String>,
+    pub argv: Vec<String>,
+    /// `argv` was cut by the kernel's capture limit.
+    pub argv_truncated: bool,
+    /// The file executed was an anonymous memory file.
+    pub memfd: bool,
+    /// What the kernel classified the program as.
+    pub kernel_class: Option<ProgramClass>,
+    /// The kernel found an allowlist entry for it.
+    pub kernel_allowed: bool,
+    /// The kernel killed it before its first instruction.
+    pub killed: bool,
+    /// The kernel tried to kill it and could not.
+    pub kill_failed: bool,
+}
+
+/// A process in a JVM's lineage created a child process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fork {
+    pub time_ns: u64,
+    pub child: Task,
+    pub lineage: LineageRef,
+}
+
+/// A process in a JVM's lineage ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    pub time_ns: u64,
+    pub task: Task,
+    pub lineage: LineageRef,
+    /// Wait status: exit status << 8, or the terminating signal.
+    pub exit_code: u32,
+}
+
+/// Everything the sensors report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Exec(Exec),
+    Fork(Fork),
+    Exit(Exit),
+}
+
+impl Event {
+    /// When it happened, ns since boot.
+    pub fn time_ns(&self) -> u64 {
+        match self {
+            Event::Exec(e) => e.time_ns,
+            Event::Fork(e) => e.time_ns,
+            Event::Exit(e) => e.time_ns,
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Killing a process safely: through a pidfd, after checking that the PID still names
+//! the process we mean (its start time), so a PID reused since the event is never hit.
+
+use std::{fs, io};
+
+use crate::events::ProcessKey;
+
+/// Why a process was not killed.
+#[derive(Debug, thiserror::Error)]
+pub enum KillError {
+    /// It had already exited (or the PID is gone).
+    #[error("process {pid} is gone")]
+    Gone {
+        /// The PID.
+        pid: u32,
+    },
+    /// The PID now belongs to another process.
+    #[error("pid {pid} was reused (started at tick {found}, expected {expected}); not killed")]
+    Reused {
+        /// The PID.
+        pid: u32,
+        /// Start tick of the process the PID names now.
+        found: u64,
+        /// Start tick of the process we meant.
+        expected: u64,
+    },
+    /// A system call failed.
+    #[error("{call} for pid {pid}: {source}")]
+    Sys {
+        /// Which call.
+        call: &'static str,
+        /// The PID.
+        pid: u32,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+/// Clock ticks per second of `/proc/PID/stat` times.
+fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as u64,
+        _ => 100,
+    }
+}
+
+/// Field 22 (`starttime`, in clock ticks since boot) of a `/proc/PID/stat` line.
+pub fn stat_start_ticks(stat: &str) -> Option<u64> {
+    // comm (field 2) is parenthesised and may hold spaces and parentheses: skip past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether a kernel start time (ns since boot) and a `/proc` start tick name the same process.
+pub fn same_start(start_ns: u64, stat_ticks: u64, ticks_per_sec: u64) -> bool {
+    // /proc divides the same `start_boottime` by NSEC_PER_SEC / USER_HZ, rounding down.
+    start_ns / (1_000_000_000 / ticks_per_sec) == stat_ticks
+}
+
+/// Sends `signal` to the process `key` names, if it is still that process.
+pub fn signal_process(key: ProcessKey, signal: i32) -> Result<(), KillError> {
+    let pid = key.tgid;
+    let sys = |call: &'static str| {
+        let source = io::Error::last_os_error();
+        if source.raw_os_error() == Some(libc::ESRCH) {
+            KillError::Gone { pid }
+        } else {
+            KillError::Sys { call, pid, source }
+        }
+    };
+    // SAFETY: plain syscall with integer arguments; the fd it returns is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(sys("pidfd_open"));
+    }
+    // SAFETY: `fd` was just returned by pidfd_open and is not owned elsewhere.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    // With the pidfd held, the PID cannot be reused by another process until we close it,
+    // so checking the start time now and signalling through the fd is race-free.
+    let stat =
+        fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|_| KillError::Gone { pid })?;
+    let found = stat_start_ticks(&stat).ok_or(KillError::Gone { pid })?;
+    let ticks = clock_ticks();
+    if !same_start(key.start_ns, found, ticks) {
+        return Err(KillError::Reused {
+            pid,
+            found,
+            expected: key.start_ns / (1_000_000_000 / ticks),
+        });
+    }
+    use std::os::fd::AsRawFd;
+    // SAFETY: valid pidfd, null siginfo, no flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(sys("pidfd_send_signal"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_start_ticks_past_odd_comm() {
+        let stat = "4242 (java (evil) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 30 0 123456 1000 10";
+        assert_eq!(stat_start_ticks(stat), Some(123_456));
+        assert_eq!(stat_start_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn start_time_comparison_rounds_like_proc() {
+        // 1234.567 s after boot at 100 Hz is tick 123456.
+        assert!(same_start(1_234_567_000_000, 123_456, 100));
+        assert!(!same_start(1_234_567_000_000, 123_457, 100));
+    }
+
+    #[test]
+    fn refuses_a_reused_pid() {
+        // Our own process, but with a start time that is not ours.
+        let me = ProcessKey {
+            tgid: std::process::id(),
+            start_ns: 1,
+        };
+        assert!(matches!(
+            signal_process(me, 0),
+            Err(KillError::Reused { .. })
+        ));
+    }
+
+    #[test]
+    fn signals_the_right_process() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let stat = fs::read_to_string(format!("/proc/{}/stat", child.id())).expect("stat");
+        let ticks = stat_start_ticks(&stat).expect("start");
+        let key = ProcessKey {
+            tgid: child.id(),
+            start_ns: ticks * (1_000_000_000 / clock_ticks()),
+        };
+        signal_process(key, libc::SIGKILL).expect("killed");
+        let status = child.wait().expect("wait");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        assert!(matches!(
+            signal_process(key, 0),
+            Err(KillError::Gone { .. })
+        ));
+    }
+}

@@ -1,0 +1,405 @@
+//! The kernel edge: loads the programs embedded in this binary, hands them the policy
+//! through maps, attaches them, and gives the daemon their ring buffer and counters.
+
+pub mod btf;
+pub mod procfs;
+
+use std::path::{Path, PathBuf};
+
+use aya::{
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
+    programs::BtfTracePoint,
+    Ebpf, EbpfLoader,
+};
+use detector_common::{
+    fnv1a, name_key, AllowKey, Config, Lineage, CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_SCOPED,
+    EVENT_EXEC, EVENT_EXIT, EVENT_FORK, LOSS_LINEAGE_FULL, NAME_LEN, PREFIX_LEN,
+};
+
+use crate::policy::{Mode, Policy, ProgramClass};
+
+/// The kernel object, built by `build.rs` from `detector-ebpf/`.
+static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/detector-ebpf.o"));
+
+const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// The programs, in the order they are attached: fork and exit before exec, so a JVM
+/// tracked at exec has its children tracked from its first fork.
+const PROGRAMS: [&str; 3] = [
+    "sched_process_fork",
+    "sched_process_exit",
+    "sched_process_exec",
+];
+
+/// Why the sensors could not start. Each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SensorError {
+    /// Loading BPF programs needs CAP_BPF + CAP_PERFMON (CAP_SYS_ADMIN on older kernels).
+    #[error("detector must run as root to load its kernel programs (euid is {euid})")]
+    NotRoot {
+        /// The effective uid.
+        euid: u32,
+    },
+    /// This binary was built with `DETECTOR_SKIP_EBPF_BUILD`.
+    #[error("this detector binary was built without its kernel programs; rebuild with `cargo xtask build`")]
+    NoObject,
+    /// The kernel exposes no BTF.
+    #[error("kernel BTF is missing ({path}: {source}); detector needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (every major distribution's since 2020)")]
+    NoBtf {
+        /// Where it was looked for.
+        path: &'static str,
+        /// The read error.
+        source: std::io::Error,
+    },
+    /// Kernel BTF could not be used.
+    #[error("reading kernel structure offsets from {VMLINUX_BTF}: {0}")]
+    Offsets(#[from] btf::BtfError),
+    /// No cgroup v2 hierarchy is mounted.
+    #[error("no cgroup v2 hierarchy is mounted (see /proc/mounts); mount one at /sys/fs/cgroup or /sys/fs/cgroup/unified")]
+    NoCgroup2,
+    /// `--cgroup` does not name a cgroup v2 directory.
+    #[error("--cgroup {path}: not a directory of the cgroup v2 hierarchy mounted at {mount}")]
+    BadScope {
+        /// The argument.
+        path: PathBuf,
+        /// The cgroup v2 mount.
+        mount: PathBuf,
+    },
+    /// The object could not be parsed or its maps created.
+    #[error("loading the kernel object: {0}")]
+    Object(#[from] aya::EbpfError),
+    /// A program is missing from the object, or is of the wrong type.
+    #[error("kernel program `{name}` is missing from the object or has the wrong type")]
+    MissingProgram {
+        /// Program name.
+        name: &'static str,
+    },
+    /// The verifier or the kernel refused a program.
+    #[error("kernel program `{name}` failed to {stage}: {source:#}")]
+    Program {
+        /// Program name.
+        name: &'static str,
+        /// "load" or "attach".
+        stage: &'static str,
+        /// The kernel's reason (with the verifier log for load failures).
+        source: aya::programs::ProgramError,
+    },
+    /// A map is missing from the object.
+    #[error("map `{name}` is missing from the kernel object or has the wrong type: {source}")]
+    Map {
+        /// Map name.
+        name: &'static str,
+        /// Why.
+        source: aya::maps::MapError,
+    },
+}
+
+/// Which JVMs to track: those started inside this cgroup (or below it).
+#[derive(Clone, Debug)]
+pub struct Scope {
+    /// The cgroup's directory.
+    pub dir: PathBuf,
+    /// Its path within the hierarchy (`/` for the root).
+    pub path: String,
+    /// Cgroup v2 id: the directory's inode number.
+    pub id: u64,
+    /// Depth below the root (root = 0).
+    pub level: u32,
+}
+
+impl Scope {
+    /// Resolves `--cgroup` (default: the whole host, the cgroup v2 root).
+    pub fn resolve(arg: Option<&Path>) -> Result<Scope, SensorError> {
+        use std::os::unix::fs::MetadataExt;
+        let mount = procfs::cgroup2_mount().ok_or(SensorError::NoCgroup2)?;
+        let arg = arg.unwrap_or(&mount);
+        let bad = || SensorError::BadScope {
+            path: arg.to_path_buf(),
+            mount: mount.clone(),
+        };
+        let (dir, path) = procfs::resolve_cgroup(&mount, arg).ok_or_else(bad)?;
+        if !dir.join("cgroup.procs").exists() {
+            return Err(bad());
+        }
+        let id = std::fs::metadata(&dir).map_err(|_| bad())?.ino();
+        let level = path.split('/').filter(|c| !c.is_empty()).count() as u32;
+        Ok(Scope {
+            dir,
+            path,
+            id,
+            level,
+        })
+    }
+}
+
+/// The loaded, attached programs and the maps the daemon keeps using.
+pub struct Sensors {
+    /// Owns the programs and their links: dropping it detaches everything.
+    _ebpf: Ebpf,
+    events: Option<RingBuf<MapData>>,
+    loss: PerCpuArray<MapData, u64>,
+    lineage: HashMap<MapData, u32, Lineage>,
+    allow: HashMap<MapData, AllowKey, u32>,
+}
+
+impl std::fmt::Debug for Sensors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sensors").finish_non_exhaustive()
+    }
+}
+
+/// Kernel loss counters, summed over CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossCounts {
+    pub exec: u64,
+    pub fork: u64,
+    pub exit: u64,
+    /// Processes that could not be tracked because the lineage map was full.
+    pub lineage: u64,
+}
+
+impl LossCounts {
+    pub fn total(&self) -> u64 {
+        self.exec + self.fork + self.exit + self.lineage
+    }
+
+    /// Named counts, for alerts and the stats line.
+    pub fn named(&self) -> [(&'static str, u64); 4] {
+        [
+            ("exec", self.exec),
+            ("fork", self.fork),
+            ("exit", self.exit),
+            ("lineage", self.lineage),
+        ]
+    }
+
+    /// What was added since `earlier`.
+    pub fn since(&self, earlier: &LossCounts) -> LossCounts {
+        LossCounts {
+            exec: self.exec.saturating_sub(earlier.exec),
+            fork: self.fork.saturating_sub(earlier.fork),
+            exit: self.exit.saturating_sub(earlier.exit),
+            lineage: self.lineage.saturating_sub(earlier.lineage),
+        }
+    }
+}
+
+fn map<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut aya::maps::Map, SensorError> {
+    ebpf.map_mut(name).ok_or(SensorError::Map {
+        name,
+        source: aya::maps::MapError::InvalidName {
+            name: name.to_owned(),
+        },
+    })
+}
+
+fn take<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, SensorError>
+where
+    T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let m = ebpf.take_map(name).ok_or(SensorError::Map {
+        name,
+        source: aya::maps::MapError::InvalidName {
+            name: name.to_owned(),
+        },
+    })?;
+    T::try_from(m).map_err(|source| SensorError::Map { name, source })
+}
+
+fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> SensorError {
+    move |source| SensorError::Map { name, source }
+}
+
+impl Sensors {
+    /// Loads and attaches everything; on return the kernel is tracking JVM lineages.
+    pub fn start(policy: &Policy, scope: &Scope) -> Result<Sensors, SensorError> {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        if euid != 0 {
+            return Err(SensorError::NotRoot { euid });
+        }
+        if EBPF_OBJECT.is_empty() {
+            return Err(SensorError::NoObject);
+        }
+        let raw_btf = std::fs::read(VMLINUX_BTF).map_err(|source| SensorError::NoBtf {
+            path: VMLINUX_BTF,
+            source,
+        })?;
+        let offsets = btf::Btf::parse(&raw_btf)?.kernel_offsets()?;
+        let kernel_btf = aya::Btf::parse(&raw_btf, aya::Endianness::default()).map_err(|e| {
+            SensorError::Offsets(btf::BtfError::Malformed {
+                reason: e.to_string(),
+            })
+        })?;
+
+        let mut ebpf = EbpfLoader::new().btf(Some(&kernel_btf)).load(EBPF_OBJECT)?;
+
+        let mut flags = 0;
+        if policy.mode == Mode::Enforce {
+            flags |= CFG_F_ENFORCE;
+        }
+        if scope.level > 0 {
+            flags |= CFG_F_SCOPED;
+        }
+        if !policy.jvm.launcher_paths.is_empty() {
+            flags |= CFG_F_JVM_PATHS;
+        }
+        let config = Config {
+            flags,
+            scope_level: scope.level,
+            scope_cgroup_id: scope.id,
+            offsets,
+        };
+        Array::<_, Config>::try_from(map(&mut ebpf, "CONFIG")?)
+            .map_err(map_err("CONFIG"))?
+            .set(0, config, 0)
+            .map_err(map_err("CONFIG"))?;
+        load_policy(&mut ebpf, policy)?;
+
+        for name in PROGRAMS {
+            let prog: &mut BtfTracePoint = ebpf
+                .program_mut(name)
+                .ok_or(SensorError::MissingProgram { name })?
+                .try_into()
+                .map_err(|_| SensorError::MissingProgram { name })?;
+            prog.load(name, &kernel_btf)
+                .map_err(|source| SensorError::Program {
+                    name,
+                    stage: "load",
+                    source,
+                })?;
+            prog.attach().map_err(|source| SensorError::Program {
+                name,
+                stage: "attach",
+                source,
+            })?;
+        }
+
+        Ok(Sensors {
+            events: Some(take(&mut ebpf, "EVENTS")?),
+            loss: take(&mut ebpf, "LOSS")?,
+            lineage: take(&mut ebpf, "LINEAGE")?,
+            allow: take(&mut ebpf, "EXEC_ALLOW")?,
+            _ebpf: ebpf,
+        })
+    }
+
+    /// The event ring buffer (once).
+    pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
+        self.events.take()
+    }
+
+    /// Kernel loss counters so far.
+    pub fn loss(&self) -> LossCounts {
+        let sum = |slot: u32| -> u64 {
+            self.loss
+                .get(&slot, 0)
+                .map(|per_cpu| per_cpu.iter().sum())
+                .unwrap_or(0)
+        };
+        LossCounts {
+            exec: sum(EVENT_EXEC),
+            fork: sum(EVENT_FORK),
+            exit: sum(EVENT_EXIT),
+            lineage: sum(LOSS_LINEAGE_FULL),
+        }
+    }
+
+    /// Starts tracking a process that existed before the programs were attached.
+    pub fn track(&mut self, tgid: u32, lineage: Lineage) -> Result<(), SensorError> {
+        self.lineage
+            .insert(tgid, lineage, 0)
+            .map_err(map_err("LINEAGE"))
+    }
+
+    /// Whether the kernel tracks `tgid`.
+    pub fn is_tracked(&self, tgid: u32) -> bool {
+        self.lineage.get(&tgid, 0).is_ok()
+    }
+
+    /// Allows `programs` (absolute paths or basenames) in one JVM's lineage.
+    pub fn allow_for_jvm(&mut self, jvm_tgid: u32, programs: &[String]) -> Result<(), SensorError> {
+        for p in programs {
+            self.allow
+                .insert(allow_key(jvm_tgid, p), 1, 0)
+                .map_err(map_err("EXEC_ALLOW"))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a JVM's own allow entries (when it exits).
+    pub fn forget_jvm(&mut self, jvm_tgid: u32, programs: &[String]) {
+        for p in programs {
+            // Already absent is fine: entries are per JVM and removed once.
+            let _ = self.allow.remove(&allow_key(jvm_tgid, p));
+        }
+    }
+}
+
+fn allow_key(jvm_tgid: u32, program: &str) -> AllowKey {
+    AllowKey {
+        jvm_tgid,
+        _pad: 0,
+        hash: fnv1a(program.as_bytes()),
+    }
+}
+
+/// Writes the policy's lists into the kernel's lookup maps.
+fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
+    let mut names = HashMap::<_, [u8; NAME_LEN], u32>::try_from(map(ebpf, "JVM_NAMES")?)
+        .map_err(map_err("JVM_NAMES"))?;
+    for launcher in &policy.jvm.launchers {
+        names
+            .insert(name_key(launcher.as_bytes()), 1, 0)
+            .map_err(map_err("JVM_NAMES"))?;
+    }
+    let mut paths =
+        HashMap::<_, u64, u32>::try_from(map(ebpf, "JVM_PATHS")?).map_err(map_err("JVM_PATHS"))?;
+    for path in &policy.jvm.launcher_paths {
+        paths
+            .insert(fnv1a(path.as_bytes()), 1, 0)
+            .map_err(map_err("JVM_PATHS"))?;
+    }
+
+    let mut classes = HashMap::<_, [u8; NAME_LEN], u32>::try_from(map(ebpf, "EXEC_CLASS")?)
+        .map_err(map_err("EXEC_CLASS"))?;
+    let lists = [
+        (&policy.exec.shells, ProgramClass::Shell),
+        (&policy.exec.interpreters, ProgramClass::Interpreter),
+        (&policy.exec.downloaders, ProgramClass::Downloader),
+    ];
+    for (list, class) in lists {
+        for name in list {
+            classes
+                .insert(name_key(name.as_bytes()), class.code(), 0)
+                .map_err(map_err("EXEC_CLASS"))?;
+        }
+    }
+    if policy.exec.memfd {
+        classes
+            .insert(name_key(b"/memfd"), ProgramClass::Memfd.code(), 0)
+            .map_err(map_err("EXEC_CLASS"))?;
+    }
+
+    let mut dirs = LpmTrie::<_, [u8; PREFIX_LEN], u32>::try_from(map(ebpf, "WRITABLE_DIRS")?)
+        .map_err(map_err("WRITABLE_DIRS"))?;
+    for dir in &policy.exec.writable_dirs {
+        let mut data = [0u8; PREFIX_LEN];
+        let n = dir.len().min(PREFIX_LEN);
+        data[..n].copy_from_slice(&dir.as_bytes()[..n]);
+        dirs.insert(&Key::new((n * 8) as u32, data), 1, 0)
+            .map_err(map_err("WRITABLE_DIRS"))?;
+    }
+
+    let mut allow = HashMap::<_, AllowKey, u32>::try_from(map(ebpf, "EXEC_ALLOW")?)
+        .map_err(map_err("EXEC_ALLOW"))?;
+    for rule in policy.exec.allow.iter().filter(|r| r.app.is_none()) {
+        for p in &rule.programs {
+            allow
+                .insert(allow_key(0, p), 1, 0)
+                .map_err(map_err("EXEC_ALLOW"))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! What the daemon reads from /proc: the cgroup v2 mount, and processes that existed
+//! before the kernel programs were attached (or whose details an event does not carry).
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use crate::response::kill::stat_start_ticks;
+
+/// A process as /proc shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcProcess {
+    pub pid: u32,
+    pub ppid: u32,
+    /// Start time in ns since boot (tick precision).
+    pub start_ns: u64,
+    /// Target of `/proc/PID/exe`, when readable.
+    pub exe: Option<String>,
+    pub argv: Vec<String>,
+    /// Cgroup v2 path (the `0::` line of `/proc/PID/cgroup`).
+    pub cgroup: Option<String>,
+}
+
+/// The mount point of the cgroup v2 hierarchy (`/sys/fs/cgroup` on unified hosts,
+/// `/sys/fs/cgroup/unified` on hybrid ones).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let mounts = fs::read_to_string("/proc/mounts").ok()?;
+    parse_cgroup2_mount(&mounts)
+}
+
+/// The first `cgroup2` mount in a `/proc/mounts` text.
+pub fn parse_cgroup2_mount(mounts: &str) -> Option<PathBuf> {
+    mounts.lines().find_map(|line| {
+        let mut f = line.split_whitespace();
+        let (_dev, dir, fstype) = (f.next()?, f.next()?, f.next()?);
+        (fstype == "cgroup2").then(|| PathBuf::from(dir.replace("\\040", " ")))
+    })
+}
+
+/// The cgroup v2 line (`0::/path`) of a `/proc/PID/cgroup` text.
+pub fn parse_cgroup2_path(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+}
+
+fn ns_per_tick() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    1_000_000_000 / if hz > 0 { hz as u64 } else { 100 }
+}
+
+/// Reads one process; `None` if it is gone (or is a kernel thread with no stat line).
+pub fn read_process(pid: u32) -> Option<ProcProcess> {
+    let dir = PathBuf::from(format!("/proc/{pid}"));
+    let stat = fs::read_to_string(dir.join("stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let ppid = after_comm.split_whitespace().nth(1)?.parse().ok()?;
+    let start_ns = stat_start_ticks(&stat)? * ns_per_tick();
+    let argv = fs::read(dir.join("cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(ProcProcess {
+        pid,
+        ppid,
+        start_ns,
+        exe: fs::read_link(dir.join("exe"))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned()),
+        argv,
+        cgroup: fs::read_to_string(dir.join("cgroup"))
+            .ok()
+            .and_then(|t| parse_cgroup2_path(&t)),
+    })
+}
+
+/// Every process on the host (those that vanish while we read are skipped).
+pub fn all_processes() -> Vec<ProcProcess> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(read_process)
+        .collect()
+}
+
+/// Whether `cgroup` (a v2 path such as `/a/b`) is `scope` or below it.
+pub fn cgroup_within(cgroup: &str, scope: &str) -> bool {
+    let scope = scope.trim_end_matches('/');
+    scope.is_empty() || cgroup == scope || cgroup.starts_with(&format!("{scope}/"))
+}
+
+/// Resolves `--cgroup PATH` (a directory of the cgroup v2 mount, or a path relative to
+/// its root) to (absolute directory, path within the hierarchy).
+pub fn resolve_cgroup(mount: &Path, arg: &Path) -> Option<(PathBuf, String)> {
+    let dir = if arg.starts_with(mount) {
+        arg.to_path_buf()
+    } else {
+        mount.join(arg.strip_prefix("/").unwrap_or(arg))
+    };
+    let dir = dir.canonicalize().ok()?;
+    let rel = dir.strip_prefix(mount.canonicalize().ok()?).ok()?;
+    Some((dir.clone(), format!("/{}", rel.to_string_lossy())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_cgroup2_in_hybrid_and_unified_layouts() {
+        let hybrid = "tmpfs /sys/fs/cgroup tmpfs rw 0 0\ncgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n";
+        assert_eq!(
+            parse_cgroup2_mount(hybrid),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        let unified = "cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n";
+        assert_eq!(
+            parse_cgroup2_mount(unified),
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
+        assert_eq!(parse_cgroup2_mount("proc /proc proc rw 0 0\n"), None);
+    }
+
+    #[test]
+    fn reads_the_v2_line_of_proc_cgroup() {
+        let text =
+            "12:pids:/user.slice\n1:name=systemd:/user.slice\n0::/user.slice/session-1.scope\n";
+        assert_eq!(
+            parse_cgroup2_path(text).as_deref(),
+            Some("/user.slice/session-1.scope")
+        );
+    }
+
+    #[test]
+    fn scope_matching_is_by_path_component() {
+        assert!(cgroup_within("/a/b", "/a"));
+        assert!(cgroup_within("/a", "/a"));
+        assert!(!cgroup_within("/ab", "/a"));
+        assert!(cgroup_within("/anything", "/"));
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let me = read_process(std::process::id()).expect("own /proc entry");
+        assert_eq!(me.pid, std::process::id());
+        assert!(me.start_ns > 0);
+        assert!(!me.argv.is_empty());
+    }
+}
