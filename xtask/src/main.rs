@@ -1,1 +1,244 @@
-fn main() {}
+//! Developer tasks for the detector, run as `cargo xtask <task>` (an alias in
+//! `.cargo/config.toml`):
+//!
+//! - `setup`: install what building and testing need on a Debian 12 machine (idempotent).
+//! - `build [--debug]`: build the daemon, with the kernel programs embedded.
+//! - `run -- <detector args>`: build, then replace this process with the daemon.
+//! - `lint`: rustfmt and clippy over the workspace, then over the eBPF crate with Debian's clippy.
+//! - `test`: the one test command (CI runs only this): setup, lint, build, unit tests,
+//!   integration tests, and a quick benchmark smoke run.
+//! - `bench exec`: what the attached daemon costs a non-JVM program that spawns processes,
+//!   and whether the kernel loses events under a JVM spawn storm.
+
+mod bench;
+mod build;
+mod lint;
+mod setup;
+mod test;
+
+use std::{
+    env,
+    ffi::{OsStr, OsString},
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+
+/// Set-up, build, run, lint, test and benchmark tasks for the detector.
+#[derive(Debug, Parser)]
+#[command(name = "xtask", bin_name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install the build and test prerequisites on Debian 12 (apt packages, bpf-linker).
+    ///
+    /// Idempotent: installs only what is missing. Installing packages needs root.
+    Setup,
+    /// Build the daemon (release unless --debug) with the kernel programs embedded.
+    Build {
+        /// Build the debug profile instead of release.
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Build the daemon in release mode, then run it in place of this process.
+    ///
+    /// Example: `cargo xtask run -- run --mode monitor`.
+    Run {
+        /// Arguments for `detector`, after `--`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Check formatting and run clippy (warnings are errors), host crates and eBPF crate.
+    Lint,
+    /// Run everything CI runs: setup, lint, build, unit and integration tests, bench smoke run.
+    ///
+    /// Needs root: the integration tests and the benchmark load kernel programs.
+    Test,
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        bench: Bench,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Cost of the attached daemon on process spawning by a non-JVM program, and kernel
+    /// event loss under a JVM spawn storm (fails if any event was lost).
+    Exec(bench::ExecArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ws = match Workspace::locate() {
+        Ok(ws) => ws,
+        Err(err) => return report(&err),
+    };
+    let result = match cli.task {
+        Task::Setup => setup::setup(),
+        Task::Build { debug } => build::build(&ws, debug).map(|_| ()),
+        Task::Run { args } => build::run(&ws, &args),
+        Task::Lint => lint::lint(&ws),
+        Task::Test => test::test(&ws),
+        Task::Bench {
+            bench: Bench::Exec(args),
+        } => args
+            .resolve()
+            .and_then(|opts| bench::exec(&ws, &opts, true)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints an error once, with its chain of causes.
+fn report(err: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {err:#}");
+    ExitCode::FAILURE
+}
+
+// === impl Workspace ===
+
+/// Where things are in the repository.
+#[derive(Debug)]
+struct Workspace {
+    root: PathBuf,
+    target_dir: PathBuf,
+}
+
+impl Workspace {
+    fn locate() -> Result<Self> {
+        // xtask/ is a direct child of the workspace root.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("xtask's manifest directory has no parent")?
+            .to_path_buf();
+        // Same rule as cargo: CARGO_TARGET_DIR wins, relative to where we were started.
+        let target_dir = match env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => env::current_dir()
+                .context("reading the current directory")?
+                .join(dir),
+            None => root.join("target"),
+        };
+        Ok(Self { root, target_dir })
+    }
+
+    /// The cargo that runs us (the workspace's rustup toolchain), for host-side builds.
+    fn host_cargo(&self) -> Command {
+        let mut cmd = Command::new(host_cargo_program());
+        cmd.current_dir(&self.root);
+        cmd
+    }
+
+    fn daemon_bin(&self, debug: bool) -> PathBuf {
+        let profile = if debug { "debug" } else { "release" };
+        self.target_dir.join(profile).join("detector")
+    }
+}
+
+// === running commands ===
+
+/// The cargo that runs us: `cargo run` sets CARGO to the toolchain's own binary.
+fn host_cargo_program() -> OsString {
+    env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
+}
+
+/// Runs `cmd` to completion, announcing it as a step of `task`; a non-zero exit is an error.
+fn run_step(task: &str, cmd: &mut Command) -> Result<()> {
+    let line = command_line(cmd);
+    println!("==> {task}: {line}");
+    let status = cmd.status().with_context(|| format!("starting `{line}`"))?;
+    if !status.success() {
+        bail!("`{line}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Whether `program args` starts and exits 0, with its output discarded.
+fn succeeds(program: impl AsRef<OsStr>, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// A shell-like rendering of a command, with the environment it sets, for step logs and errors.
+fn command_line(cmd: &Command) -> String {
+    let mut parts = Vec::new();
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            parts.push(format!(
+                "{}={}",
+                key.to_string_lossy(),
+                value.to_string_lossy()
+            ));
+        }
+    }
+    parts.push(cmd.get_program().to_string_lossy().into_owned());
+    parts.extend(cmd.get_args().map(|arg| arg.to_string_lossy().into_owned()));
+    parts.join(" ")
+}
+
+/// Whether we run as root (effective uid 0).
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `12.3s` or `4m05s`.
+fn fmt_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        let whole = d.as_secs();
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_passes_daemon_flags_through() {
+        let cli = Cli::try_parse_from(["xtask", "run", "--", "run", "--mode", "monitor"])
+            .expect("parses");
+        let Task::Run { args } = cli.task else {
+            panic!("not run: {cli:?}")
+        };
+        assert_eq!(args, ["run", "--mode", "monitor"]);
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(fmt_duration(Duration::from_millis(12_345)), "12.3s");
+        assert_eq!(fmt_duration(Duration::from_secs(245)), "4m05s");
+    }
+
+    #[test]
+    fn command_lines_show_env_and_args() {
+        let mut cmd = Command::new("cargo");
+        cmd.env("RUSTC_BOOTSTRAP", "1").args(["build", "--release"]);
+        assert_eq!(
+            command_line(&cmd),
+            "RUSTC_BOOTSTRAP=1 cargo build --release"
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! `cargo xtask setup`: the machine-level prerequisites, on Debian 12 (see
+//! ../shared/toolchain.md for why the eBPF side needs Debian's rustc and not rustup's).
+
+use std::{path::Path, process::Command};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::{host_cargo_program, is_root, run_step, succeeds};
+
+/// Debian packages the build, lint and tests need.
+const PACKAGES: &[&str] = &[
+    // Debian's rustc/cargo 1.96 (LLVM 22) and the library source `-Z build-std=core` needs:
+    // rustup cannot download rust-src here.
+    "rustc-web",
+    "cargo-web",
+    "rust-web-src",
+    // Clippy matching that rustc, for linting the eBPF crate.
+    "rust-web-clippy",
+    // bpf-linker links against LLVM 22, the same LLVM as rustc-web.
+    "llvm-22-dev",
+    "libpolly-22-dev",
+    "libzstd-dev",
+    "zlib1g-dev",
+    // A real JVM for the integration tests and the benchmark.
+    "openjdk-17-jdk-headless",
+    "python3",
+    "perl",
+    "bpftool",
+];
+
+/// Where bpf-linker finds LLVM 22's development files.
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+
+/// What building the daemon needs besides bpf-linker; cheap to check before every build.
+const TOOL_FILES: &[&str] = &[
+    "/usr/bin/rustc",
+    "/usr/bin/cargo",
+    "/usr/lib/rustlib/src/rust/library/core",
+];
+
+/// Installs whatever is missing; does nothing (but check) when all is in place.
+pub fn setup() -> Result<()> {
+    install_packages()?;
+    install_bpf_linker()?;
+    println!("==> setup: done");
+    Ok(())
+}
+
+/// Runs the full setup only if one of the tools a build needs is missing.
+/// (Java is checked where it is used: the integration tests and the benchmark.)
+pub fn ensure_tools(task: &str) -> Result<()> {
+    let mut missing: Vec<&str> = TOOL_FILES
+        .iter()
+        .copied()
+        .filter(|file| !Path::new(file).exists())
+        .collect();
+    if !bpf_linker_works() {
+        missing.push("bpf-linker");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("==> {task}: missing {}; running setup", missing.join(", "));
+    setup().context("setting up the machine")
+}
+
+fn install_packages() -> Result<()> {
+    println!("==> setup: checking {} Debian packages", PACKAGES.len());
+    let mut missing = Vec::new();
+    for package in PACKAGES {
+        if !is_installed(package)? {
+            missing.push(*package);
+        }
+    }
+    if missing.is_empty() {
+        println!("==> setup: all packages installed");
+        return Ok(());
+    }
+    println!("==> setup: missing packages: {}", missing.join(" "));
+    if !is_root() {
+        bail!(
+            "installing packages needs root: run `cargo xtask setup` as root, or `apt-get install -y {}`",
+            missing.join(" ")
+        );
+    }
+    run_step("setup", apt_get().arg("update"))?;
+    run_step("setup", apt_get().args(["install", "-y"]).args(&missing))?;
+    Ok(())
+}
+
+/// Whether dpkg says `package` is installed (not merely known, or removed with its config left).
+fn is_installed(package: &str) -> Result<bool> {
+    let output = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .context("running dpkg-query (is this Debian?)")?;
+    // dpkg-query exits 1 for a package it has never heard of; that is "not installed" too.
+    Ok(output.status.success() && output.stdout == b"install ok installed")
+}
+
+fn apt_get() -> Command {
+    let mut cmd = Command::new("apt-get");
+    cmd.env("DEBIAN_FRONTEND", "noninteractive");
+    cmd
+}
+
+fn install_bpf_linker() -> Result<()> {
+    if bpf_linker_works() {
+        println!("==> setup: bpf-linker present");
+        return Ok(());
+    }
+    println!("==> setup: installing bpf-linker (about a minute)");
+    // The llvm-22 feature links Debian's LLVM 22, matching rustc-web; --locked keeps the
+    // dependency versions bpf-linker was released with (verified with bpf-linker 0.13.0).
+    let mut cmd = Command::new(host_cargo_program());
+    cmd.args([
+        "install",
+        "bpf-linker",
+        "--locked",
+        "--no-default-features",
+        "--features",
+        "llvm-22",
+    ])
+    .env("LLVM_PREFIX", LLVM_PREFIX);
+    run_step("setup", &mut cmd)?;
+    if !bpf_linker_works() {
+        bail!(
+            "bpf-linker was installed but `bpf-linker --version` fails: is ~/.cargo/bin on PATH?"
+        );
+    }
+    Ok(())
+}
+
+fn bpf_linker_works() -> bool {
+    succeeds("bpf-linker", &["--version"])
+}
