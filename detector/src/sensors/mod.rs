@@ -76,14 +76,15 @@ pub enum SensorError {
         name: &'static str,
     },
     /// The verifier or the kernel refused a program.
-    #[error("kernel program `{name}` failed to {stage}: {source:#}")]
+    #[error("kernel program `{name}` failed to {stage}: {reason}")]
     Program {
         /// Program name.
         name: &'static str,
         /// "load" or "attach".
         stage: &'static str,
-        /// The kernel's reason (with the verifier log for load failures).
-        source: aya::programs::ProgramError,
+        /// The kernel's reason, with the verifier's last words for load failures (the
+        /// whole verifier log is logged at debug level: `DETECTOR_LOG=debug`).
+        reason: String,
     },
     /// A map is missing from the object.
     #[error("map `{name}` is missing from the kernel object or has the wrong type: {source}")]
@@ -264,16 +265,9 @@ impl Sensors {
                 .try_into()
                 .map_err(|_| SensorError::MissingProgram { name })?;
             prog.load(name, &kernel_btf)
-                .map_err(|source| SensorError::Program {
-                    name,
-                    stage: "load",
-                    source,
-                })?;
-            prog.attach().map_err(|source| SensorError::Program {
-                name,
-                stage: "attach",
-                source,
-            })?;
+                .map_err(|e| program_error(name, "load", e))?;
+            prog.attach()
+                .map_err(|e| program_error(name, "attach", e))?;
         }
 
         Ok(Sensors {
@@ -335,6 +329,57 @@ impl Sensors {
             let _ = self.allow.remove(&allow_key(jvm_tgid, p));
         }
     }
+}
+
+fn program_error(
+    name: &'static str,
+    stage: &'static str,
+    error: aya::programs::ProgramError,
+) -> SensorError {
+    let reason = match &error {
+        aya::programs::ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            let log = verifier_log.to_string();
+            tracing::debug!("verifier log of `{name}`:\n{log}");
+            format!("{io_error}; verifier: {}", verifier_verdict(&log))
+        }
+        other => format!("{other:#}"),
+    };
+    SensorError::Program {
+        name,
+        stage,
+        reason,
+    }
+}
+
+/// The verifier's reason for refusing a program: the last lines of its log before the
+/// statistics it always ends with, on one line.
+pub fn verifier_verdict(log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let stats_at = lines
+        .iter()
+        .position(|l| l.starts_with("verification time"))
+        .unwrap_or(lines.len());
+    let mut verdict: Vec<&str> = lines[..stats_at]
+        .iter()
+        .rev()
+        .take(2)
+        .rev()
+        .copied()
+        .collect();
+    if let Some(processed) = lines.iter().find(|l| l.starts_with("processed ")) {
+        verdict.push(processed);
+    }
+    if verdict.is_empty() {
+        return "no verifier output".to_owned();
+    }
+    verdict.join(" | ")
 }
 
 fn allow_key(jvm_tgid: u32, program: &str) -> AllowKey {
@@ -402,4 +447,21 @@ fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_verdict_keeps_the_reason_and_the_budget() {
+        let log = "0: R1=ctx() R10=fp0\n108: (7b) *(u64 *)(r10 -200) = r7\n109: (4f) r7 |= r9\nR7 pointer |= pointer prohibited\nverification time 1129 usec\nstack depth 280+0\nprocessed 273 insns (limit 1000000) max_states_per_insn 1\n";
+        assert_eq!(
+            verifier_verdict(log),
+            "109: (4f) r7 |= r9 | R7 pointer |= pointer prohibited | processed 273 insns (limit 1000000) max_states_per_insn 1"
+        );
+        let too_large = "1827: (15) if r0 == 0x2f goto pc-19 BPF program is too large. Processed 1000001 insn\nverification time 2382017 usec\nprocessed 1000001 insns (limit 1000000)\n";
+        assert!(verifier_verdict(too_large).contains("too large"));
+        assert_eq!(verifier_verdict(""), "no verifier output");
+    }
 }
