@@ -109,7 +109,12 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let off = &cfg.offsets;
     let tgid = current_tgid();
     // The process's own entry: it was copied from its parent at fork.
-    let inherited = unsafe { LINEAGE.get(tgid) }.copied();
+    // A plain value and a flag, not an Option: LLVM spills the payload of a `None` as an
+    // uninitialised register, which the verifier refuses ("R8 !read_ok").
+    let (tracked, inherited) = match unsafe { LINEAGE.get(tgid) } {
+        Some(l) => (true, *l),
+        None => (false, Lineage::default()),
+    };
 
     // Fast path for everything that is neither a JVM nor in a JVM's lineage.
     let comm = bpf_get_current_comm().map_err(i64::from)?;
@@ -117,7 +122,7 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     // checks into `ptr | ptr`, which the verifier rejects ("pointer |= pointer prohibited").
     let by_name = unsafe { JVM_NAMES.get(comm_key(&comm)) }.is_some_and(|v| *v != 0);
     let bprm: *const u8 = ctx.arg(2);
-    if inherited.is_none() && !by_name && cfg.flags & CFG_F_JVM_PATHS == 0 {
+    if !tracked && !by_name && cfg.flags & CFG_F_JVM_PATHS == 0 {
         return Ok(());
     }
 
@@ -132,7 +137,7 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
         || (cfg.flags & CFG_F_JVM_PATHS != 0
             && unsafe { JVM_PATHS.get(path_hash(&ev.filename, ev.filename_len)) }
                 .is_some_and(|v| *v != 0));
-    if inherited.is_none() && !is_jvm {
+    if !tracked && !is_jvm {
         return Ok(());
     }
 
@@ -140,7 +145,7 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let lineage = if is_jvm {
         // A JVM (even one started by another JVM) is the root of its own lineage: a child
         // is attributed to the nearest JVM above it.
-        if cfg.flags & CFG_F_SCOPED != 0 && inherited.is_none() && !in_scope(cfg) {
+        if cfg.flags & CFG_F_SCOPED != 0 && !tracked && !in_scope(cfg) {
             return Ok(());
         }
         let own = Lineage {
@@ -153,10 +158,7 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
         }
         own
     } else {
-        match inherited {
-            Some(l) => l,
-            None => return Ok(()),
-        }
+        inherited
     };
 
     ev.header = header(EVENT_EXEC);

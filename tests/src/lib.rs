@@ -1,1 +1,76 @@
+//! Harness for the end-to-end tests in `tests/tests/`: the real `detector` binary (driven as a
+//! black box through its command line, as the interface contract and `docs/alerts.md` describe
+//! it), real kernel programs, a real JVM.
+//!
+//! Every scenario follows the same shape:
+//!
+//! 1. [`require_kernel_support`] — root and cgroup v2, or skip (a skip fails when `CI=true`);
+//! 2. a [`TestCgroup`] that scopes the daemon to the JVMs the test starts, so the rest of the
+//!    machine cannot produce alerts the test did not cause;
+//! 3. a [`Detector`] started with a [`Policy`] written for the test;
+//! 4. a Java program from `tests/java/` run inside the cgroup ([`JavaProgram`]);
+//! 5. assertions on the alerts ([`alert`]), the program's own report of what happened
+//!    ([`ProgramRun`]) and the canary files it was told to create;
+//! 6. [`Detector::stop`] and [`assert_nothing_lost`] on the `detector stats` line.
+//!
+//! Tests must run one at a time (`cargo test -p integration-tests -- --test-threads=1`): they
+//! share the kernel's tracepoints and the cgroup hierarchy.
 
+pub mod alert;
+mod cgroup;
+mod daemon;
+mod java;
+mod policy;
+mod program;
+mod scratch;
+
+use std::{path::PathBuf, time::Duration};
+
+pub use cgroup::TestCgroup;
+pub use daemon::{assert_nothing_lost, Detector};
+pub use java::JavaProgram;
+pub use policy::{Mode, Policy};
+pub use program::{find_on_path, spawn_in_cgroup, ProgramRun, RunningProgram};
+pub use scratch::{unique_name, RemoveOnDrop, ScratchDir};
+
+/// How long an alert may take from the offending exec to a line on the daemon's stdout.
+pub const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to keep listening after the expected alerts arrived, so a duplicate or a stray
+/// alert for an earlier exec would be seen before the test counts.
+pub const SETTLE_TIME: Duration = Duration::from_secs(1);
+
+/// How long a scenario program may run before the harness kills it and fails the test.
+pub const PROGRAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The workspace root: the parent of this crate's directory.
+pub fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .expect("the integration-tests crate lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Whether this machine can run the end-to-end tests: root (to load eBPF programs and create
+/// cgroups) and a cgroup v2 hierarchy (the daemon's `--cgroup` scope).
+///
+/// Returns `false` after printing why, so the caller can return early. Under `CI=true` it
+/// panics instead: a CI job that silently skipped every scenario would look green.
+pub fn require_kernel_support() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let missing = if euid != 0 {
+        Some(format!("not running as root (euid {euid}); the detector needs CAP_BPF and the tests create cgroups"))
+    } else {
+        cgroup::cgroup2_mount().err()
+    };
+    let Some(reason) = missing else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but the end-to-end tests cannot run here: {reason}");
+    }
+    eprintln!("skipping: {reason}");
+    false
+}

@@ -1,0 +1,132 @@
+//! The Java scenario programs in `tests/java/`: compiled once per test process, run inside the
+//! test cgroup.
+
+use std::{
+    ffi::{OsStr, OsString},
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+use crate::{program, ProgramRun, RunningProgram, TestCgroup, PROGRAM_TIMEOUT};
+
+const SETUP_HINT: &str = "run `cargo xtask setup` (it installs openjdk-17-jdk-headless)";
+
+/// Where `javac` put the classes, or why it could not.
+static CLASSES: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// Compiles `tests/java/*.java` into a temporary directory (once per test process) and
+/// returns that directory.
+pub fn compile() -> &'static Path {
+    match CLASSES.get_or_init(compile_sources) {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn compile_sources() -> Result<PathBuf, String> {
+    let javac =
+        program::find_on_path("javac").ok_or(format!("javac not found on PATH; {SETUP_HINT}"))?;
+    let source_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("java");
+    let mut sources: Vec<PathBuf> = fs::read_dir(&source_dir)
+        .map_err(|e| format!("reading {}: {e}", source_dir.display()))?
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| path.extension() == Some(OsStr::new("java")))
+        .collect();
+    sources.sort();
+    if sources.is_empty() {
+        return Err(format!("no .java files in {}", source_dir.display()));
+    }
+
+    let out_dir = std::env::temp_dir().join(crate::unique_name("java-classes"));
+    fs::create_dir_all(&out_dir).map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
+    // Statics are never dropped; remove the classes when the test binary exits instead.
+    // SAFETY: `remove_classes` is a plain extern "C" fn that does not unwind.
+    unsafe { libc::atexit(remove_classes) };
+
+    let output = Command::new(&javac)
+        .args(["-Xlint:all", "-encoding", "UTF-8", "-d"])
+        .arg(&out_dir)
+        .args(&sources)
+        .output()
+        .map_err(|e| format!("running {}: {e}; {SETUP_HINT}", javac.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "javac failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(out_dir)
+}
+
+extern "C" fn remove_classes() {
+    if let Some(Ok(dir)) = CLASSES.get() {
+        let _ = fs::remove_dir_all(dir);
+    }
+}
+
+/// One run of a scenario class: `java -cp <classes> <class> <args...>`.
+#[derive(Debug, Clone)]
+pub struct JavaProgram {
+    class: String,
+    args: Vec<OsString>,
+    cwd: Option<PathBuf>,
+}
+
+impl JavaProgram {
+    /// A run of `class` (a class in `tests/java/`, e.g. `"SpawnShell"`).
+    pub fn new(class: &str) -> Self {
+        JavaProgram {
+            class: class.to_owned(),
+            args: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// The JVM's working directory (where it would write an `hs_err` file).
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_owned());
+        self
+    }
+
+    /// Starts the JVM inside `cgroup` and returns at once.
+    pub fn spawn_in_cgroup(&self, cgroup: &TestCgroup) -> RunningProgram {
+        let classes = compile();
+        let java = program::find_on_path("java")
+            .unwrap_or_else(|| panic!("java not found on PATH; {SETUP_HINT}"));
+        let mut command = Command::new(java);
+        command
+            .arg("-cp")
+            .arg(classes)
+            .arg(&self.class)
+            .args(&self.args);
+        if let Some(cwd) = &self.cwd {
+            command.current_dir(cwd);
+        }
+        program::spawn_in_cgroup(command, cgroup)
+    }
+
+    /// Runs the JVM inside `cgroup` to completion (at most [`PROGRAM_TIMEOUT`]).
+    ///
+    /// Also checks that the JVM reported the pid the harness started: alerts are matched on
+    /// that pid, so it must be the JVM's own.
+    pub fn run_in_cgroup(&self, cgroup: &TestCgroup) -> ProgramRun {
+        let running = self.spawn_in_cgroup(cgroup);
+        let pid = u64::from(running.pid());
+        let run = running.wait(PROGRAM_TIMEOUT);
+        assert_eq!(
+            run.jvm_pid(),
+            pid,
+            "the JVM is not the process the harness started:\n{run}"
+        );
+        run
+    }
+}
