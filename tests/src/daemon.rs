@@ -48,6 +48,16 @@ impl Detector {
     /// Writes `policy_toml` to a temporary file, starts the daemon and waits for
     /// `detector ready` (at most 60 s).
     pub fn start(policy_toml: &str, mode: Mode, cgroup: &TestCgroup) -> Self {
+        Self::start_with_args(policy_toml, mode, cgroup, &[])
+    }
+
+    /// [`start`](Self::start) with further `detector run` arguments (e.g. `--record FILE`).
+    pub fn start_with_args(
+        policy_toml: &str,
+        mode: Mode,
+        cgroup: &TestCgroup,
+        extra: &[&std::ffi::OsStr],
+    ) -> Self {
         let binary = binary();
         let scratch = ScratchDir::new("policy");
         let config = scratch.file("policy.toml");
@@ -62,6 +72,7 @@ impl Detector {
             .args(["--mode", mode.as_str()])
             .arg("--cgroup")
             .arg(cgroup.path())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -283,7 +294,7 @@ pub fn assert_nothing_lost(stats: &Value) {
 }
 
 /// `DETECTOR_BIN`, else `<workspace>/target/release/detector`.
-fn binary() -> PathBuf {
+pub fn binary() -> PathBuf {
     let path = std::env::var_os("DETECTOR_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::workspace_root().join("target/release/detector"));

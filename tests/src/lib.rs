@@ -27,7 +27,7 @@ mod scratch;
 use std::{path::PathBuf, time::Duration};
 
 pub use cgroup::TestCgroup;
-pub use daemon::{assert_nothing_lost, Detector};
+pub use daemon::{assert_nothing_lost, binary as detector_binary, Detector};
 pub use java::JavaProgram;
 pub use policy::{Mode, Policy};
 pub use program::{find_on_path, spawn_in_cgroup, ProgramRun, RunningProgram};

@@ -1,0 +1,101 @@
+//! The command-line contract (../shared/CONTRACT.md): exit codes and error messages that
+//! scripts rely on.
+//!
+//! Proves: `check-config` exits 0 with a one-line summary for a good file and 2 with an error
+//! naming the file, the line and the key for a bad one; bad usage exits 2; `run` as a
+//! non-root user exits 1 with a one-line cause before touching the kernel.
+
+use std::process::{Command, Output};
+
+use integration_tests::{detector_binary, workspace_root, ScratchDir};
+
+fn detector(args: &[&str]) -> Output {
+    Command::new(detector_binary())
+        .args(args)
+        .output()
+        .expect("running the detector binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_config_accepts_the_shipped_default_policy() {
+    let file = workspace_root().join("detector/policy/default.toml");
+    let out = detector(&["check-config", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one-line summary: {stdout}");
+    assert!(
+        stdout.contains("ok: mode monitor; 1 JVM launcher"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_config_names_file_line_and_key() {
+    let scratch = ScratchDir::new("cli-bad-policy");
+    let file = scratch.file("policy.toml");
+    std::fs::write(
+        &file,
+        "mode = \"monitor\"\n\n[[exec.allow]]\nprograms = [\"bin/git\"]\n",
+    )
+    .expect("write policy");
+    let out = detector(&["check-config", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    let expected = format!("{}:4: exec.allow[0].programs:", file.display());
+    assert!(
+        stderr.contains(&expected),
+        "wanted {expected:?} in: {stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout: {}",
+        text(&out.stdout)
+    );
+
+    std::fs::write(&file, "mode = \"monitor\"\nmodee = 1\n").expect("write policy");
+    let out = detector(&["check-config", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("policy.toml:2:") && stderr.contains("modee"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let out = detector(&["run", "--mode", "bogus"]);
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", text(&out.stderr));
+    let out = detector(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn run_as_non_root_fails_with_one_line_cause() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        // Already unprivileged: run it directly.
+        let out = detector(&["run"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains("must run as root"));
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(detector_binary())
+        .arg("run")
+        .output()
+        .expect("setpriv (util-linux) runs the detector as nobody");
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let cause: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("detector: "))
+        .collect();
+    assert_eq!(cause.len(), 1, "{stderr}");
+    assert!(cause[0].contains("must run as root"), "{stderr}");
+}

@@ -1,0 +1,96 @@
+//! `run --record FILE` then `replay FILE`: the engine judges recorded events without a
+//! kernel, so a policy can be tried on yesterday's events.
+//!
+//! Proves: replaying a recording of a JVM spawning a shell raises the same alert (rule, JVM,
+//! process, event time) as the live run did; replaying it with a policy that allows the
+//! shell for that application raises none.
+
+use std::{ffi::OsStr, process::Command};
+
+use integration_tests::{
+    alert, assert_nothing_lost, detector_binary, require_kernel_support, Detector, JavaProgram,
+    Mode, Policy, ScratchDir, TestCgroup,
+};
+use serde_json::Value;
+
+fn replay(recording: &std::path::Path, policy: Option<&std::path::Path>) -> Vec<Value> {
+    let mut command = Command::new(detector_binary());
+    command.arg("replay").arg(recording);
+    if let Some(p) = policy {
+        command.arg("--config").arg(p);
+    }
+    let out = command.output().expect("running detector replay");
+    assert!(
+        out.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("replay printed non-JSON {l:?}: {e}"))
+        })
+        .collect()
+}
+
+#[test]
+fn replay_reproduces_live_alerts_and_honours_a_new_policy() {
+    if !require_kernel_support() {
+        return;
+    }
+    let cgroup = TestCgroup::create("record-replay");
+    let scratch = ScratchDir::new("record-replay");
+    let recording = scratch.file("events.jsonl");
+    let policy = Policy::new(Mode::Monitor);
+    let mut detector = Detector::start_with_args(
+        &policy.to_toml(),
+        policy.mode(),
+        &cgroup,
+        &[OsStr::new("--record"), recording.as_os_str()],
+    );
+    let run = JavaProgram::new("SpawnShell")
+        .arg(scratch.file("canary"))
+        .current_dir(scratch.path())
+        .run_in_cgroup(&cgroup);
+    run.assert_success();
+    let live = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
+    assert_nothing_lost(&detector.stop());
+
+    let replayed = replay(&recording, None);
+    assert_eq!(
+        replayed.len(),
+        1,
+        "replay alerts:\n{}",
+        alert::list(&replayed)
+    );
+    let again = &replayed[0];
+    for key in [
+        "rule",
+        "severity",
+        "summary",
+        "action",
+        "time",
+        "incident_id",
+        "class",
+    ] {
+        assert_eq!(
+            again[key], live[key],
+            "{key} differs:\nlive {live}\nreplay {again}"
+        );
+    }
+    assert_eq!(again["process"]["pid"], live["process"]["pid"]);
+    assert_eq!(again["jvm"]["pid"], live["jvm"]["pid"]);
+
+    let allowing = scratch.file("allow-sh.toml");
+    std::fs::write(
+        &allowing,
+        "[[exec.allow]]\napp = \"SpawnShell\"\nprograms = [\"/bin/sh\"]\n",
+    )
+    .expect("write policy");
+    let replayed = replay(&recording, Some(&allowing));
+    assert!(
+        replayed.is_empty(),
+        "allowed shell still alerted:\n{}",
+        alert::list(&replayed)
+    );
+}
