@@ -24,8 +24,13 @@ pub const EVENT_EXEC: u32 = 1;
 pub const EVENT_FORK: u32 = 2;
 /// A process in a tracked lineage exited (the whole thread group).
 pub const EVENT_EXIT: u32 = 3;
+/// A process in a tracked lineage connected a socket or sent a datagram to an address
+/// outside the allowlist (or was denied doing so).
+pub const EVENT_CONNECT: u32 = 4;
+/// The first payload a tracked process sent on a socket looked like LDAP, JRMP or DNS.
+pub const EVENT_PAYLOAD: u32 = 5;
 /// Number of slots in the per-CPU loss counter array (indexed by event kind).
-pub const EVENT_KINDS: u32 = 4;
+pub const EVENT_KINDS: u32 = 6;
 /// Slot of the loss counter array that counts processes that could not be added to the
 /// lineage map because it was full (their descendants go untracked).
 pub const LOSS_LINEAGE_FULL: u32 = 0;
@@ -68,6 +73,53 @@ pub const CFG_F_ENFORCE: u32 = 1 << 0;
 pub const CFG_F_SCOPED: u32 = 1 << 1;
 /// The `JVM_PATHS` map is not empty: execs outside a lineage must hash their path.
 pub const CFG_F_JVM_PATHS: u32 = 1 << 2;
+
+// === network ===
+
+/// No protocol recognised.
+pub const PROTO_NONE: u32 = 0;
+/// LDAP (the JNDI `ldap://` and `ldaps://` providers).
+pub const PROTO_LDAP: u32 = 1;
+/// Java RMI (JRMP, the JNDI `rmi://` provider).
+pub const PROTO_RMI: u32 = 2;
+/// DNS (a name lookup, or the JNDI `dns://` provider).
+pub const PROTO_DNS: u32 = 3;
+
+/// `IPPROTO_TCP`.
+pub const TRANSPORT_TCP: u32 = 6;
+/// `IPPROTO_UDP`.
+pub const TRANSPORT_UDP: u32 = 17;
+
+/// The event comes from `connect()`.
+pub const HOOK_CONNECT: u32 = 1;
+/// The event comes from `sendmsg()`/`sendto()` on an unconnected datagram socket.
+pub const HOOK_SENDMSG: u32 = 2;
+
+/// Denied in the kernel (connect failed with EPERM, or the packet was dropped).
+pub const NET_F_BLOCKED: u32 = 1 << 0;
+/// The JVM's lineage is quarantined.
+pub const NET_F_QUARANTINED: u32 = 1 << 1;
+/// The address is IPv4 (in `addr` as an IPv4-mapped IPv6 address), including an
+/// IPv4-mapped address given to an IPv6 socket.
+pub const NET_F_V4: u32 = 1 << 2;
+/// An allowlist entry covered the destination for any port (the payload is still inspected).
+pub const NET_F_ALLOWED: u32 = 1 << 3;
+
+/// Bytes of a payload sample sent to userspace.
+pub const SAMPLE_LEN: usize = 256;
+
+/// `NetAllow::flags`: the entry allows every port (LDAP and RMI ports excepted).
+pub const ALLOW_F_ANY_PORT: u32 = 1 << 0;
+/// Ports one allowlist entry names at most.
+pub const ALLOW_PORTS: usize = 8;
+
+/// `CFG_F_*` bits for the egress programs, in `Config::flags`.
+/// Enforce: deny LDAP and RMI egress outside the allowlist.
+pub const CFG_F_BLOCK_LDAP_RMI: u32 = 1 << 3;
+/// Enforce: deny all egress outside the allowlist.
+pub const CFG_F_BLOCK_UNEXPECTED: u32 = 1 << 4;
+/// Enforce: quarantine a JVM in the kernel when it is blocked on LDAP or RMI.
+pub const CFG_F_QUARANTINE: u32 = 1 << 5;
 
 /// `SIGKILL`, as the kernel numbers it.
 pub const SIGKILL: u32 = 9;
@@ -228,6 +280,143 @@ pub struct ExitEvent {
     pub _pad: u32,
 }
 
+/// `EVENT_CONNECT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectEvent {
+    pub header: EventHeader,
+    pub task: TaskInfo,
+    pub lineage: Lineage,
+    /// Destination, IPv6 or IPv4-mapped (`NET_F_V4`), network byte order.
+    pub addr: [u8; 16],
+    /// Destination port, host byte order.
+    pub port: u16,
+    /// Explicit padding.
+    pub _pad0: u16,
+    /// `TRANSPORT_*`.
+    pub transport: u32,
+    /// `HOOK_*`.
+    pub hook: u32,
+    /// `PROTO_*` the destination port is configured as.
+    pub port_class: u32,
+    /// `NET_F_*`.
+    pub flags: u32,
+    /// Explicit padding.
+    pub _pad1: u32,
+    /// Socket cookie: ties a later `PayloadEvent` to this connect.
+    pub cookie: u64,
+}
+
+/// `EVENT_PAYLOAD`: emitted from the egress packet path, where the current task may not
+/// be the sender, so identity comes from what the connect hook recorded.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PayloadEvent {
+    pub header: EventHeader,
+    pub lineage: Lineage,
+    /// Process that connected the socket.
+    pub tgid: u32,
+    /// `PROTO_*` recognised in the payload.
+    pub class: u32,
+    pub cookie: u64,
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub _pad0: u16,
+    pub transport: u32,
+    /// `NET_F_*`.
+    pub flags: u32,
+    /// Bytes used in `sample`.
+    pub sample_len: u32,
+    /// The start of the payload (after the TCP or UDP header).
+    pub sample: [u8; SAMPLE_LEN],
+}
+
+/// What the connect hooks remember about a tracked socket until its first payload.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Watch {
+    pub lineage: Lineage,
+    pub tgid: u32,
+    pub transport: u32,
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub _pad0: u16,
+    /// `NET_F_*` of the connect.
+    pub flags: u32,
+}
+
+/// Key of the `NET_ALLOW` LPM trie: the JVM (0 = every JVM, big-endian so it is a prefix)
+/// followed by the IPv6 or IPv4-mapped address.
+pub type NetKey = [u8; 20];
+
+/// Value of the `NET_ALLOW` LPM trie.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetAllow {
+    /// `ALLOW_F_*`.
+    pub flags: u32,
+    /// How many of `ports` are used.
+    pub nports: u32,
+    /// Ports allowed explicitly (LDAP and RMI ports are only ever allowed this way).
+    pub ports: [u16; ALLOW_PORTS],
+}
+
+/// Which protocol the first bytes of a payload belong to (`PROTO_*`). Written for the
+/// verifier (fixed-size buffer, bounded constant indices) and used unchanged by the daemon,
+/// so the kernel and userspace can never disagree about a payload.
+///
+/// - JRMP: the magic `JRMI` every Java RMI connection starts with.
+/// - LDAP: a BER SEQUENCE (`0x30`, short or long length) whose first element is the
+///   INTEGER message id (1–4 bytes), followed by a bind (`0x60`), search (`0x63`),
+///   extended (`0x77`) or unbind (`0x42`) request: what JNDI's LDAP provider sends first.
+/// - DNS: a standard query with one question and no answers (over TCP, after the 2-byte
+///   length prefix), whose first label is 1–63 bytes.
+#[inline(always)]
+pub fn classify_payload(sample: &[u8; SAMPLE_LEN], len: usize, udp: bool) -> u32 {
+    if len >= 4 && sample[0] == b'J' && sample[1] == b'R' && sample[2] == b'M' && sample[3] == b'I'
+    {
+        return PROTO_RMI;
+    }
+    if !udp && len >= 7 && sample[0] == 0x30 {
+        let hdr = match sample[1] {
+            n if n < 0x80 => 2,
+            0x81 => 3,
+            0x82 => 4,
+            0x83 => 5,
+            0x84 => 6,
+            _ => 0,
+        };
+        if hdr != 0 && sample[hdr & 7] == 0x02 {
+            let id_len = sample[(hdr + 1) & 7] as usize;
+            let tag_at = hdr + 2 + id_len;
+            if (1..=4).contains(&id_len) && tag_at < len {
+                let tag = sample[tag_at & 15];
+                if tag == 0x60 || tag == 0x63 || tag == 0x77 || tag == 0x42 {
+                    return PROTO_LDAP;
+                }
+            }
+        }
+    }
+    let base = if udp { 0 } else { 2 };
+    if len >= base + 17 {
+        let b = |i: usize| sample[(base + i) & 31];
+        let query = b(2) & 0x80 == 0 && (b(2) >> 3) & 0x0f == 0;
+        let counts = b(4) == 0
+            && b(5) == 1
+            && b(6) == 0
+            && b(7) == 0
+            && b(8) == 0
+            && b(9) == 0
+            && b(10) == 0
+            && b(11) <= 1;
+        let label = b(12);
+        if query && counts && (1..=63).contains(&label) {
+            return PROTO_DNS;
+        }
+    }
+    PROTO_NONE
+}
+
 /// Key of the `WRITABLE_DIRS` LPM trie: a path prefix.
 pub type PrefixKey = [u8; PREFIX_LEN];
 
@@ -312,6 +501,8 @@ mod pod {
     unsafe impl aya::Pod for Config {}
     unsafe impl aya::Pod for Lineage {}
     unsafe impl aya::Pod for AllowKey {}
+    unsafe impl aya::Pod for NetAllow {}
+    unsafe impl aya::Pod for Watch {}
 }
 
 #[cfg(test)]
@@ -352,6 +543,57 @@ mod tests {
             16 + size_of::<TaskInfo>() + 16 + 24 + 2 * PATH_LEN + ARGS_LEN
         );
         assert_eq!(size_of::<ExitEvent>(), 16 + size_of::<TaskInfo>() + 16 + 8);
+    }
+
+    fn sample(bytes: &[u8]) -> ([u8; SAMPLE_LEN], usize) {
+        let mut s = [0u8; SAMPLE_LEN];
+        s[..bytes.len()].copy_from_slice(bytes);
+        (s, bytes.len())
+    }
+
+    #[test]
+    fn classifies_jrmp_ldap_and_dns() {
+        let (s, n) = sample(b"JRMI\x00\x02\x4b");
+        assert_eq!(classify_payload(&s, n, false), PROTO_RMI);
+        // An LDAPv3 anonymous simple bind, message id 1.
+        let (s, n) = sample(&[
+            0x30, 0x0c, 0x02, 0x01, 0x01, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00,
+        ]);
+        assert_eq!(classify_payload(&s, n, false), PROTO_LDAP);
+        // A search request with a long-form length and a 2-byte message id.
+        let (s, n) = sample(&[0x30, 0x81, 0x90, 0x02, 0x02, 0x01, 0x00, 0x63, 0x81, 0x89]);
+        assert_eq!(classify_payload(&s, n, false), PROTO_LDAP);
+        // A DNS query for "a.example" over UDP, and the same over TCP.
+        let dns = [
+            0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 7, b'e', b'x', b'a', b'm',
+            b'p', b'l', b'e', 0, 0, 1, 0, 1,
+        ];
+        let (s, n) = sample(&dns);
+        assert_eq!(classify_payload(&s, n, true), PROTO_DNS);
+        let mut tcp = [0u8; 29];
+        tcp[1] = dns.len() as u8;
+        tcp[2..].copy_from_slice(&dns);
+        let (s, n) = sample(&tcp);
+        assert_eq!(classify_payload(&s, n, false), PROTO_DNS);
+    }
+
+    #[test]
+    fn leaves_other_traffic_alone() {
+        for bytes in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+            &[0x30, 0x05, 0x02, 0x01, 0x01, 0x61, 0x00][..], // a bind *response*
+            &b"JRM"[..],
+            &[][..],
+        ] {
+            let (s, n) = sample(bytes);
+            assert_eq!(classify_payload(&s, n, false), PROTO_NONE, "{bytes:?}");
+        }
+        // A DNS *response* is not a query.
+        let (s, n) = sample(&[
+            0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1,
+        ]);
+        assert_eq!(classify_payload(&s, n, true), PROTO_NONE);
     }
 
     #[test]
