@@ -16,6 +16,8 @@
 #![no_std]
 #![no_main]
 
+mod egress;
+
 use aya_ebpf::{
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
@@ -39,7 +41,7 @@ use detector_common::{
 
 /// Every event, in order. 8 MiB holds several thousand exec events if userspace stalls.
 #[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
 
 /// Per-CPU counters of what could not be recorded: slot `EVENT_*` counts failed ring
 /// buffer reserves of that kind, slot `LOSS_LINEAGE_FULL` failed `LINEAGE` inserts.
@@ -47,11 +49,11 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
 static LOSS: PerCpuArray<u64> = PerCpuArray::with_max_entries(EVENT_KINDS, 0);
 
 #[map]
-static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+pub(crate) static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 
 /// tgid → lineage, for every JVM and JVM descendant alive.
 #[map]
-static LINEAGE: HashMap<u32, Lineage> = HashMap::with_max_entries(65536, 0);
+pub(crate) static LINEAGE: HashMap<u32, Lineage> = HashMap::with_max_entries(65536, 0);
 
 /// Basenames of JVM launchers (matched on `comm`, which exec sets to the basename).
 #[map]
@@ -401,12 +403,12 @@ fn try_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
 // === helpers ===
 
 #[inline(always)]
-fn current_tgid() -> u32 {
+pub(crate) fn current_tgid() -> u32 {
     (bpf_get_current_pid_tgid() >> 32) as u32
 }
 
 #[inline(always)]
-fn header(kind: u32) -> EventHeader {
+pub(crate) fn header(kind: u32) -> EventHeader {
     EventHeader {
         kind,
         cpu: unsafe { bpf_get_smp_processor_id() },
@@ -438,6 +440,26 @@ fn task_info(task: *const u8, off: &KernelOffsets) -> Result<TaskInfo, i64> {
     })
 }
 
+/// Identity of the current task from the helpers every program type may call (the
+/// socket hooks cannot read `task_struct`): no parent and no start time, which the
+/// daemon fills in from its process table.
+#[inline(always)]
+pub(crate) fn task_info_current() -> Result<TaskInfo, i64> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let uid_gid = bpf_get_current_uid_gid();
+    Ok(TaskInfo {
+        pid: pid_tgid as u32,
+        tgid: (pid_tgid >> 32) as u32,
+        ppid: 0,
+        uid: uid_gid as u32,
+        gid: (uid_gid >> 32) as u32,
+        _pad: 0,
+        start_ns: 0,
+        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    })
+}
+
 /// Whether the current task is inside the configured scope cgroup (or below it).
 #[inline(always)]
 fn in_scope(cfg: &Config) -> bool {
@@ -446,7 +468,7 @@ fn in_scope(cfg: &Config) -> bool {
 }
 
 #[inline(always)]
-fn count_loss(slot: u32) {
+pub(crate) fn count_loss(slot: u32) {
     if let Some(counter) = LOSS.get_ptr_mut(slot) {
         unsafe { *counter += 1 };
     }

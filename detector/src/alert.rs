@@ -9,7 +9,7 @@ use crate::{
     events::ProcessKey,
     policy::ProgramClass,
     process_table::{Process, ProcessTable},
-    rules::{Action, Detection, Rule, Severity},
+    rules::{Action, Detection, Network, RecognisedBy, Rule, Severity},
 };
 
 pub const SCHEMA: &str = "detector.alert/v1";
@@ -39,6 +39,8 @@ pub struct Alert {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ancestry: Vec<Ancestor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<Container>,
     /// For `sensor_loss`: events lost per kind since the previous report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,6 +55,47 @@ pub struct ProcessInfo {
     pub argv: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
+}
+
+/// The `network` block: where a JVM lineage tried to go, and what it spoke.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// `tcp` or `udp`.
+    pub transport: String,
+    /// IPv4-mapped IPv6 addresses are shown as IPv4.
+    pub dst_ip: String,
+    pub dst_port: u16,
+    /// `ldap`, `rmi` or `dns`, when recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// `port` or `payload`: how the protocol was recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recognised_by: Option<String>,
+    /// Protocol detail, e.g. an LDAP bind DN or a DNS question.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indicator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+}
+
+impl From<&Network> for NetworkInfo {
+    fn from(n: &Network) -> Self {
+        NetworkInfo {
+            transport: n.transport.as_str().to_owned(),
+            dst_ip: n.dst_ip.to_string(),
+            dst_port: n.dst_port,
+            protocol: n.protocol.map(|p| p.as_str().to_owned()),
+            recognised_by: n.recognised_by.map(|r| {
+                match r {
+                    RecognisedBy::Port => "port",
+                    RecognisedBy::Payload => "payload",
+                }
+                .to_owned()
+            }),
+            indicator: n.indicator.clone(),
+            dns_name: n.dns_name.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +265,7 @@ impl Alert {
             process: process.map(|p| process_info(p, true)),
             jvm: jvm.map(|p| process_info(p, false)),
             ancestry,
+            network: detection.network.as_ref().map(NetworkInfo::from),
             // The root cgroup is the host itself, not a container.
             container: jvm
                 .and_then(|j| j.cgroup_path.as_deref())
@@ -255,6 +299,7 @@ impl Alert {
             process: None,
             jvm: None,
             ancestry: Vec::new(),
+            network: None,
             container: None,
             loss: Some(serde_json::Value::Object(
                 lost.iter()

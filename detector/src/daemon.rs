@@ -11,8 +11,8 @@ use std::{
 };
 
 use anyhow::Context as _;
-use aya::maps::{MapData, RingBuf};
-use detector_common::Lineage;
+use aya::maps::{lpm_trie::Key, MapData, RingBuf};
+use detector_common::{Lineage, NetAllow, NetKey};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     signal::unix::{signal, SignalKind},
@@ -23,10 +23,10 @@ use crate::{
     decode::decode,
     engine::{Engine, Record},
     events::{Event, Exec, ProcessKey},
-    policy::{Mode, Policy},
+    policy::{Cidr, Mode, NetAllowRule, Policy},
     process_table::Process,
     response::kill,
-    rules::{Action, Detection},
+    rules::{Action, Detection, Rule},
     sensors::{procfs, LossCounts, Scope, Sensors},
     sinks::stdout::StdoutSink,
 };
@@ -45,6 +45,8 @@ pub struct RunOptions {
 #[derive(Debug, Default, serde::Serialize)]
 struct Stats {
     events: u64,
+    connect_events: u64,
+    payload_events: u64,
     decode_errors: u64,
     alerts: u64,
     alerts_dropped: u64,
@@ -62,6 +64,8 @@ struct Daemon {
     record: Option<BufWriter<File>>,
     stats: Stats,
     loss_reported: LossCounts,
+    /// JVMs whose quarantine an alert has announced.
+    quarantined: std::collections::HashSet<ProcessKey>,
 }
 
 /// The host name alerts carry.
@@ -113,6 +117,42 @@ fn notify_systemd() {
     }
 }
 
+/// Kernel `NET_ALLOW` entries of the rules for one scope (`jvm_tgid` 0: every JVM).
+fn net_entries(
+    policy: &Policy,
+    jvm_tgid: u32,
+    cmdline: Option<&str>,
+) -> anyhow::Result<Vec<(Key<NetKey>, NetAllow)>> {
+    Ok(policy
+        .egress
+        .kernel_allow_entries(jvm_tgid, cmdline)?
+        .into_iter()
+        .map(|(k, v)| (Key::new(k.prefix_len, k.key), v))
+        .collect())
+}
+
+/// The global entries, plus the host's own resolvers on the DNS ports: a JVM resolving a
+/// name is ordinary (its query names are still inspected in the kernel).
+fn global_net_entries(
+    policy: &Policy,
+    resolvers: &[std::net::IpAddr],
+) -> anyhow::Result<Vec<(Key<NetKey>, NetAllow)>> {
+    let mut with_resolvers = policy.clone();
+    let mut ports = policy.egress.dns_ports.clone();
+    ports.sort_unstable();
+    ports.dedup();
+    ports.truncate(detector_common::ALLOW_PORTS);
+    for ip in resolvers {
+        with_resolvers.egress.allow.push(NetAllowRule {
+            app: None,
+            cidrs: vec![Cidr::parse(&ip.to_string())?],
+            ports: Some(ports.clone()),
+            reason: Some("a resolver of this host (/etc/resolv.conf)".to_owned()),
+        });
+    }
+    net_entries(&with_resolvers, 0, None)
+}
+
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let scope = Scope::resolve(opts.cgroup.as_deref())?;
@@ -124,6 +164,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         policy.summary()
     );
     let mut sensors = Sensors::start(&policy, &scope)?;
+    let resolvers = procfs::nameservers();
+    let global =
+        global_net_entries(&policy, &resolvers).context("building the egress allowlist")?;
+    sensors.allow_net(&global)?;
     let ring = sensors
         .take_events()
         .context("event ring buffer already taken")?;
@@ -143,7 +187,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 
     let (sink, writer) = StdoutSink::start();
     let mut daemon = Daemon {
-        engine: Engine::new(policy),
+        engine: Engine::new(policy, resolvers),
         sensors,
         sink,
         host: hostname(),
@@ -151,6 +195,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         record,
         stats: Stats::default(),
         loss_reported: LossCounts::default(),
+        quarantined: Default::default(),
     };
     daemon.seed(&scope);
 
@@ -238,9 +283,11 @@ impl Daemon {
             Event::Exit(exit)
                 if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid =>
             {
-                let programs = self.app_programs_for(exit.lineage.jvm());
-                self.sensors.forget_jvm(exit.task.tgid, &programs);
+                self.forget_jvm_allowlists(exit.lineage.jvm());
+                self.quarantined.remove(&exit.lineage.jvm());
             }
+            Event::Connect(_) => self.stats.connect_events += 1,
+            Event::Payload(_) => self.stats.payload_events += 1,
             _ => {}
         }
         for detection in detections {
@@ -257,13 +304,35 @@ impl Daemon {
         }
     }
 
-    /// Enforce-mode follow-up in userspace: the kernel already killed the program.
+    /// Enforce-mode follow-up in userspace: the kernel already killed the program or
+    /// denied the connect; quarantine the JVM's egress and, by policy, kill the JVM.
     fn respond(&mut self, detection: &mut Detection) {
         let policy = self.engine.policy();
-        if policy.mode != Mode::Enforce
-            || !policy.response.kill_jvm
-            || detection.action != Action::Killed
-        {
+        let caught = matches!(detection.action, Action::Killed | Action::Blocked)
+            && detection.rule != Rule::JvmUnexpectedEgress;
+        if policy.mode != Mode::Enforce || !caught {
+            return;
+        }
+        if policy.egress.quarantine && !self.quarantined.contains(&detection.jvm) {
+            // The kernel quarantines on its own when it blocks LDAP or RMI; after a killed
+            // shell it is our turn. Either way the first alert says so, once.
+            let done = self.sensors.is_quarantined(detection.jvm)
+                || match self.sensors.quarantine(detection.jvm) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!("quarantining JVM {}: {e}", detection.jvm.tgid);
+                        false
+                    }
+                };
+            if done {
+                self.quarantined.insert(detection.jvm);
+                detection.summary.push_str(&format!(
+                    "; JVM (pid {}) quarantined: its egress outside the allowlist is denied",
+                    detection.jvm.tgid
+                ));
+            }
+        }
+        if !policy.response.kill_jvm || detection.action != Action::Killed {
             return;
         }
         match kill::signal_process(detection.jvm, libc::SIGKILL) {
@@ -296,20 +365,18 @@ impl Daemon {
             }
             self.learn_ancestors(p.ppid);
         }
-        let programs = self.app_programs_for(key);
-        if !programs.is_empty() {
-            if let Err(e) = self.sensors.allow_for_jvm(key.tgid, &programs) {
-                tracing::error!("installing the allowlist of JVM {}: {e}", key.tgid);
-            }
-        }
+        self.install_jvm_allowlists(key);
+    }
+
+    fn jvm_cmdline(&self, jvm: ProcessKey) -> Option<String> {
+        self.engine.table().get_key(jvm).map(|e| e.argv.join(" "))
     }
 
     /// Programs the policy's app-scoped allow rules grant this JVM.
     fn app_programs_for(&self, jvm: ProcessKey) -> Vec<String> {
-        let Some(entry) = self.engine.table().get_key(jvm) else {
+        let Some(cmdline) = self.jvm_cmdline(jvm) else {
             return Vec::new();
         };
-        let cmdline = entry.argv.join(" ");
         self.engine
             .policy()
             .exec
@@ -318,6 +385,44 @@ impl Daemon {
             .filter(|r| r.app.as_deref().is_some_and(|app| cmdline.contains(app)))
             .flat_map(|r| r.programs.iter().cloned())
             .collect()
+    }
+
+    /// The kernel egress entries of this JVM's app-scoped allow rules.
+    fn app_net_entries_for(&self, jvm: ProcessKey) -> Vec<(Key<NetKey>, NetAllow)> {
+        let Some(cmdline) = self.jvm_cmdline(jvm) else {
+            return Vec::new();
+        };
+        match net_entries(self.engine.policy(), jvm.tgid, Some(&cmdline)) {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::error!("egress allowlist of JVM {}: {e}", jvm.tgid);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Installs what the policy's app-scoped rules allow this JVM (programs and egress).
+    fn install_jvm_allowlists(&mut self, jvm: ProcessKey) {
+        let programs = self.app_programs_for(jvm);
+        if !programs.is_empty() {
+            if let Err(e) = self.sensors.allow_for_jvm(jvm.tgid, &programs) {
+                tracing::error!("installing the allowlist of JVM {}: {e}", jvm.tgid);
+            }
+        }
+        let entries = self.app_net_entries_for(jvm);
+        if !entries.is_empty() {
+            if let Err(e) = self.sensors.allow_net(&entries) {
+                tracing::error!("installing the egress allowlist of JVM {}: {e}", jvm.tgid);
+            }
+        }
+    }
+
+    /// A JVM exited: its own kernel entries and its quarantine go with it.
+    fn forget_jvm_allowlists(&mut self, jvm: ProcessKey) {
+        let programs = self.app_programs_for(jvm);
+        self.sensors.forget_jvm(jvm.tgid, &programs);
+        let entries = self.app_net_entries_for(jvm);
+        self.sensors.forget_jvm_net(jvm.tgid, &entries);
     }
 
     /// Puts a JVM's ancestors (its launcher chain, which predates our events) in the table.
@@ -397,13 +502,10 @@ impl Daemon {
                 }
             }
             self.learn_ancestors(jvm.ppid);
-            let programs = self.app_programs_for(ProcessKey {
+            self.install_jvm_allowlists(ProcessKey {
                 tgid: jvm.pid,
                 start_ns: jvm.start_ns,
             });
-            if let Err(e) = self.sensors.allow_for_jvm(jvm.pid, &programs) {
-                tracing::error!("installing the allowlist of JVM {}: {e}", jvm.pid);
-            }
             self.stats.jvms_seeded += 1;
             tracing::info!(
                 pid = jvm.pid,
@@ -430,7 +532,7 @@ impl Daemon {
 /// `detector replay`: the engine over a `--record` file; prints the alerts it would raise.
 pub fn replay(file: &std::path::Path, policy: Policy) -> anyhow::Result<u64> {
     let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let mut engine = Engine::new(policy);
+    let mut engine = Engine::new(policy, procfs::nameservers());
     let host = hostname();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

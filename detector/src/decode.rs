@@ -1,13 +1,16 @@
 //! Ring-buffer records → typed [`Event`]s. The only place that reinterprets kernel bytes,
 //! and so the only `unsafe` in the pipeline.
 
-use std::mem::size_of;
+use std::{
+    mem::size_of,
+    net::{IpAddr, Ipv6Addr},
+};
 
 use detector_common as kernel;
 
 use crate::{
-    events::{Event, Exec, Exit, Fork, LineageRef, Task},
-    policy::ProgramClass,
+    events::{Connect, Event, Exec, Exit, Fork, LineageRef, Payload, Task, Transport},
+    policy::{NetProtocol, ProgramClass},
 };
 
 /// Why a record could not be decoded. Counted and logged by the daemon, never silent.
@@ -30,6 +33,14 @@ pub enum DecodeError {
         kind: u32,
         /// Bytes received.
         len: usize,
+    },
+    /// A protocol number the kernel programs should never produce.
+    #[error("{kind} record with unknown protocol {protocol}")]
+    UnknownProtocol {
+        /// Event kind name.
+        kind: &'static str,
+        /// The protocol number.
+        protocol: u32,
     },
     /// A class number the kernel programs should never produce.
     #[error("exec record with unknown program class {class}")]
@@ -78,6 +89,12 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 exit_code: ev.exit_code,
             }))
         }
+        kernel::EVENT_CONNECT => {
+            decode_connect(&read::<kernel::ConnectEvent>(bytes, "connect")?).map(Event::Connect)
+        }
+        kernel::EVENT_PAYLOAD => {
+            decode_payload(&read::<kernel::PayloadEvent>(bytes, "payload")?).map(Event::Payload)
+        }
         kind => Err(DecodeError::UnknownKind {
             kind,
             len: bytes.len(),
@@ -106,6 +123,69 @@ fn decode_exec(ev: &kernel::ExecEvent) -> Result<Exec, DecodeError> {
         kernel_allowed: has(kernel::EXEC_F_ALLOWED),
         killed: has(kernel::EXEC_F_KILLED),
         kill_failed: has(kernel::EXEC_F_KILL_FAILED),
+    })
+}
+
+/// The destination: IPv4 when the kernel says so (also for IPv4-mapped IPv6).
+fn address(addr: &[u8; 16], flags: u32) -> IpAddr {
+    let v6 = Ipv6Addr::from(*addr);
+    match v6.to_ipv4_mapped() {
+        Some(v4) if flags & kernel::NET_F_V4 != 0 => IpAddr::V4(v4),
+        _ => IpAddr::V6(v6),
+    }
+}
+
+fn transport(t: u32) -> Transport {
+    if t == kernel::TRANSPORT_UDP {
+        Transport::Udp
+    } else {
+        Transport::Tcp
+    }
+}
+
+fn decode_connect(ev: &kernel::ConnectEvent) -> Result<Connect, DecodeError> {
+    let port_protocol = match ev.port_class {
+        kernel::PROTO_NONE => None,
+        protocol => Some(
+            NetProtocol::from_code(protocol).ok_or(DecodeError::UnknownProtocol {
+                kind: "connect",
+                protocol,
+            })?,
+        ),
+    };
+    Ok(Connect {
+        time_ns: ev.header.time_ns,
+        task: task(&ev.task),
+        lineage: lineage(&ev.lineage),
+        dst: address(&ev.addr, ev.flags),
+        port: ev.port,
+        transport: transport(ev.transport),
+        sendmsg: ev.hook == kernel::HOOK_SENDMSG,
+        port_protocol,
+        blocked: ev.flags & kernel::NET_F_BLOCKED != 0,
+        quarantined: ev.flags & kernel::NET_F_QUARANTINED != 0,
+        allowed_any_port: ev.flags & kernel::NET_F_ALLOWED != 0,
+        cookie: ev.cookie,
+    })
+}
+
+fn decode_payload(ev: &kernel::PayloadEvent) -> Result<Payload, DecodeError> {
+    let protocol = NetProtocol::from_code(ev.class).ok_or(DecodeError::UnknownProtocol {
+        kind: "payload",
+        protocol: ev.class,
+    })?;
+    let len = (ev.sample_len as usize).min(kernel::SAMPLE_LEN);
+    Ok(Payload {
+        time_ns: ev.header.time_ns,
+        tgid: ev.tgid,
+        lineage: lineage(&ev.lineage),
+        cookie: ev.cookie,
+        dst: address(&ev.addr, ev.flags),
+        port: ev.port,
+        transport: transport(ev.transport),
+        protocol,
+        blocked: ev.flags & kernel::NET_F_BLOCKED != 0,
+        sample: ev.sample[..len].to_vec(),
     })
 }
 
@@ -286,6 +366,99 @@ mod tests {
         assert_eq!(
             decode(&as_bytes(&ev)),
             Err(DecodeError::UnknownClass { class: 77 })
+        );
+    }
+
+    fn connect_event(addr: [u8; 16], flags: u32) -> kernel::ConnectEvent {
+        kernel::ConnectEvent {
+            header: kernel::EventHeader {
+                kind: kernel::EVENT_CONNECT,
+                cpu: 0,
+                time_ns: 5,
+            },
+            task: task_info(300),
+            lineage: kernel::Lineage {
+                jvm_tgid: 300,
+                depth: 0,
+                jvm_start_ns: 1,
+            },
+            addr,
+            port: 1389,
+            _pad0: 0,
+            transport: kernel::TRANSPORT_TCP,
+            hook: kernel::HOOK_CONNECT,
+            port_class: kernel::PROTO_LDAP,
+            flags,
+            _pad1: 0,
+            cookie: 77,
+        }
+    }
+
+    #[test]
+    fn decodes_connects_v4_mapped_and_v6() {
+        let mut mapped = [0u8; 16];
+        mapped[10] = 0xff;
+        mapped[11] = 0xff;
+        mapped[12..].copy_from_slice(&[127, 0, 0, 1]);
+        let ev = connect_event(mapped, kernel::NET_F_V4 | kernel::NET_F_BLOCKED);
+        let Ok(Event::Connect(c)) = decode(&as_bytes(&ev)) else {
+            panic!("decodes");
+        };
+        assert_eq!(c.dst, "127.0.0.1".parse::<IpAddr>().expect("ip"));
+        assert_eq!(c.port, 1389);
+        assert_eq!(c.port_protocol, Some(NetProtocol::Ldap));
+        assert!(c.blocked && !c.quarantined && !c.sendmsg);
+        assert_eq!(c.transport, Transport::Tcp);
+
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        let Ok(Event::Connect(c)) = decode(&as_bytes(&connect_event(v6, 0))) else {
+            panic!("decodes");
+        };
+        assert_eq!(c.dst, "::1".parse::<IpAddr>().expect("ip"));
+        assert!(!c.blocked);
+    }
+
+    #[test]
+    fn decodes_payload_sample_to_its_length() {
+        let mut sample = [0u8; kernel::SAMPLE_LEN];
+        sample[..4].copy_from_slice(b"JRMI");
+        let ev = kernel::PayloadEvent {
+            header: kernel::EventHeader {
+                kind: kernel::EVENT_PAYLOAD,
+                cpu: 0,
+                time_ns: 5,
+            },
+            lineage: kernel::Lineage {
+                jvm_tgid: 300,
+                depth: 1,
+                jvm_start_ns: 1,
+            },
+            tgid: 301,
+            class: kernel::PROTO_RMI,
+            cookie: 9,
+            addr: connect_event([0; 16], 0).addr,
+            port: 1099,
+            _pad0: 0,
+            transport: kernel::TRANSPORT_TCP,
+            flags: 0,
+            sample_len: 7,
+            sample,
+        };
+        let Ok(Event::Payload(p)) = decode(&as_bytes(&ev)) else {
+            panic!("decodes");
+        };
+        assert_eq!(p.protocol, NetProtocol::Rmi);
+        assert_eq!(p.sample, b"JRMI\0\0\0");
+        assert_eq!(p.tgid, 301);
+        let mut bad = ev;
+        bad.class = 42;
+        assert_eq!(
+            decode(&as_bytes(&bad)),
+            Err(DecodeError::UnknownProtocol {
+                kind: "payload",
+                protocol: 42
+            })
         );
     }
 

@@ -2,13 +2,18 @@
 //! `detector run` feeds it decoded kernel events; `detector replay` feeds it recorded
 //! ones, so a policy can be tried on yesterday's events.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
     events::Event,
     policy::Policy,
     process_table::ProcessTable,
-    rules::{shell_spawn, Detection},
+    rules::{
+        egress::{self, EgressState},
+        shell_spawn, Detection,
+    },
 };
 
 /// Processes the table holds at most (JVMs, their descendants, and their ancestors).
@@ -29,13 +34,16 @@ pub struct Record {
 pub struct Engine {
     policy: Policy,
     table: ProcessTable,
+    egress: EgressState,
 }
 
 impl Engine {
-    pub fn new(policy: Policy) -> Self {
+    /// `resolvers`: the host's own DNS servers (a JVM querying another is suspicious).
+    pub fn new(policy: Policy, resolvers: Vec<IpAddr>) -> Self {
         Self {
             policy,
             table: ProcessTable::new(TABLE_CAPACITY),
+            egress: EgressState::new(resolvers),
         }
     }
 
@@ -67,7 +75,20 @@ impl Engine {
             }
             Event::Exit(exit) => {
                 self.table.on_exit(exit);
+                if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid {
+                    self.egress.forget_jvm(exit.lineage.jvm());
+                }
                 Vec::new()
+            }
+            Event::Connect(c) => {
+                egress::evaluate_connect(&self.policy, &self.table, &mut self.egress, c)
+                    .into_iter()
+                    .collect()
+            }
+            Event::Payload(p) => {
+                egress::evaluate_payload(&self.policy, &self.table, &mut self.egress, p)
+                    .into_iter()
+                    .collect()
             }
         }
     }
@@ -122,7 +143,7 @@ mod tests {
     /// the child execs jspawnhelper, which execs the shell.
     #[test]
     fn jspawnhelper_chain_raises_one_alert_naming_the_jvm() {
-        let mut engine = Engine::new(Policy::builtin());
+        let mut engine = Engine::new(Policy::builtin(), Vec::new());
         let events = [
             exec(10, 1, "/usr/bin/java", &["java", "App"], 0),
             Event::Fork(Fork {

@@ -1,9 +1,11 @@
 //! Typed events: what the kernel programs saw, decoded (see `decode`), and what
 //! `detector run --record` writes and `detector replay` reads, one JSON object per line.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 
-use crate::policy::ProgramClass;
+use crate::policy::{NetProtocol, ProgramClass};
 
 /// A task as the kernel saw it when the event happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +97,89 @@ pub struct Exit {
     pub exit_code: u32,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
+/// A process in a JVM's lineage connected (or sent a datagram) somewhere the allowlist
+/// does not cover, or was denied doing so.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connect {
+    pub time_ns: u64,
+    /// The caller (no parent or start time: the socket hooks cannot read them).
+    pub task: Task,
+    pub lineage: LineageRef,
+    /// Destination; IPv4-mapped IPv6 addresses are given as IPv4.
+    pub dst: IpAddr,
+    pub port: u16,
+    pub transport: Transport,
+    /// `sendto()` on an unconnected socket rather than `connect()`.
+    pub sendmsg: bool,
+    /// What the destination port is configured as.
+    pub port_protocol: Option<NetProtocol>,
+    /// Denied in the kernel: the call failed with EPERM.
+    pub blocked: bool,
+    /// The JVM's lineage was quarantined.
+    pub quarantined: bool,
+    /// An any-port allowlist entry covered the address (reported only because the port is
+    /// LDAP or RMI).
+    pub allowed_any_port: bool,
+    /// Socket cookie (ties a later payload to this connect).
+    pub cookie: u64,
+}
+
+/// The first payload of a JVM socket looked like LDAP, JRMP or DNS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    pub time_ns: u64,
+    /// Process that connected the socket.
+    pub tgid: u32,
+    pub lineage: LineageRef,
+    pub cookie: u64,
+    pub dst: IpAddr,
+    pub port: u16,
+    pub transport: Transport,
+    pub protocol: NetProtocol,
+    /// The socket's packets are dropped from this one on.
+    pub blocked: bool,
+    /// The start of the payload, as hex.
+    #[serde(with = "hex_bytes")]
+    pub sample: Vec<u8>,
+}
+
+/// Byte strings as lower-case hex in JSON: compact and readable in recordings.
+mod hex_bytes {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.len() % 2 != 0 {
+            return Err(D::Error::custom("odd number of hex digits"));
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(D::Error::custom))
+            .collect()
+    }
+}
+
 /// Everything the sensors report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -102,6 +187,8 @@ pub enum Event {
     Exec(Exec),
     Fork(Fork),
     Exit(Exit),
+    Connect(Connect),
+    Payload(Payload),
 }
 
 impl Event {
@@ -111,6 +198,8 @@ impl Event {
             Event::Exec(e) => e.time_ns,
             Event::Fork(e) => e.time_ns,
             Event::Exit(e) => e.time_ns,
+            Event::Connect(e) => e.time_ns,
+            Event::Payload(e) => e.time_ns,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod events;
 pub mod policy;
 pub mod process_table;
+pub mod protocols;
 pub mod response;
 pub mod rules;
 pub mod sensors;

@@ -5,6 +5,10 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use detector_common::ALLOW_PORTS;
+
+use super::Cidr;
+
 /// A policy that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -56,6 +60,96 @@ pub enum PolicyError {
 pub struct ParseModeError {
     /// What was given.
     pub value: String,
+}
+
+/// Text that is not an IPv4 or IPv6 network (`egress.allow[].cidrs`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    /// Not an address, with or without a prefix length.
+    #[error(
+        "{text:?} is not an IP address or network; write an IPv4 or IPv6 address, with an \
+         optional prefix length (\"10.0.0.0/8\", \"fd00::/8\", \"10.0.0.5\")"
+    )]
+    Address {
+        /// What was given.
+        text: String,
+    },
+
+    /// The prefix length is not a number, or too long for the address family.
+    #[error("{text:?}: the prefix length must be a number from 0 to {max}")]
+    Prefix {
+        /// What was given.
+        text: String,
+        /// 32 for IPv4, 128 for IPv6.
+        max: u8,
+    },
+
+    /// Bits after the prefix are set (`10.0.0.5/8`): either the prefix or the address is not
+    /// what was meant, so it is refused rather than silently widened or narrowed.
+    #[error("{text:?} has host bits set; did you mean \"{network}\"?")]
+    HostBits {
+        /// What was given.
+        text: String,
+        /// The network the address is in, at the given prefix length.
+        network: Cidr,
+    },
+}
+
+/// The egress allowlist does not fit the kernel's `NET_ALLOW` trie.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KernelAllowError {
+    /// The rules covering one network allow more explicit ports, together, than a trie entry
+    /// holds. The trie returns only the longest matching network, so its entry carries the
+    /// ports of every rule whose network contains it.
+    #[error(
+        "{cidr}: {} together allow {} ports ({}), more than the {ALLOW_PORTS} one kernel \
+         allowlist entry holds; leave `ports` out of one of them (any port but LDAP and RMI) \
+         or allow fewer ports",
+        RuleList(rules),
+        ports.len(),
+        PortList(ports)
+    )]
+    TooManyPorts {
+        /// The network whose kernel entry overflows.
+        cidr: Cidr,
+        /// Indices in `egress.allow` of the rules that cover it.
+        rules: Vec<usize>,
+        /// Every port they allow explicitly, sorted.
+        ports: Vec<u16>,
+    },
+}
+
+/// "egress.allow[0] and egress.allow[2]".
+struct RuleList<'a>(&'a [usize]);
+
+impl fmt::Display for RuleList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = self.0.len().saturating_sub(1);
+        for (i, index) in self.0.iter().enumerate() {
+            match i {
+                0 => {}
+                _ if i == last => f.write_str(" and ")?,
+                _ => f.write_str(", ")?,
+            }
+            write!(f, "egress.allow[{index}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// "22, 80, 443".
+struct PortList<'a>(&'a [u16]);
+
+impl fmt::Display for PortList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, port) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{port}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes `key: ` when there is a key, nothing otherwise.

@@ -9,10 +9,17 @@
 //!
 //! `matching` holds the userspace twin of the kernel's exec classifier: the kernel programs
 //! implement exactly [`ExecPolicy::classify`] and [`ExecPolicy::allowing`], and replay and the
-//! alert path use these functions to explain what the kernel did.
+//! alert path use these functions to explain what the kernel did. `egress` is the same for
+//! outbound connections ([`EgressPolicy::port_class`], [`EgressPolicy::allowing`], and the
+//! entries of the kernel's allowlist trie, [`EgressPolicy::kernel_allow_entries`]), with the
+//! networks themselves in `cidr`. `dns` judges query names ([`DnsPolicy::suspicious`]); that
+//! is done in userspace only.
 //!
 //! See `docs/policy.md` for how to write a policy.
 
+mod cidr;
+mod dns;
+mod egress;
 mod error;
 mod locate;
 mod matching;
@@ -23,13 +30,16 @@ mod validate;
 mod tests;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-pub use error::{ParseModeError, PolicyError};
+pub use cidr::Cidr;
+pub use egress::{NetKeyPrefix, NetProtocol};
+pub use error::{CidrError, KernelAllowError, ParseModeError, PolicyError};
 pub use matching::{strip_version, ProgramClass};
 
 /// The built-in policy, as shipped. Also the source of the default of every key a user's
@@ -61,7 +71,9 @@ pub enum Mode {
 
 /// A validated policy. Built by [`Policy::builtin`], [`Policy::from_toml`] or [`Policy::load`];
 /// every value in it has passed the checks in `validate` and is in normalised form.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Not `Eq`: `dns.entropy_bits` is a float.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
     /// Monitor or enforce; the CLI's `--mode` overrides it.
     pub mode: Mode,
@@ -71,6 +83,11 @@ pub struct Policy {
     pub response: ResponsePolicy,
     /// Rule `jvm_shell_spawn`: which programs a JVM lineage must not execute.
     pub exec: ExecPolicy,
+    /// Rules `jvm_ldap_egress`, `jvm_rmi_egress` and `jvm_unexpected_egress`: where a JVM
+    /// lineage may connect to.
+    pub egress: EgressPolicy,
+    /// Rule `jvm_dns_exfil`: which DNS queries of a JVM lineage look like exfiltration.
+    pub dns: DnsPolicy,
 }
 
 /// Which executed programs start a tracked JVM lineage.
@@ -118,6 +135,62 @@ pub struct ExecAllow {
     pub programs: Vec<String>,
     /// Why the exception exists, for the logs.
     pub reason: Option<String>,
+}
+
+/// Rules `jvm_ldap_egress`, `jvm_rmi_egress` and `jvm_unexpected_egress`: which ports are
+/// which protocol, what enforce mode denies, and where JVMs may connect regardless.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EgressPolicy {
+    /// Destination ports recognised as LDAP; none is also in `rmi_ports` or `dns_ports`.
+    pub ldap_ports: Vec<u16>,
+    /// Destination ports recognised as Java RMI (JRMP).
+    pub rmi_ports: Vec<u16>,
+    /// Destination ports recognised as DNS.
+    pub dns_ports: Vec<u16>,
+    /// Enforce mode: deny LDAP and RMI egress (by port at connect, by payload by dropping the
+    /// socket's packets) outside the allowlist.
+    pub block_ldap_rmi: bool,
+    /// Enforce mode: deny every other connect outside the allowlist too.
+    pub block_unexpected: bool,
+    /// Enforce mode: once a JVM is caught (blocked on LDAP or RMI, or a descendant killed),
+    /// deny all further egress of its lineage outside the allowlist.
+    pub quarantine: bool,
+    /// Raise `jvm_unexpected_egress` for outbound connects outside the allowlist.
+    pub report_unexpected: bool,
+    /// Destinations JVMs may reach; any rule that matches allows.
+    pub allow: Vec<NetAllowRule>,
+}
+
+/// One `[[egress.allow]]` rule: destinations a JVM may connect to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetAllowRule {
+    /// Substring of the JVM's command line (argv joined by single spaces) the rule is limited
+    /// to; `None` applies it to every JVM.
+    pub app: Option<String>,
+    /// Destination networks; never empty.
+    pub cidrs: Vec<Cidr>,
+    /// Destination ports, sorted, without duplicates, 1 to 8 of them. `None` allows any port
+    /// except an LDAP or RMI one (by port class or payload), which only a listed port allows.
+    pub ports: Option<Vec<u16>>,
+    /// Why the rule exists, for the logs.
+    pub reason: Option<String>,
+}
+
+/// Rule `jvm_dns_exfil`: what makes a query name suspicious.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DnsPolicy {
+    /// DNS servers JVMs may query besides those in `/etc/resolv.conf` (IPv4-mapped addresses
+    /// are stored as IPv4).
+    pub resolvers: Vec<IpAddr>,
+    /// A label longer than this (in bytes, 1..=63) is suspicious.
+    pub max_label_len: usize,
+    /// Runs of letters and digits at least this long (1..=63) are checked for entropy.
+    pub entropy_min_len: usize,
+    /// Shannon entropy, in bits per character (0.0..=8.0), from which such a run is suspicious.
+    pub entropy_bits: f64,
+    /// Names equal to or ending in `.` + one of these are never suspicious: lower case, no
+    /// leading or trailing dot.
+    pub allow_suffixes: Vec<String>,
 }
 
 // === impl Mode ===
@@ -179,7 +252,7 @@ impl Policy {
     /// One line for `detector check-config` and the start-up log, e.g. for the built-in policy:
     ///
     /// ```text
-    /// mode monitor; 1 JVM launcher; 13 shells, 19 interpreters, 16 downloaders; 3 writable dirs; memfd on; 0 allow rules
+    /// mode monitor; 1 JVM launcher; 13 shells, 19 interpreters, 16 downloaders; 3 writable dirs; memfd on; 0 allow rules; egress: 1 allow rule, LDAP/RMI blocked in enforce, unexpected reported
     /// ```
     pub fn summary(&self) -> String {
         let on_off = |b: bool| if b { "on" } else { "off" };
@@ -202,6 +275,27 @@ impl Policy {
         if self.response.kill_jvm {
             line.push_str("; kill_jvm on");
         }
+        let egress = &self.egress;
+        line.push_str(&format!(
+            "; egress: {}, LDAP/RMI {}, unexpected {}",
+            count(egress.allow.len(), "allow rule"),
+            if egress.block_ldap_rmi {
+                "blocked in enforce"
+            } else {
+                "reported"
+            },
+            if egress.block_unexpected {
+                "blocked in enforce"
+            } else if egress.report_unexpected {
+                "reported"
+            } else {
+                "ignored"
+            },
+        ));
+        // Only worth a mention when off: the built-in policy quarantines.
+        if !egress.quarantine {
+            line.push_str(", no quarantine");
+        }
         line
     }
 
@@ -223,6 +317,25 @@ impl Policy {
                 writable_dirs: Vec::new(),
                 memfd: false,
                 allow: Vec::new(),
+            },
+            egress: EgressPolicy {
+                ldap_ports: Vec::new(),
+                rmi_ports: Vec::new(),
+                dns_ports: Vec::new(),
+                block_ldap_rmi: false,
+                block_unexpected: false,
+                quarantine: false,
+                report_unexpected: false,
+                allow: Vec::new(),
+            },
+            dns: DnsPolicy {
+                resolvers: Vec::new(),
+                // Numbers have no "empty" value; these make every label suspicious, so a key
+                // missing from default.toml shows up in tests.
+                max_label_len: 1,
+                entropy_min_len: 1,
+                entropy_bits: 0.0,
+                allow_suffixes: Vec::new(),
             },
         }
     }

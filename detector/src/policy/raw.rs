@@ -13,6 +13,10 @@ use super::{locate, Mode};
 /// A list of strings, with the span of the list and of each entry.
 pub(super) type SpannedList = Spanned<Vec<Spanned<String>>>;
 
+/// A list of ports. Read as `i64` so that `0` or `70000` is reported by `validate`, with the
+/// valid range, rather than by serde as "expected u16".
+pub(super) type SpannedPorts = Spanned<Vec<Spanned<i64>>>;
+
 /// The whole file. `None` (or an empty table) means "as the base policy says".
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +28,10 @@ pub(super) struct RawPolicy {
     pub response: RawResponse,
     #[serde(default)]
     pub exec: RawExec,
+    #[serde(default)]
+    pub egress: RawEgress,
+    #[serde(default)]
+    pub dns: RawDns,
 }
 
 /// `[jvm]`
@@ -65,6 +73,46 @@ pub(super) struct RawAllow {
     /// rule's index in the key, rather than by serde.
     pub programs: Option<SpannedList>,
     pub reason: Option<String>,
+}
+
+/// `[egress]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEgress {
+    pub ldap_ports: Option<SpannedPorts>,
+    pub rmi_ports: Option<SpannedPorts>,
+    pub dns_ports: Option<SpannedPorts>,
+    pub block_ldap_rmi: Option<bool>,
+    pub block_unexpected: Option<bool>,
+    pub quarantine: Option<bool>,
+    pub report_unexpected: Option<bool>,
+    /// Like every list, absent means "as the base policy says" (the built-in policy allows
+    /// loopback) and a list the file sets replaces it. `[[exec.allow]]` reads absent as "no
+    /// rules" instead, which comes to the same because the built-in policy has none there.
+    pub allow: Option<Vec<Spanned<RawNetAllow>>>,
+}
+
+/// `[[egress.allow]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNetAllow {
+    pub app: Option<Spanned<String>>,
+    /// Required, but optional here so that a missing list is reported by `validate` with the
+    /// rule's index in the key, rather than by serde.
+    pub cidrs: Option<SpannedList>,
+    pub ports: Option<SpannedPorts>,
+    pub reason: Option<String>,
+}
+
+/// `[dns]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDns {
+    pub resolvers: Option<SpannedList>,
+    pub max_label_len: Option<Spanned<i64>>,
+    pub entropy_min_len: Option<Spanned<i64>>,
+    pub entropy_bits: Option<Spanned<f64>>,
+    pub allow_suffixes: Option<SpannedList>,
 }
 
 /// Parses `text` against the schema; `origin` names it in errors.

@@ -4,18 +4,28 @@
 //! The limits are those of the kernel maps the daemon loads the policy into
 //! (`detector-common`): basenames are NUL-padded keys of [`NAME_LEN`] bytes, paths are read into
 //! [`PATH_LEN`] bytes, and directory prefixes are keys of [`PREFIX_LEN`] bytes. A value that
-//! does not fit would be cut and silently match something else, so it is an error here.
+//! does not fit would be cut and silently match something else, so it is an error here. The
+//! egress allowlist goes into an LPM trie whose entries hold [`ALLOW_PORTS`] ports each.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::ops::Range;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
-use detector_common::{COMM_LEN, NAME_LEN, PATH_LEN, PREFIX_LEN};
+use detector_common::{ALLOW_PORTS, COMM_LEN, NAME_LEN, PATH_LEN, PREFIX_LEN};
 use toml::Spanned;
 
-use super::error::PolicyError;
-use super::raw::{RawAllow, RawExec, RawJvm, RawPolicy, SpannedList};
-use super::{locate, ExecAllow, ExecPolicy, JvmPolicy, Policy, ResponsePolicy};
+use super::cidr::Cidr;
+use super::error::{KernelAllowError, PolicyError};
+use super::raw::{
+    RawAllow, RawDns, RawEgress, RawExec, RawJvm, RawNetAllow, RawPolicy, SpannedPorts,
+};
+use super::{
+    locate, DnsPolicy, EgressPolicy, ExecAllow, ExecPolicy, JvmPolicy, NetAllowRule, Policy,
+    ResponsePolicy,
+};
 
 /// Longest basename a kernel name key holds (it keeps a terminating NUL).
 const MAX_NAME: usize = NAME_LEN - 1;
@@ -42,6 +52,8 @@ pub(super) fn validate(
             kill_jvm: raw.response.kill_jvm.unwrap_or(base.response.kill_jvm),
         },
         exec: exec(raw.exec, &base.exec, &src)?,
+        egress: egress(raw.egress, &base.egress, &src)?,
+        dns: dns(raw.dns, &base.dns, &src)?,
     })
 }
 
@@ -64,17 +76,22 @@ impl Source<'_> {
 
 /// A list entry after its check: its normalised value, and its span when the file set it
 /// (`None` when it came from the base policy).
-type Entry = (String, Option<Range<usize>>);
+type Entry<T = String> = (T, Option<Range<usize>>);
 
 /// Checks every entry of a list the file sets with `check` (which returns the normalised
 /// value or what is wrong), or takes `base` when the file leaves the list out.
-fn list(
-    raw: Option<SpannedList>,
-    base: &[String],
+fn list<R, Q, T>(
+    raw: Option<Spanned<Vec<Spanned<R>>>>,
+    base: &[T],
     key: &str,
     src: &Source<'_>,
-    check: fn(&str) -> Result<String, String>,
-) -> Result<Vec<Entry>, PolicyError> {
+    check: impl Fn(&Q) -> Result<T, String>,
+) -> Result<Vec<Entry<T>>, PolicyError>
+where
+    R: Borrow<Q>,
+    Q: ?Sized,
+    T: Clone,
+{
     let Some(raw) = raw else {
         return Ok(base.iter().map(|v| (v.clone(), None)).collect());
     };
@@ -82,15 +99,56 @@ fn list(
         .into_iter()
         .map(|item| {
             let span = item.span();
-            check(item.get_ref())
+            check(item.get_ref().borrow())
                 .map(|value| (value, Some(span.clone())))
                 .map_err(|message| src.invalid(&span, key, message))
         })
         .collect()
 }
 
-fn values(entries: Vec<Entry>) -> Vec<String> {
+fn values<T>(entries: Vec<Entry<T>>) -> Vec<T> {
     entries.into_iter().map(|(value, _)| value).collect()
+}
+
+/// A number the file sets, checked with `check`, or `base` when the file leaves it out.
+fn number<T: Copy>(
+    raw: Option<Spanned<T>>,
+    base: T,
+    key: &str,
+    src: &Source<'_>,
+    check: impl Fn(T) -> Result<T, String>,
+) -> Result<T, PolicyError> {
+    match raw {
+        None => Ok(base),
+        Some(value) => {
+            check(*value.get_ref()).map_err(|message| src.invalid(&value.span(), key, message))
+        }
+    }
+}
+
+/// A count the file sets, which must lie in `range`, or `base` when the file leaves it out.
+fn count_in(
+    raw: Option<Spanned<i64>>,
+    base: usize,
+    key: &str,
+    src: &Source<'_>,
+    range: RangeInclusive<i64>,
+    why: &str,
+) -> Result<usize, PolicyError> {
+    let base = i64::try_from(base).unwrap_or(i64::MAX);
+    let value = number(raw, base, key, src, |n| {
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!(
+                "{n} is out of range; it must be {} to {}{why}",
+                range.start(),
+                range.end()
+            ))
+        }
+    })?;
+    // In range, and the range is of small positive numbers.
+    Ok(usize::try_from(value).unwrap_or(usize::MAX))
 }
 
 // === [jvm] ===
@@ -194,14 +252,31 @@ fn exec(raw: RawExec, base: &ExecPolicy, src: &Source<'_>) -> Result<ExecPolicy,
 /// A name in two classes would make the kernel's class map depend on load order, so it is an
 /// error naming both lists. A name twice in one list is harmless and allowed.
 fn one_class_per_name(
-    classes: [(&'static str, &Vec<Entry>); 3],
+    classes: [(&'static str, &[Entry]); 3],
     src: &Source<'_>,
 ) -> Result<(), PolicyError> {
-    let mut seen: HashMap<&str, (&'static str, &Option<Range<usize>>)> = HashMap::new();
-    for (key, entries) in classes {
-        for (name, span) in entries.iter() {
-            let Some(&(first_key, first_span)) = seen.get(name.as_str()) else {
-                seen.insert(name, (key, span));
+    one_list_per_value(
+        classes,
+        src,
+        |name| format!("{name:?}"),
+        "a name belongs to one class only",
+    )
+}
+
+/// A value in two of `lists` is an error naming both lists, at whichever of the two the file
+/// set; `describe` names the value and `rule` says why it may be in one list only. A value
+/// twice in one list is harmless and allowed.
+fn one_list_per_value<T: Eq + Hash>(
+    lists: [(&'static str, &[Entry<T>]); 3],
+    src: &Source<'_>,
+    describe: impl Fn(&T) -> String,
+    rule: &str,
+) -> Result<(), PolicyError> {
+    let mut seen: HashMap<&T, (&'static str, &Option<Range<usize>>)> = HashMap::new();
+    for (key, entries) in lists {
+        for (value, span) in entries.iter() {
+            let Some(&(first_key, first_span)) = seen.get(value) else {
+                seen.insert(value, (key, span));
                 continue;
             };
             if first_key == key {
@@ -223,8 +298,9 @@ fn one_class_per_name(
                 at_span,
                 at_key,
                 format!(
-                    "{name:?} is also in {other_key}{from}; a name belongs to one class only, \
-                     so remove it from one of the two lists"
+                    "{} is also in {other_key}{from}; {rule}, so remove it from one of the two \
+                     lists",
+                    describe(value)
                 ),
             ));
         }
@@ -283,6 +359,263 @@ fn allow_rule(
         app,
         programs,
         reason,
+    })
+}
+
+// === [egress] ===
+
+fn egress(
+    raw: RawEgress,
+    base: &EgressPolicy,
+    src: &Source<'_>,
+) -> Result<EgressPolicy, PolicyError> {
+    let ldap_ports = list(
+        raw.ldap_ports,
+        &base.ldap_ports,
+        "egress.ldap_ports",
+        src,
+        check_port,
+    )?;
+    let rmi_ports = list(
+        raw.rmi_ports,
+        &base.rmi_ports,
+        "egress.rmi_ports",
+        src,
+        check_port,
+    )?;
+    let dns_ports = list(
+        raw.dns_ports,
+        &base.dns_ports,
+        "egress.dns_ports",
+        src,
+        check_port,
+    )?;
+    // The kernel gives a port one class; a port in two lists would make it depend on load
+    // order.
+    one_list_per_value(
+        [
+            ("egress.ldap_ports", &ldap_ports),
+            ("egress.rmi_ports", &rmi_ports),
+            ("egress.dns_ports", &dns_ports),
+        ],
+        src,
+        |port| format!("port {port}"),
+        "a port is recognised as one protocol only",
+    )?;
+
+    // A list the file sets replaces the base policy's rules, as every list does.
+    let (allow, rule_spans) = match raw.allow {
+        None => (base.allow.clone(), None),
+        Some(rules) => {
+            let ports_spans: Vec<_> = rules
+                .iter()
+                .map(|rule| rule.get_ref().ports.as_ref().map(Spanned::span))
+                .collect();
+            let rules = rules
+                .into_iter()
+                .enumerate()
+                .map(|(i, rule)| net_allow_rule(i, rule, src))
+                .collect::<Result<_, _>>()?;
+            (rules, Some(ports_spans))
+        }
+    };
+
+    let policy = EgressPolicy {
+        ldap_ports: values(ldap_ports),
+        rmi_ports: values(rmi_ports),
+        dns_ports: values(dns_ports),
+        block_ldap_rmi: raw.block_ldap_rmi.unwrap_or(base.block_ldap_rmi),
+        block_unexpected: raw.block_unexpected.unwrap_or(base.block_unexpected),
+        quarantine: raw.quarantine.unwrap_or(base.quarantine),
+        report_unexpected: raw.report_unexpected.unwrap_or(base.report_unexpected),
+        allow,
+    };
+    if let Some(ports_spans) = rule_spans {
+        kernel_fit(&policy, &ports_spans, src)?;
+    }
+    Ok(policy)
+}
+
+/// One `[[egress.allow]]` rule, the `index`th in the file.
+fn net_allow_rule(
+    index: usize,
+    rule: Spanned<RawNetAllow>,
+    src: &Source<'_>,
+) -> Result<NetAllowRule, PolicyError> {
+    let rule_span = rule.span();
+    let RawNetAllow {
+        app,
+        cidrs,
+        ports,
+        reason,
+    } = rule.into_inner();
+    let key = |field: &str| format!("egress.allow[{index}].{field}");
+
+    let app = match app {
+        Some(app) if app.get_ref().is_empty() => {
+            return Err(src.invalid(
+                &app.span(),
+                &key("app"),
+                "must not be empty; leave `app` out to apply the rule to every JVM".to_owned(),
+            ));
+        }
+        app => app.map(Spanned::into_inner),
+    };
+
+    let Some(cidrs) = cidrs else {
+        return Err(src.invalid(
+            &rule_span,
+            &key("cidrs"),
+            "missing; every allow rule lists the networks it allows (\"10.0.0.5\", \
+             \"10.0.0.0/8\", \"fd00::/8\")"
+                .to_owned(),
+        ));
+    };
+    if cidrs.get_ref().is_empty() {
+        return Err(src.invalid(
+            &cidrs.span(),
+            &key("cidrs"),
+            "must list at least one network".to_owned(),
+        ));
+    }
+    let cidrs = values(list(Some(cidrs), &[], &key("cidrs"), src, check_cidr)?);
+
+    let ports = match ports {
+        None => None,
+        Some(ports) => Some(allow_ports(ports, &key("ports"), src)?),
+    };
+
+    Ok(NetAllowRule {
+        app,
+        cidrs,
+        ports,
+        reason,
+    })
+}
+
+/// The `ports` of an allow rule: 1 to [`ALLOW_PORTS`] distinct ports, sorted.
+fn allow_ports(raw: SpannedPorts, key: &str, src: &Source<'_>) -> Result<Vec<u16>, PolicyError> {
+    let span = raw.span();
+    if raw.get_ref().is_empty() {
+        return Err(src.invalid(
+            &span,
+            key,
+            "must list at least one port; leave `ports` out to allow any port but the LDAP \
+             and RMI ones"
+                .to_owned(),
+        ));
+    }
+    let mut ports = values(list(Some(raw), &[], key, src, check_port)?);
+    ports.sort_unstable();
+    ports.dedup();
+    if ports.len() > ALLOW_PORTS {
+        return Err(src.invalid(
+            &span,
+            key,
+            format!(
+                "lists {} ports; a kernel allowlist entry holds at most {ALLOW_PORTS}: leave \
+                 `ports` out to allow any port but the LDAP and RMI ones, or narrow the rule",
+                ports.len()
+            ),
+        ));
+    }
+    Ok(ports)
+}
+
+/// The rules the file sets must fit the kernel's trie: for every JVM, and for every JVM an
+/// `app` rule applies to. Such a JVM gets the rules whose `app` is in its command line, so at
+/// least those whose `app` is part of this rule's `app`: their union is checked here. Other
+/// combinations (two unrelated `app` values that both occur in one command line) are only
+/// known when that JVM starts, and the daemon reports them then.
+///
+/// `ports_spans` holds, per rule, the span of its `ports` when it has them.
+fn kernel_fit(
+    policy: &EgressPolicy,
+    ports_spans: &[Option<Range<usize>>],
+    src: &Source<'_>,
+) -> Result<(), PolicyError> {
+    let apps = policy.allow.iter().filter_map(|rule| rule.app.as_deref());
+    let scopes = std::iter::once(None).chain(apps.map(Some));
+    for app in scopes {
+        // The tgid only goes into the keys; any JVM's (non-zero) will do.
+        let jvm_tgid = if app.is_some() { 1 } else { 0 };
+        let Err(err) = policy.kernel_allow_entries(jvm_tgid, app) else {
+            continue;
+        };
+        let KernelAllowError::TooManyPorts { rules, .. } = &err;
+        // Point at the last rule that adds ports: the one that tipped it over.
+        let at = rules
+            .iter()
+            .rev()
+            .find_map(|&i| ports_spans.get(i).cloned().flatten().map(|span| (i, span)));
+        let Some((index, span)) = at else {
+            // Only rules with ports add ports, and every rule here came from the file.
+            continue;
+        };
+        let message = match app {
+            None => err.to_string(),
+            Some(app) => format!("in a JVM whose command line contains {app:?}: {err}"),
+        };
+        return Err(src.invalid(&span, &format!("egress.allow[{index}].ports"), message));
+    }
+    Ok(())
+}
+
+// === [dns] ===
+
+fn dns(raw: RawDns, base: &DnsPolicy, src: &Source<'_>) -> Result<DnsPolicy, PolicyError> {
+    let resolvers = values(list(
+        raw.resolvers,
+        &base.resolvers,
+        "dns.resolvers",
+        src,
+        check_resolver,
+    )?);
+    let max_label_len = count_in(
+        raw.max_label_len,
+        base.max_label_len,
+        "dns.max_label_len",
+        src,
+        1..=63,
+        " (63 is the longest label DNS allows, and turns the check off)",
+    )?;
+    let entropy_min_len = count_in(
+        raw.entropy_min_len,
+        base.entropy_min_len,
+        "dns.entropy_min_len",
+        src,
+        1..=63,
+        "; to turn the entropy check off, set dns.entropy_bits = 8.0",
+    )?;
+    let entropy_bits = number(
+        raw.entropy_bits,
+        base.entropy_bits,
+        "dns.entropy_bits",
+        src,
+        |bits| {
+            if (0.0..=8.0).contains(&bits) {
+                Ok(bits)
+            } else {
+                Err(format!(
+                    "{bits} is out of range; the entropy of text is 0.0 to 8.0 bits per \
+                     character"
+                ))
+            }
+        },
+    )?;
+    let allow_suffixes = values(list(
+        raw.allow_suffixes,
+        &base.allow_suffixes,
+        "dns.allow_suffixes",
+        src,
+        check_suffix,
+    )?);
+    Ok(DnsPolicy {
+        resolvers,
+        max_label_len,
+        entropy_min_len,
+        entropy_bits,
+        allow_suffixes,
     })
 }
 
@@ -404,6 +737,54 @@ fn check_allowed_program(program: &str) -> Result<String, String> {
         ));
     }
     Ok(program.to_owned())
+}
+
+fn check_port(port: &i64) -> Result<u16, String> {
+    u16::try_from(*port)
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| format!("{port} is not a port number; ports are 1 to 65535"))
+}
+
+fn check_cidr(text: &str) -> Result<Cidr, String> {
+    Cidr::parse(text).map_err(|err| err.to_string())
+}
+
+/// Stored in canonical form: an IPv4-mapped IPv6 address becomes the IPv4 address.
+fn check_resolver(text: &str) -> Result<IpAddr, String> {
+    match text.parse::<IpAddr>() {
+        Ok(ip) => Ok(ip.to_canonical()),
+        Err(_) if text.contains('/') => Err(format!(
+            "{text:?} is a network; list each DNS server by its address"
+        )),
+        Err(_) => Err(format!(
+            "{text:?} is not an IP address; list each DNS server by its address \
+             (\"10.0.0.2\", \"fd00::53\")"
+        )),
+    }
+}
+
+/// Lower case, without a leading or trailing dot: "svc.cluster.local" matches itself and every
+/// name that ends with ".svc.cluster.local".
+fn check_suffix(suffix: &str) -> Result<String, String> {
+    let lower = suffix.to_ascii_lowercase();
+    let bare = lower.strip_prefix('.').unwrap_or(&lower);
+    let bare = bare.strip_suffix('.').unwrap_or(bare);
+    if bare.is_empty() {
+        return Err(format!(
+            "{suffix:?} would match every name; a suffix must not be empty"
+        ));
+    }
+    let domain_chars = bare
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !domain_chars || bare.split('.').any(str::is_empty) {
+        return Err(format!(
+            "{suffix:?} is not a domain name; write the domain itself (\"svc.cluster.local\"), \
+             which also matches every name below it"
+        ));
+    }
+    Ok(bare.to_owned())
 }
 
 /// The kernel compares NUL-terminated strings: a NUL would end the value early.

@@ -1,11 +1,17 @@
 //! Detection rules: pure functions from events (and what the process table knows) to
 //! [`Detection`]s. No I/O here; the daemon turns detections into responses and alerts.
 
+pub mod egress;
 pub mod shell_spawn;
+
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{events::ProcessKey, policy::ProgramClass};
+use crate::{
+    events::{ProcessKey, Transport},
+    policy::{NetProtocol, ProgramClass},
+};
 
 /// Names from the alert contract (`../shared/CONTRACT.md`); they never change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -14,6 +20,14 @@ pub enum Rule {
     /// A JVM or its descendant executed a shell, interpreter or downloader, or a program
     /// from a world-writable directory or a memory file.
     JvmShellSpawn,
+    /// Outbound LDAP from a JVM lineage (the JNDI `ldap://` step).
+    JvmLdapEgress,
+    /// Outbound Java RMI (JRMP) from a JVM lineage (the JNDI `rmi://` step).
+    JvmRmiEgress,
+    /// A DNS lookup by a JVM lineage that looks like exfiltration or JNDI.
+    JvmDnsExfil,
+    /// An outbound connect outside the egress allowlist.
+    JvmUnexpectedEgress,
     /// The kernel sensors dropped events.
     SensorLoss,
 }
@@ -22,6 +36,10 @@ impl Rule {
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::JvmShellSpawn => "jvm_shell_spawn",
+            Rule::JvmLdapEgress => "jvm_ldap_egress",
+            Rule::JvmRmiEgress => "jvm_rmi_egress",
+            Rule::JvmDnsExfil => "jvm_dns_exfil",
+            Rule::JvmUnexpectedEgress => "jvm_unexpected_egress",
             Rule::SensorLoss => "sensor_loss",
         }
     }
@@ -63,4 +81,29 @@ pub struct Detection {
     pub jvm: ProcessKey,
     /// What the executed program was recognised as.
     pub class: Option<ProgramClass>,
+    /// For egress rules: the connection.
+    pub network: Option<Network>,
+}
+
+/// How a protocol was recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecognisedBy {
+    /// The destination port is configured as that protocol's.
+    Port,
+    /// The first bytes sent are that protocol's.
+    Payload,
+}
+
+/// The connection an egress detection is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub transport: Transport,
+    pub dst_ip: IpAddr,
+    pub dst_port: u16,
+    pub protocol: Option<NetProtocol>,
+    pub recognised_by: Option<RecognisedBy>,
+    /// Protocol detail for a human: an LDAP bind DN, a DNS query.
+    pub indicator: Option<String>,
+    pub dns_name: Option<String>,
 }

@@ -73,6 +73,7 @@ pub fn evaluate(policy: &Policy, table: &ProcessTable, exec: &Exec) -> Option<De
         },
         jvm: jvm_key,
         class: Some(class),
+        network: None,
     })
 }
 

@@ -8,15 +8,20 @@ use std::path::{Path, PathBuf};
 
 use aya::{
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
-    programs::BtfTracePoint,
+    programs::{
+        cgroup_skb::CgroupSkbAttachType, links::CgroupAttachMode, BtfTracePoint, CgroupSkb,
+        CgroupSockAddr,
+    },
     Ebpf, EbpfLoader,
 };
 use detector_common::{
-    fnv1a, name_key, AllowKey, Config, Lineage, CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_SCOPED,
-    EVENT_EXEC, EVENT_EXIT, EVENT_FORK, LOSS_LINEAGE_FULL, NAME_LEN, PREFIX_LEN,
+    fnv1a, name_key, AllowKey, Config, Lineage, NetAllow, NetKey, CFG_F_BLOCK_LDAP_RMI,
+    CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_QUARANTINE, CFG_F_SCOPED,
+    EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_PAYLOAD, LOSS_LINEAGE_FULL, NAME_LEN,
+    PREFIX_LEN,
 };
 
-use crate::policy::{Mode, Policy, ProgramClass};
+use crate::policy::{Mode, NetProtocol, Policy, ProgramClass};
 
 /// The kernel object, built by `build.rs` from `detector-ebpf/`.
 static EBPF_OBJECT: &[u8] =
@@ -31,6 +36,12 @@ const PROGRAMS: [&str; 3] = [
     "sched_process_exit",
     "sched_process_exec",
 ];
+
+/// The socket-address programs, attached to the scope cgroup.
+const SOCK_ADDR_PROGRAMS: [&str; 4] = ["connect4", "connect6", "sendmsg4", "sendmsg6"];
+
+/// The packet program that inspects the first payload of JVM sockets.
+const PAYLOAD_PROGRAM: &str = "egress_payload";
 
 /// Why the sensors could not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +153,8 @@ pub struct Sensors {
     loss: PerCpuArray<MapData, u64>,
     lineage: HashMap<MapData, u32, Lineage>,
     allow: HashMap<MapData, AllowKey, u32>,
+    net_allow: LpmTrie<MapData, NetKey, NetAllow>,
+    quarantine: HashMap<MapData, u32, u64>,
 }
 
 impl std::fmt::Debug for Sensors {
@@ -156,6 +169,8 @@ pub struct LossCounts {
     pub exec: u64,
     pub fork: u64,
     pub exit: u64,
+    pub connect: u64,
+    pub payload: u64,
     /// Processes that could not be tracked because the lineage map was full.
     pub lineage: u64,
 }
@@ -181,6 +196,8 @@ impl LossCounts {
             exec: self.exec.saturating_sub(earlier.exec),
             fork: self.fork.saturating_sub(earlier.fork),
             exit: self.exit.saturating_sub(earlier.exit),
+            connect: self.connect.saturating_sub(earlier.connect),
+            payload: self.payload.saturating_sub(earlier.payload),
             lineage: self.lineage.saturating_sub(earlier.lineage),
         }
     }
@@ -246,6 +263,15 @@ impl Sensors {
         if !policy.jvm.launcher_paths.is_empty() {
             flags |= CFG_F_JVM_PATHS;
         }
+        if policy.egress.block_ldap_rmi {
+            flags |= CFG_F_BLOCK_LDAP_RMI;
+        }
+        if policy.egress.block_unexpected {
+            flags |= CFG_F_BLOCK_UNEXPECTED;
+        }
+        if policy.egress.quarantine {
+            flags |= CFG_F_QUARANTINE;
+        }
         let config = Config {
             flags,
             scope_level: scope.level,
@@ -270,11 +296,44 @@ impl Sensors {
                 .map_err(|e| program_error(name, "attach", e))?;
         }
 
+        // Attached as BPF links, which the kernel always runs alongside every other program
+        // on the cgroup (e.g. Cilium's): multi-attach is implied, and a link refuses the
+        // BPF_F_ALLOW_MULTI flag with EINVAL, hence `Single` (no flags) here.
+        let cgroup = std::fs::File::open(&scope.dir).map_err(|_| SensorError::BadScope {
+            path: scope.dir.clone(),
+            mount: PathBuf::from("(cgroup v2)"),
+        })?;
+        for name in SOCK_ADDR_PROGRAMS {
+            let prog: &mut CgroupSockAddr = ebpf
+                .program_mut(name)
+                .ok_or(SensorError::MissingProgram { name })?
+                .try_into()
+                .map_err(|_| SensorError::MissingProgram { name })?;
+            prog.load().map_err(|e| program_error(name, "load", e))?;
+            prog.attach(&cgroup, CgroupAttachMode::Single)
+                .map_err(|e| program_error(name, "attach", e))?;
+        }
+        let name = PAYLOAD_PROGRAM;
+        let prog: &mut CgroupSkb = ebpf
+            .program_mut(name)
+            .ok_or(SensorError::MissingProgram { name })?
+            .try_into()
+            .map_err(|_| SensorError::MissingProgram { name })?;
+        prog.load().map_err(|e| program_error(name, "load", e))?;
+        prog.attach(
+            &cgroup,
+            CgroupSkbAttachType::Egress,
+            CgroupAttachMode::Single,
+        )
+        .map_err(|e| program_error(name, "attach", e))?;
+
         Ok(Sensors {
             events: Some(take(&mut ebpf, "EVENTS")?),
             loss: take(&mut ebpf, "LOSS")?,
             lineage: take(&mut ebpf, "LINEAGE")?,
             allow: take(&mut ebpf, "EXEC_ALLOW")?,
+            net_allow: take(&mut ebpf, "NET_ALLOW")?,
+            quarantine: take(&mut ebpf, "QUARANTINE")?,
             _ebpf: ebpf,
         })
     }
@@ -296,6 +355,8 @@ impl Sensors {
             exec: sum(EVENT_EXEC),
             fork: sum(EVENT_FORK),
             exit: sum(EVENT_EXIT),
+            connect: sum(EVENT_CONNECT),
+            payload: sum(EVENT_PAYLOAD),
             lineage: sum(LOSS_LINEAGE_FULL),
         }
     }
@@ -322,6 +383,38 @@ impl Sensors {
         Ok(())
     }
 
+    /// Quarantines a JVM's lineage: from now on it may only reach the allowlist.
+    pub fn quarantine(&mut self, jvm: crate::events::ProcessKey) -> Result<(), SensorError> {
+        self.quarantine
+            .insert(jvm.tgid, jvm.start_ns, 0)
+            .map_err(map_err("QUARANTINE"))
+    }
+
+    /// Whether the kernel holds `jvm` in quarantine.
+    pub fn is_quarantined(&self, jvm: crate::events::ProcessKey) -> bool {
+        self.quarantine
+            .get(&jvm.tgid, 0)
+            .is_ok_and(|start| start == jvm.start_ns)
+    }
+
+    /// Installs egress allowlist entries (a JVM's app rules, or the global ones).
+    pub fn allow_net(&mut self, entries: &[(Key<NetKey>, NetAllow)]) -> Result<(), SensorError> {
+        for (key, value) in entries {
+            self.net_allow
+                .insert(key, *value, 0)
+                .map_err(map_err("NET_ALLOW"))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a JVM's own egress entries and quarantine (when it exits).
+    pub fn forget_jvm_net(&mut self, jvm_tgid: u32, entries: &[(Key<NetKey>, NetAllow)]) {
+        for (key, _) in entries {
+            let _ = self.net_allow.remove(key);
+        }
+        let _ = self.quarantine.remove(&jvm_tgid);
+    }
+
     /// Removes a JVM's own allow entries (when it exits).
     pub fn forget_jvm(&mut self, jvm_tgid: u32, programs: &[String]) {
         for p in programs {
@@ -345,7 +438,16 @@ fn program_error(
             tracing::debug!("verifier log of `{name}`:\n{log}");
             format!("{io_error}; verifier: {}", verifier_verdict(&log))
         }
-        other => format!("{other:#}"),
+        other => {
+            // The kernel's errno is in the source chain, which `Display` leaves out.
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        }
     };
     SensorError::Program {
         name,
@@ -392,6 +494,21 @@ fn allow_key(jvm_tgid: u32, program: &str) -> AllowKey {
 
 /// Writes the policy's lists into the kernel's lookup maps.
 fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
+    let mut ports = HashMap::<_, u16, u32>::try_from(map(ebpf, "PORT_CLASS")?)
+        .map_err(map_err("PORT_CLASS"))?;
+    let port_lists = [
+        (&policy.egress.ldap_ports, NetProtocol::Ldap),
+        (&policy.egress.rmi_ports, NetProtocol::Rmi),
+        (&policy.egress.dns_ports, NetProtocol::Dns),
+    ];
+    for (list, protocol) in port_lists {
+        for port in list {
+            ports
+                .insert(*port, protocol.code(), 0)
+                .map_err(map_err("PORT_CLASS"))?;
+        }
+    }
+
     let mut names = HashMap::<_, [u8; NAME_LEN], u32>::try_from(map(ebpf, "JVM_NAMES")?)
         .map_err(map_err("JVM_NAMES"))?;
     for launcher in &policy.jvm.launchers {

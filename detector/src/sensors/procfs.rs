@@ -1,5 +1,6 @@
-//! What the daemon reads from /proc: the cgroup v2 mount, and processes that existed
-//! before the kernel programs were attached (or whose details an event does not carry).
+//! What the daemon reads from the host: the cgroup v2 mount, its DNS resolvers, and
+//! processes that existed before the kernel programs were attached (or whose details an
+//! event does not carry).
 
 use std::{
     fs,
@@ -36,6 +37,24 @@ pub fn parse_cgroup2_mount(mounts: &str) -> Option<PathBuf> {
         let (_dev, dir, fstype) = (f.next()?, f.next()?, f.next()?);
         (fstype == "cgroup2").then(|| PathBuf::from(dir.replace("\\040", " ")))
     })
+}
+
+/// The `nameserver` addresses of a resolv.conf text.
+pub fn parse_nameservers(text: &str) -> Vec<std::net::IpAddr> {
+    text.lines()
+        .filter_map(|l| l.split('#').next())
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next()? == "nameserver").then(|| f.next()?.split('%').next()?.parse().ok())?
+        })
+        .collect()
+}
+
+/// The host's DNS resolvers (`/etc/resolv.conf`; none if unreadable).
+pub fn nameservers() -> Vec<std::net::IpAddr> {
+    fs::read_to_string("/etc/resolv.conf")
+        .map(|t| parse_nameservers(&t))
+        .unwrap_or_default()
 }
 
 /// The cgroup v2 line (`0::/path`) of a `/proc/PID/cgroup` text.
@@ -136,6 +155,15 @@ mod tests {
             parse_cgroup2_path(text).as_deref(),
             Some("/user.slice/session-1.scope")
         );
+    }
+
+    #[test]
+    fn reads_nameservers() {
+        let text = "# generated\nsearch corp.example\nnameserver 127.0.0.53\nnameserver fe80::1%eth0 # link\nnameserver bogus\noptions edns0\n";
+        let ns = parse_nameservers(text);
+        assert_eq!(ns.len(), 2, "{ns:?}");
+        assert_eq!(ns[0].to_string(), "127.0.0.53");
+        assert_eq!(ns[1].to_string(), "fe80::1");
     }
 
     #[test]

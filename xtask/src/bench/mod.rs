@@ -1,10 +1,18 @@
-//! `cargo xtask bench exec`: what the running daemon costs a program that spawns processes,
-//! and whether the kernel drops events when a JVM spawns fast.
+//! `cargo xtask bench`: what the running daemon costs the programs on the machine, and
+//! whether the kernel drops events when a JVM is busy.
 //!
-//! The cost is measured on a NON-JVM program (this one): the kernel programs still run on
-//! every exec, fork and exit, but should drop those events early because no JVM is in the
-//! lineage. Timed rounds alternate detached (no daemon) and attached (daemon started and
-//! ready), so slow drifts of the machine hit both sides alike; medians absorb outliers.
+//! - `exec` (exec.rs): process spawning by a non-JVM program; event loss under a JVM spawn
+//!   storm.
+//! - `connect` (connect.rs): loopback connects by a non-JVM program and by a JVM; event loss
+//!   and connect events under a JVM connect storm with loopback not allowlisted.
+//!
+//! Both measure the same way: timed rounds alternate detached (no daemon) and attached
+//! (daemon started and ready), so slow drifts of the machine hit both sides alike; medians
+//! absorb outliers. This module holds what they share: the daemon's life cycle and its
+//! `detector stats` line, the rounds and their medians, and compiling the Java programs.
+
+mod connect;
+mod exec;
 
 use std::{
     env, fs,
@@ -18,6 +26,9 @@ use std::{
 
 use anyhow::{bail, ensure, Context as _, Result};
 
+pub use connect::{connect, ConnectArgs, ConnectOpts};
+pub use exec::{exec, ExecArgs, ExecOpts};
+
 use crate::{build, fmt_duration, is_root, run_step, Workspace};
 
 /// How long the daemon may take to attach every kernel program.
@@ -27,102 +38,14 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Quiet time before each timed round, so start-up or shut-down work of the daemon (or its
 /// absence) does not land in a measurement.
 const SETTLE: Duration = Duration::from_millis(250);
-/// The goal for the attached/detached ratio of median round times.
-const RATIO_GOAL: f64 = 1.02;
-/// The loss counters the daemon must report, in the order we print them.
-const LOSS_KINDS: [&str; 3] = ["exec", "fork", "exit"];
+/// The loss counters every daemon reports; a stats line without one of them is an error.
+const REQUIRED_LOSS_KINDS: [&str; 3] = ["exec", "fork", "exit"];
+/// The order loss counters are printed in; counters not listed here follow, by name.
+const LOSS_ORDER: [&str; 6] = ["exec", "fork", "exit", "connect", "payload", "lineage"];
 
-/// A JVM that runs /bin/true in a loop: each child is a JVM descendant, so every exec, fork
-/// and exit reaches the daemon. /bin/true is not a shell, so the default policy raises nothing.
-const STORM_JAVA: &str = r#"public final class Storm {
-    public static void main(String[] args) throws Exception {
-        int n = Integer.parseInt(args[0]);
-        ProcessBuilder pb = new ProcessBuilder("/bin/true")
-            .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-            .redirectError(ProcessBuilder.Redirect.DISCARD);
-        for (int i = 0; i < n; i++) {
-            int rc = pb.start().waitFor();
-            if (rc != 0) {
-                System.err.println("/bin/true exited with " + rc);
-                System.exit(1);
-            }
-        }
-    }
-}
-"#;
-
-// === options ===
-
-/// Options of `bench exec`.
-#[derive(Debug, clap::Args)]
-pub struct ExecArgs {
-    /// Timed rounds, alternating detached and attached; even [default: 10, --quick: 4].
-    #[arg(long)]
-    rounds: Option<u32>,
-    /// `/bin/true` spawns per timed round [default: 2000, --quick: 300].
-    #[arg(long)]
-    spawns: Option<u32>,
-    /// `/bin/true` spawns by the JVM in the event-loss check [default: 2000, --quick: 200].
-    #[arg(long)]
-    jvm_spawns: Option<u32>,
-    /// A short smoke run (4 rounds of 300 spawns, 200 JVM spawns); explicit flags still win.
-    #[arg(long)]
-    quick: bool,
-}
-
-/// Validated options of `bench exec`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecOpts {
-    rounds: u32,
-    spawns: u32,
-    jvm_spawns: u32,
-}
-
-impl ExecOpts {
-    pub fn quick() -> Self {
-        Self {
-            rounds: 4,
-            spawns: 300,
-            jvm_spawns: 200,
-        }
-    }
-
-    fn full() -> Self {
-        Self {
-            rounds: 10,
-            spawns: 2000,
-            jvm_spawns: 2000,
-        }
-    }
-}
-
-impl ExecArgs {
-    pub fn resolve(&self) -> Result<ExecOpts> {
-        let defaults = if self.quick {
-            ExecOpts::quick()
-        } else {
-            ExecOpts::full()
-        };
-        let opts = ExecOpts {
-            rounds: self.rounds.unwrap_or(defaults.rounds),
-            spawns: self.spawns.unwrap_or(defaults.spawns),
-            jvm_spawns: self.jvm_spawns.unwrap_or(defaults.jvm_spawns),
-        };
-        ensure!(
-            opts.rounds >= 2 && opts.rounds.is_multiple_of(2),
-            "--rounds must be even and at least 2 (half detached, half attached), not {}",
-            opts.rounds
-        );
-        ensure!(opts.spawns > 0, "--spawns must be at least 1");
-        ensure!(opts.jvm_spawns > 0, "--jvm-spawns must be at least 1");
-        Ok(opts)
-    }
-}
-
-// === the benchmark ===
-
-/// Runs the benchmark; errors on failures and on any lost kernel event, never on the ratio.
-pub fn exec(ws: &Workspace, opts: &ExecOpts, build_first: bool) -> Result<()> {
+/// The daemon binary to benchmark: built first (release) unless `build_first` is false, as in
+/// `cargo xtask test`, whose build step has just built it.
+fn daemon_binary(ws: &Workspace, build_first: bool) -> Result<PathBuf> {
     if !is_root() {
         bail!("the benchmark starts the daemon, which loads kernel programs: run it as root");
     }
@@ -136,137 +59,80 @@ pub fn exec(ws: &Workspace, opts: &ExecOpts, build_first: bool) -> Result<()> {
         "no daemon binary at {}: run `cargo xtask build`",
         bin.display()
     );
+    Ok(bin)
+}
 
-    println!(
-        "==> bench: {} rounds of {} sequential /bin/true spawns, alternating detached/attached",
-        opts.rounds, opts.spawns
-    );
-    // Warm the page cache and the allocator; not timed.
-    spawn_storm((opts.spawns / 10).max(1))?;
+// === rounds ===
 
-    let mut detached = Vec::new();
-    let mut attached = Vec::new();
-    let mut losses = Vec::new();
-    for round in 1..=opts.rounds {
-        let is_attached = round.is_multiple_of(2);
-        let daemon = if is_attached {
-            Some(Daemon::start(&bin)?)
-        } else {
-            None
-        };
-        thread::sleep(SETTLE);
-        let took = spawn_storm(opts.spawns)?;
-        let mode = if is_attached { "attached" } else { "detached" };
-        let per_spawn = per_spawn_us(took, opts.spawns);
-        match daemon {
-            Some(daemon) => {
-                let stats = daemon.stop()?;
-                println!(
-                    "==> bench: round {round}/{} {mode}: {:.3}s ({per_spawn:.0} µs/spawn; daemon saw {} events, lost {})",
-                    opts.rounds,
-                    took.as_secs_f64(),
-                    stats.events,
-                    stats.loss_line()
-                );
-                if stats.total_lost() > 0 {
-                    losses.push(format!("round {round}: {}", stats.loss_line()));
-                }
-                attached.push(took);
-            }
-            None => {
-                println!(
-                    "==> bench: round {round}/{} {mode}: {:.3}s ({per_spawn:.0} µs/spawn)",
-                    opts.rounds,
-                    took.as_secs_f64()
-                );
-                detached.push(took);
-            }
-        }
-    }
-    let detached_median = median(&detached).context("no detached rounds")?;
-    let attached_median = median(&attached).context("no attached rounds")?;
-    let ratio = attached_median.as_secs_f64() / detached_median.as_secs_f64();
-    println!(
-        "detached median: {:.3}s ({:.0} µs/spawn)",
-        detached_median.as_secs_f64(),
-        per_spawn_us(detached_median, opts.spawns)
+/// `--rounds` must split evenly between the two sides.
+fn check_rounds(rounds: u32) -> Result<()> {
+    ensure!(
+        rounds >= 2 && rounds.is_multiple_of(2),
+        "--rounds must be even and at least 2 (half detached, half attached), not {rounds}"
     );
-    println!(
-        "attached median: {:.3}s ({:.0} µs/spawn)",
-        attached_median.as_secs_f64(),
-        per_spawn_us(attached_median, opts.spawns)
-    );
-    println!("exec spawn ratio (attached/detached): {ratio:.3}  (goal <= {RATIO_GOAL})");
-
-    let jvm_storm = jvm_storm(&bin, opts.jvm_spawns)?;
-    println!(
-        "kernel loss after storm: {} (goal: 0)",
-        jvm_storm.loss_line()
-    );
-    println!(
-        "events during the JVM storm: {} ({} JVM spawns of /bin/true)",
-        jvm_storm.events, opts.jvm_spawns
-    );
-    if jvm_storm.total_lost() > 0 {
-        losses.push(format!("JVM storm: {}", jvm_storm.loss_line()));
-    }
-    if !losses.is_empty() {
-        bail!("the kernel lost events: {}", losses.join("; "));
-    }
     Ok(())
 }
 
-/// Spawns `/bin/true` `n` times, one after the other, and returns how long that took.
-fn spawn_storm(n: u32) -> Result<Duration> {
-    let started = Instant::now();
-    for _ in 0..n {
-        let status = Command::new("/bin/true")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .context("spawning /bin/true")?;
-        ensure!(status.success(), "/bin/true failed ({status})");
+/// Whether the daemon runs during a timed round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Detached,
+    Attached,
+}
+
+impl Side {
+    /// Rounds count from 1 and alternate, detached first.
+    fn of_round(round: u32) -> Self {
+        if round.is_multiple_of(2) {
+            Self::Attached
+        } else {
+            Self::Detached
+        }
     }
-    Ok(started.elapsed())
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Detached => "detached",
+            Self::Attached => "attached",
+        }
+    }
 }
 
-/// With the daemon attached, a JVM spawns `/bin/true` `n` times; returns the daemon's
-/// counters once it has stopped.
-fn jvm_storm(bin: &Path, n: u32) -> Result<Stats> {
-    let dir = ScratchDir::create()?;
-    let source = dir.path.join("Storm.java");
-    fs::write(&source, STORM_JAVA).with_context(|| format!("writing {}", source.display()))?;
-    run_step(
-        "bench",
-        Command::new("javac").arg("-d").arg(&dir.path).arg(&source),
-    )
-    .context("compiling the JVM storm program (javac is in openjdk-17-jdk-headless: `cargo xtask setup`)")?;
-
-    let daemon = Daemon::start(bin)?;
-    thread::sleep(SETTLE);
-    println!("==> bench: JVM storm: java Storm {n} (daemon attached)");
-    let started = Instant::now();
-    let status = Command::new("java")
-        .arg("-cp")
-        .arg(&dir.path)
-        .arg("Storm")
-        .arg(n.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .context("running java (is openjdk-17-jdk-headless installed? `cargo xtask setup`)")?;
-    ensure!(status.success(), "the JVM storm failed ({status})");
-    println!(
-        "==> bench: JVM storm took {:.3}s ({:.0} µs/spawn)",
-        started.elapsed().as_secs_f64(),
-        per_spawn_us(started.elapsed(), n)
-    );
-    daemon.stop()
+/// The timed rounds of one measurement, by side.
+#[derive(Debug, Default)]
+struct Samples {
+    detached: Vec<Duration>,
+    attached: Vec<Duration>,
 }
 
-fn per_spawn_us(took: Duration, spawns: u32) -> f64 {
-    took.as_secs_f64() * 1e6 / f64::from(spawns)
+impl Samples {
+    fn push(&mut self, side: Side, took: Duration) {
+        match side {
+            Side::Detached => self.detached.push(took),
+            Side::Attached => self.attached.push(took),
+        }
+    }
+
+    fn medians(&self) -> Result<Medians> {
+        Ok(Medians {
+            detached: median(&self.detached).context("no detached rounds")?,
+            attached: median(&self.attached).context("no attached rounds")?,
+        })
+    }
+}
+
+/// Median round times of both sides.
+#[derive(Debug, Clone, Copy)]
+struct Medians {
+    detached: Duration,
+    attached: Duration,
+}
+
+impl Medians {
+    /// What the attached daemon costs: attached / detached.
+    fn ratio(&self) -> f64 {
+        self.attached.as_secs_f64() / self.detached.as_secs_f64()
+    }
 }
 
 fn median(samples: &[Duration]) -> Option<Duration> {
@@ -280,10 +146,36 @@ fn median(samples: &[Duration]) -> Option<Duration> {
     }
 }
 
+/// Microseconds per operation.
+fn per_op_us(took: Duration, ops: u32) -> f64 {
+    took.as_secs_f64() * 1e6 / f64::from(ops)
+}
+
+// === Java programs ===
+
+/// Writes `{class}.java` into `dir` and compiles it there with javac.
+fn compile_java(dir: &Path, class: &str, source: &str) -> Result<()> {
+    let file = dir.join(format!("{class}.java"));
+    fs::write(&file, source).with_context(|| format!("writing {}", file.display()))?;
+    run_step("bench", Command::new("javac").arg("-d").arg(dir).arg(&file)).with_context(|| {
+        format!(
+            "compiling the JVM program {class} (javac is in openjdk-17-jdk-headless: `cargo xtask setup`)"
+        )
+    })
+}
+
+/// `java -cp DIR CLASS`, with stdin closed; the caller adds arguments and output handling.
+fn java(dir: &Path, class: &str) -> Command {
+    let mut cmd = Command::new("java");
+    cmd.arg("-cp").arg(dir).arg(class).stdin(Stdio::null());
+    cmd
+}
+
 // === impl Daemon ===
 
-/// `detector run --mode monitor` with the built-in policy, between `detector ready` and SIGTERM.
-/// Alerts (stdout) are discarded; stderr is kept for its stats line and for errors.
+/// `detector run --mode monitor` (with the built-in policy unless a `--config` is given),
+/// between `detector ready` and SIGTERM. Alerts (stdout) are discarded; stderr is kept for its
+/// stats line and for errors.
 #[derive(Debug)]
 struct Daemon {
     child: Child,
@@ -295,9 +187,13 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(bin: &Path) -> Result<Self> {
-        let mut child = Command::new(bin)
-            .args(["run", "--mode", "monitor"])
+    fn start(bin: &Path, config: Option<&Path>) -> Result<Self> {
+        let mut cmd = Command::new(bin);
+        cmd.args(["run", "--mode", "monitor"]);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -441,19 +337,30 @@ fn stats_json(line: &str) -> Option<&str> {
 
 // === impl Stats ===
 
-/// The daemon's counters, from `{"events":123,"lost":{"exec":0,"fork":0,"exit":0},"alerts":0}`.
+/// The daemon's counters, from a line such as
+/// `{"events":123,"connect_events":4,...,"lost":{"exec":0,"fork":0,"exit":0,"connect":0},...}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stats {
     events: u64,
+    /// Connect events received; `None` from a daemon without egress sensors.
+    connect_events: Option<u64>,
     /// Every counter in `lost`, in the order printed.
     lost: Vec<(String, u64)>,
 }
 
 impl Stats {
     /// Reads the few numbers we need from the stats object. A hand-rolled reader keeps
-    /// xtask free of a JSON dependency; it accepts the flat shape above, with any spacing.
+    /// xtask free of a JSON dependency; it accepts the flat shape above, with any spacing,
+    /// in any key order, and ignores keys it does not know.
     fn parse(json: &str) -> Result<Self> {
         let events = number_after_key(json, "events").context("no \"events\" number")?;
+        let connect_events = match value_after_key(json, "connect_events") {
+            None => None,
+            Some(_) => Some(
+                number_after_key(json, "connect_events")
+                    .context("\"connect_events\" is not a number")?,
+            ),
+        };
         let lost_obj = object_after_key(json, "lost").context("no \"lost\" object")?;
         let mut lost = Vec::new();
         for pair in lost_obj
@@ -470,27 +377,38 @@ impl Stats {
                 .with_context(|| format!("`{pair}` in \"lost\" is not a count"))?;
             lost.push((key.trim().trim_matches('"').to_owned(), value));
         }
-        for kind in LOSS_KINDS {
+        for kind in REQUIRED_LOSS_KINDS {
             ensure!(
                 lost.iter().any(|(key, _)| key == kind),
                 "no \"{kind}\" counter in \"lost\""
             );
         }
-        // The counters we promise first, then any others the daemon adds.
-        lost.sort_by_key(|(key, _)| {
-            LOSS_KINDS
-                .iter()
-                .position(|kind| kind == key)
-                .unwrap_or(LOSS_KINDS.len())
+        lost.sort_by(|(a, _), (b, _)| {
+            let rank = |key: &String| {
+                LOSS_ORDER
+                    .iter()
+                    .position(|kind| kind == key)
+                    .unwrap_or(LOSS_ORDER.len())
+            };
+            rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
         });
-        Ok(Self { events, lost })
+        Ok(Self {
+            events,
+            connect_events,
+            lost,
+        })
     }
 
     fn total_lost(&self) -> u64 {
         self.lost.iter().map(|(_, count)| count).sum()
     }
 
-    /// `exec=0 fork=0 exit=0`.
+    /// Whether the daemon counts losses of this kind at all.
+    fn counts_loss_of(&self, kind: &str) -> bool {
+        self.lost.iter().any(|(key, _)| key == kind)
+    }
+
+    /// `exec=0 fork=0 exit=0 connect=0 payload=0 lineage=0`.
     fn loss_line(&self) -> String {
         let parts: Vec<String> = self
             .lost
@@ -524,15 +442,16 @@ fn object_after_key<'a>(json: &'a str, key: &str) -> Option<&'a str> {
 
 // === impl ScratchDir ===
 
-/// A private temporary directory for the JVM program, removed on drop.
+/// A private temporary directory for a benchmark's files, removed on drop.
 #[derive(Debug)]
 struct ScratchDir {
     path: PathBuf,
 }
 
 impl ScratchDir {
-    fn create() -> Result<Self> {
-        let path = env::temp_dir().join(format!("detector-bench-{}", process::id()));
+    /// `$TMPDIR/detector-bench-{name}-{pid}`.
+    fn create(name: &str) -> Result<Self> {
+        let path = env::temp_dir().join(format!("detector-bench-{name}-{}", process::id()));
         // A leftover from an earlier run with the same pid is ours to replace.
         if path.exists() {
             fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
@@ -560,22 +479,50 @@ mod tests {
             r#"detector stats {"events":123,"lost":{"exec":0,"fork":2,"exit":0},"alerts":0}"#;
         let stats = Stats::parse(stats_json(line).expect("a stats line")).expect("parses");
         assert_eq!(stats.events, 123);
+        assert_eq!(stats.connect_events, None);
         assert_eq!(stats.total_lost(), 2);
         assert_eq!(stats.loss_line(), "exec=0 fork=2 exit=0");
+        assert!(!stats.counts_loss_of("connect"));
+    }
+
+    #[test]
+    fn stats_of_a_daemon_with_egress_are_read() {
+        let line = concat!(
+            r#"detector stats {"events":40012,"connect_events":20003,"payload_events":0,"#,
+            r#""decode_errors":0,"alerts":20003,"alerts_dropped":0,"jvms_seeded":1,"#,
+            r#""table_evicted_live":0,"lost":{"connect":0,"exec":0,"exit":0,"fork":0,"#,
+            r#""lineage":0,"payload":3}}"#
+        );
+        let stats = Stats::parse(stats_json(line).expect("a stats line")).expect("parses");
+        // "connect_events" and "payload_events" must not be mistaken for "events".
+        assert_eq!(stats.events, 40012);
+        assert_eq!(stats.connect_events, Some(20003));
+        assert_eq!(stats.total_lost(), 3);
+        assert_eq!(
+            stats.loss_line(),
+            "exec=0 fork=0 exit=0 connect=0 payload=3 lineage=0"
+        );
+        assert!(stats.counts_loss_of("connect"));
     }
 
     #[test]
     fn stats_tolerate_spacing_prefixes_and_new_counters() {
-        let line = r#"2026-01-01T00:00:00Z INFO detector stats { "lost" : { "connect": 1, "exit": 0, "exec": 0, "fork": 0 }, "events" : 7 }"#;
+        let line = r#"2026-01-01T00:00:00Z INFO detector stats { "lost" : { "zeta": 4, "connect": 1, "exit": 0, "exec": 0, "fork": 0 }, "connect_events" : 9, "events" : 7 }"#;
         let stats = Stats::parse(stats_json(line).expect("a stats line")).expect("parses");
         assert_eq!(stats.events, 7);
-        assert_eq!(stats.loss_line(), "exec=0 fork=0 exit=0 connect=1");
+        assert_eq!(stats.connect_events, Some(9));
+        assert_eq!(stats.loss_line(), "exec=0 fork=0 exit=0 connect=1 zeta=4");
     }
 
     #[test]
-    fn stats_without_a_loss_counter_are_rejected() {
+    fn malformed_stats_are_rejected() {
         assert!(Stats::parse(r#"{"events":1,"lost":{"exec":0,"fork":0}}"#).is_err());
         assert!(Stats::parse(r#"{"events":1}"#).is_err());
+        assert!(Stats::parse(
+            r#"{"events":1,"connect_events":null,"lost":{"exec":0,"fork":0,"exit":0}}"#
+        )
+        .is_err());
+        assert!(Stats::parse(r#"{"events":1,"lost":{"exec":0,"fork":0,"exit":-1}}"#).is_err());
         assert!(stats_json("detector ready").is_none());
     }
 
@@ -591,28 +538,24 @@ mod tests {
     }
 
     #[test]
-    fn quick_and_explicit_options() {
-        let args = ExecArgs {
-            rounds: None,
-            spawns: Some(50),
-            jvm_spawns: None,
-            quick: true,
-        };
-        let opts = args.resolve().expect("valid");
+    fn rounds_alternate_detached_first() {
+        let sides: Vec<Side> = (1..=4).map(Side::of_round).collect();
         assert_eq!(
-            opts,
-            ExecOpts {
-                rounds: 4,
-                spawns: 50,
-                jvm_spawns: 200
-            }
+            sides,
+            [Side::Detached, Side::Attached, Side::Detached, Side::Attached]
         );
-        let odd = ExecArgs {
-            rounds: Some(3),
-            spawns: None,
-            jvm_spawns: None,
-            quick: false,
-        };
-        assert!(odd.resolve().is_err());
+        let ms = Duration::from_millis;
+        let mut samples = Samples::default();
+        for (round, took) in (1..=4).zip([ms(100), ms(110), ms(300), ms(120)]) {
+            samples.push(Side::of_round(round), took);
+        }
+        let medians = samples.medians().expect("both sides");
+        assert_eq!(medians.detached, ms(200));
+        assert_eq!(medians.attached, ms(115));
+        assert!((medians.ratio() - 0.575).abs() < 1e-9);
+        assert!(Samples::default().medians().is_err());
+        assert!(check_rounds(4).is_ok());
+        assert!(check_rounds(3).is_err());
+        assert!(check_rounds(0).is_err());
     }
 }
