@@ -44,14 +44,12 @@ static NET_ALLOW: LpmTrie<NetKey, NetAllow> = LpmTrie::with_max_entries(4096, 0)
 #[map]
 static QUARANTINE: HashMap<u32, u64> = HashMap::with_max_entries(4096, 0);
 
-/// Sockets of JVM lineages whose first payload is still to be inspected (LRU: sockets
-/// that never send anything age out).
+/// Sockets of JVM lineages whose first payload is still to be inspected, and sockets whose
+/// packets are dropped (`NET_F_BLOCKED`: LDAP or JRMP recognised by payload, enforce mode).
+/// One map, so a packet of any other socket costs a single lookup. LRU: sockets that never
+/// send anything age out.
 #[map]
 static WATCH: LruHashMap<u64, Watch> = LruHashMap::with_max_entries(16384, 0);
-
-/// Sockets whose packets are dropped (LDAP or JRMP recognised by payload, enforce mode).
-#[map]
-static DROP_SOCKS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(4096, 0);
 
 /// The payload event is too large for the BPF stack.
 #[map]
@@ -274,12 +272,12 @@ fn emit_connect(
 
 fn try_payload(ctx: &SkBuffContext) -> Result<i32, i64> {
     let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    if unsafe { DROP_SOCKS.get(cookie) }.is_some() {
-        return Ok(0);
-    }
     let Some(watch) = (unsafe { WATCH.get(cookie) }).copied() else {
         return Ok(1);
     };
+    if watch.flags & NET_F_BLOCKED != 0 {
+        return Ok(0);
+    }
 
     // cgroup skb programs see the packet from its network header.
     let first: u8 = ctx.load(0)?;
@@ -351,8 +349,8 @@ fn try_payload(ctx: &SkBuffContext) -> Result<i32, i64> {
         {
             // Watched sockets are never explicitly allowlisted, and LDAP/RMI needs an
             // explicit port: drop this packet, the retransmissions, everything after.
-            let _ = DROP_SOCKS.insert(cookie, 1, 0);
             flags |= NET_F_BLOCKED;
+            let _ = WATCH.insert(cookie, Watch { flags, ..watch }, 0);
             verdict = 0;
             if cfg.flags & CFG_F_QUARANTINE != 0 {
                 let _ = QUARANTINE.insert(watch.lineage.jvm_tgid, watch.lineage.jvm_start_ns, 0);

@@ -9,6 +9,9 @@
 //!   integration tests, and a quick benchmark smoke run.
 //! - `bench exec`: what the attached daemon costs a non-JVM program that spawns processes,
 //!   and whether the kernel loses events under a JVM spawn storm.
+//! - `bench connect`: what the attached daemon costs loopback connects by a non-JVM program
+//!   and by a JVM, and whether the kernel loses events or connect events under a JVM connect
+//!   storm.
 
 mod bench;
 mod build;
@@ -73,6 +76,10 @@ enum Bench {
     /// Cost of the attached daemon on process spawning by a non-JVM program, and kernel
     /// event loss under a JVM spawn storm (fails if any event was lost).
     Exec(bench::ExecArgs),
+    /// Cost of the attached daemon on loopback connects by a non-JVM program and by a JVM,
+    /// and kernel event loss under a JVM connect storm (fails if any event was lost, or if
+    /// the daemon received fewer connect events than the JVM made connects).
+    Connect(bench::ConnectArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +99,11 @@ fn main() -> ExitCode {
         } => args
             .resolve()
             .and_then(|opts| bench::exec(&ws, &opts, true)),
+        Task::Bench {
+            bench: Bench::Connect(args),
+        } => args
+            .resolve()
+            .and_then(|opts| bench::connect(&ws, &opts, true)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

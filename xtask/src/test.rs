@@ -15,9 +15,10 @@ const STEPS: [(&str, Step); 6] = [
     ("build", |ws| build::build(ws, false).map(drop)),
     ("unit tests", unit_tests),
     ("integration tests", integration_tests),
-    // A smoke run: it fails on errors and lost kernel events, never on the cost ratio.
+    // Smoke runs: they fail on errors and lost kernel events, never on the cost ratios.
     ("bench", |ws| {
-        bench::exec(ws, &bench::ExecOpts::quick(), false)
+        bench::exec(ws, &bench::ExecOpts::quick(), false)?;
+        bench::connect(ws, &bench::ConnectOpts::quick(), false)
     }),
 ];
 

@@ -177,15 +177,17 @@ pub struct LossCounts {
 
 impl LossCounts {
     pub fn total(&self) -> u64 {
-        self.exec + self.fork + self.exit + self.lineage
+        self.named().iter().map(|(_, n)| n).sum()
     }
 
     /// Named counts, for alerts and the stats line.
-    pub fn named(&self) -> [(&'static str, u64); 4] {
+    pub fn named(&self) -> [(&'static str, u64); 6] {
         [
             ("exec", self.exec),
             ("fork", self.fork),
             ("exit", self.exit),
+            ("connect", self.connect),
+            ("payload", self.payload),
             ("lineage", self.lineage),
         ]
     }
@@ -569,6 +571,22 @@ fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loss_counts_cover_every_kind() {
+        let loss = LossCounts {
+            exec: 1,
+            fork: 2,
+            exit: 3,
+            connect: 4,
+            payload: 5,
+            lineage: 6,
+        };
+        assert_eq!(loss.total(), 21);
+        let names: Vec<&str> = loss.named().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["exec", "fork", "exit", "connect", "payload", "lineage"]);
+        assert_eq!(loss.since(&loss).total(), 0);
+    }
 
     #[test]
     fn verifier_verdict_keeps_the_reason_and_the_budget() {

@@ -35,7 +35,7 @@ use anyhow::{bail, ensure, Context as _, Result};
 
 use super::{
     check_rounds, compile_java, daemon_binary, java, per_op_us, Daemon, Medians, Samples,
-    ScratchDir, Side, Stats, SETTLE,
+    ScratchDir, Side, SETTLE,
 };
 use crate::Workspace;
 
@@ -229,7 +229,12 @@ pub fn connect(ws: &Workspace, opts: &ConnectOpts, build_first: bool) -> Result<
     );
     report_ratio("JVM", &jvm.medians()?, opts.jvm_connects, JVM_RATIO_GOAL);
 
-    failures.extend(loss_check(&bin, &dir.path, server.addr, opts.loss_connects)?);
+    failures.extend(loss_check(
+        &bin,
+        &dir.path,
+        server.addr,
+        opts.loss_connects,
+    )?);
     server.stop();
     if !failures.is_empty() {
         bail!("{}", failures.join("; "));
@@ -238,7 +243,10 @@ pub fn connect(ws: &Workspace, opts: &ConnectOpts, build_first: bool) -> Result<
 }
 
 fn report_ratio(who: &str, medians: &Medians, connects: u32, goal: f64) {
-    for (side, took) in [("detached", medians.detached), ("attached", medians.attached)] {
+    for (side, took) in [
+        ("detached", medians.detached),
+        ("attached", medians.attached),
+    ] {
         println!(
             "{who} {side} median: {:.3}s ({:.1} µs/connect)",
             took.as_secs_f64(),
@@ -332,7 +340,11 @@ fn check_config(bin: &Path, policy: &Path) -> Result<Option<String>> {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    Ok(Some(format!("check-config: {}: {text}", out.status)))
+    Ok(Some(if text.is_empty() {
+        format!("check-config: {}", out.status)
+    } else {
+        format!("check-config: {}: {text}", out.status)
+    }))
 }
 
 /// Connects to `addr` `n` times from this process, one after the other, closing each
@@ -529,6 +541,20 @@ mod tests {
         );
         assert!(loop_time("").is_err());
         assert!(loop_time("12.5\n").is_err());
+    }
+
+    #[test]
+    fn a_failing_check_config_is_a_rejection() {
+        let policy = Path::new("/nonexistent/policy.toml");
+        assert_eq!(
+            check_config(Path::new("/bin/true"), policy).expect("runs"),
+            None
+        );
+        let why = check_config(Path::new("/bin/false"), policy)
+            .expect("runs")
+            .expect("rejected");
+        assert!(why.starts_with("check-config: exit status: 1"), "{why}");
+        assert!(check_config(Path::new("/nonexistent/detector"), policy).is_err());
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::{
 use anyhow::{bail, ensure, Context as _, Result};
 
 use super::{
-    check_rounds, compile_java, daemon_binary, java, per_op_us, Daemon, Samples, ScratchDir,
-    Side, Stats, SETTLE,
+    check_rounds, compile_java, daemon_binary, java, per_op_us, Daemon, Samples, ScratchDir, Side,
+    Stats, SETTLE,
 };
 use crate::Workspace;
 

@@ -542,7 +542,12 @@ mod tests {
         let sides: Vec<Side> = (1..=4).map(Side::of_round).collect();
         assert_eq!(
             sides,
-            [Side::Detached, Side::Attached, Side::Detached, Side::Attached]
+            [
+                Side::Detached,
+                Side::Attached,
+                Side::Detached,
+                Side::Attached
+            ]
         );
         let ms = Duration::from_millis;
         let mut samples = Samples::default();
