@@ -66,6 +66,8 @@ struct Daemon {
     loss_reported: LossCounts,
     /// JVMs whose quarantine an alert has announced.
     quarantined: std::collections::HashSet<ProcessKey>,
+    /// The cgroup each live JVM's payloads are inspected in.
+    inspecting: std::collections::HashMap<ProcessKey, String>,
 }
 
 /// The host name alerts carry.
@@ -196,6 +198,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         stats: Stats::default(),
         loss_reported: LossCounts::default(),
         quarantined: Default::default(),
+        inspecting: Default::default(),
     };
     daemon.seed(&scope);
 
@@ -285,6 +288,9 @@ impl Daemon {
             {
                 self.forget_jvm_allowlists(exit.lineage.jvm());
                 self.quarantined.remove(&exit.lineage.jvm());
+                if let Some(cgroup) = self.inspecting.remove(&exit.lineage.jvm()) {
+                    self.sensors.uninspect_cgroup(&cgroup);
+                }
             }
             Event::Connect(_) => self.stats.connect_events += 1,
             Event::Payload(_) => self.stats.payload_events += 1,
@@ -355,6 +361,9 @@ impl Daemon {
             start_ns: exec.task.start_ns,
         };
         if let Some(p) = procfs::read_process(key.tgid) {
+            if let Some(cgroup) = &p.cgroup {
+                self.inspect(key, cgroup);
+            }
             if let Some(entry) = self.engine.table().get_key(key).cloned() {
                 let mut entry = entry;
                 if let Some(exe) = p.exe {
@@ -366,6 +375,22 @@ impl Daemon {
             self.learn_ancestors(p.ppid);
         }
         self.install_jvm_allowlists(key);
+    }
+
+    /// Starts inspecting first payloads in the JVM's cgroup.
+    fn inspect(&mut self, jvm: ProcessKey, cgroup: &str) {
+        if self.inspecting.contains_key(&jvm) {
+            return;
+        }
+        match self.sensors.inspect_cgroup(cgroup) {
+            Ok(()) => {
+                self.inspecting.insert(jvm, cgroup.to_owned());
+            }
+            Err(e) => tracing::error!(
+                "JVM {}: payloads in {cgroup} will not be inspected: {e}",
+                jvm.tgid
+            ),
+        }
     }
 
     fn jvm_cmdline(&self, jvm: ProcessKey) -> Option<String> {
@@ -502,10 +527,14 @@ impl Daemon {
                 }
             }
             self.learn_ancestors(jvm.ppid);
-            self.install_jvm_allowlists(ProcessKey {
+            let key = ProcessKey {
                 tgid: jvm.pid,
                 start_ns: jvm.start_ns,
-            });
+            };
+            self.install_jvm_allowlists(key);
+            if let Some(cgroup) = &jvm.cgroup {
+                self.inspect(key, cgroup);
+            }
             self.stats.jvms_seeded += 1;
             tracing::info!(
                 pid = jvm.pid,

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use aya::{
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
     programs::{
-        cgroup_skb::CgroupSkbAttachType, links::CgroupAttachMode, BtfTracePoint, CgroupSkb,
-        CgroupSockAddr,
+        cgroup_skb::{CgroupSkbAttachType, CgroupSkbLinkId},
+        links::CgroupAttachMode,
+        BtfTracePoint, CgroupSkb, CgroupSockAddr,
     },
     Ebpf, EbpfLoader,
 };
@@ -118,6 +119,8 @@ pub struct Scope {
     pub id: u64,
     /// Depth below the root (root = 0).
     pub level: u32,
+    /// Where the cgroup v2 hierarchy is mounted.
+    pub mount: PathBuf,
 }
 
 impl Scope {
@@ -137,6 +140,7 @@ impl Scope {
         let id = std::fs::metadata(&dir).map_err(|_| bad())?.ino();
         let level = path.split('/').filter(|c| !c.is_empty()).count() as u32;
         Ok(Scope {
+            mount: mount.clone(),
             dir,
             path,
             id,
@@ -148,7 +152,10 @@ impl Scope {
 /// The loaded, attached programs and the maps the daemon keeps using.
 pub struct Sensors {
     /// Owns the programs and their links: dropping it detaches everything.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
+    cgroup_mount: PathBuf,
+    /// Cgroups the payload program is attached to, with how many JVMs need it there.
+    inspected: std::collections::HashMap<String, (CgroupSkbLinkId, usize)>,
     events: Option<RingBuf<MapData>>,
     loss: PerCpuArray<MapData, u64>,
     lineage: HashMap<MapData, u32, Lineage>,
@@ -321,13 +328,9 @@ impl Sensors {
             .ok_or(SensorError::MissingProgram { name })?
             .try_into()
             .map_err(|_| SensorError::MissingProgram { name })?;
+        // Loaded now (a verifier refusal should stop start-up), attached per JVM cgroup by
+        // `inspect_cgroup`: a packet program on the scope would cost every packet of the host.
         prog.load().map_err(|e| program_error(name, "load", e))?;
-        prog.attach(
-            &cgroup,
-            CgroupSkbAttachType::Egress,
-            CgroupAttachMode::Single,
-        )
-        .map_err(|e| program_error(name, "attach", e))?;
 
         Ok(Sensors {
             events: Some(take(&mut ebpf, "EVENTS")?),
@@ -336,7 +339,9 @@ impl Sensors {
             allow: take(&mut ebpf, "EXEC_ALLOW")?,
             net_allow: take(&mut ebpf, "NET_ALLOW")?,
             quarantine: take(&mut ebpf, "QUARANTINE")?,
-            _ebpf: ebpf,
+            cgroup_mount: scope.mount.clone(),
+            inspected: std::collections::HashMap::new(),
+            ebpf,
         })
     }
 
@@ -383,6 +388,60 @@ impl Sensors {
                 .map_err(map_err("EXEC_ALLOW"))?;
         }
         Ok(())
+    }
+
+    /// Inspects the first payload of sockets in `cgroup` (a cgroup v2 path such as
+    /// `/system.slice/app.service`): called for every JVM, counted per cgroup.
+    pub fn inspect_cgroup(&mut self, cgroup: &str) -> Result<(), SensorError> {
+        if let Some((_, users)) = self.inspected.get_mut(cgroup) {
+            *users += 1;
+            return Ok(());
+        }
+        let dir = self.cgroup_mount.join(cgroup.trim_start_matches('/'));
+        let file = std::fs::File::open(&dir).map_err(|_| SensorError::BadScope {
+            path: dir.clone(),
+            mount: self.cgroup_mount.clone(),
+        })?;
+        let name = PAYLOAD_PROGRAM;
+        let prog: &mut CgroupSkb = self
+            .ebpf
+            .program_mut(name)
+            .ok_or(SensorError::MissingProgram { name })?
+            .try_into()
+            .map_err(|_| SensorError::MissingProgram { name })?;
+        let link = prog
+            .attach(&file, CgroupSkbAttachType::Egress, CgroupAttachMode::Single)
+            .map_err(|e| program_error(name, "attach", e))?;
+        self.inspected.insert(cgroup.to_owned(), (link, 1));
+        Ok(())
+    }
+
+    /// A JVM in `cgroup` is gone; detaches the payload program when it was the last.
+    pub fn uninspect_cgroup(&mut self, cgroup: &str) {
+        let Some((_, users)) = self.inspected.get_mut(cgroup) else {
+            return;
+        };
+        *users -= 1;
+        if *users > 0 {
+            return;
+        }
+        let Some((link, _)) = self.inspected.remove(cgroup) else {
+            return;
+        };
+        let prog: Option<&mut CgroupSkb> = self
+            .ebpf
+            .program_mut(PAYLOAD_PROGRAM)
+            .and_then(|p| p.try_into().ok());
+        if let Some(prog) = prog {
+            if let Err(e) = prog.detach(link) {
+                tracing::warn!("detaching the payload program from {cgroup}: {e}");
+            }
+        }
+    }
+
+    /// Cgroups whose sockets' payloads are inspected now.
+    pub fn inspected_cgroups(&self) -> usize {
+        self.inspected.len()
     }
 
     /// Quarantines a JVM's lineage: from now on it may only reach the allowlist.
@@ -584,7 +643,10 @@ mod tests {
         };
         assert_eq!(loss.total(), 21);
         let names: Vec<&str> = loss.named().iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, ["exec", "fork", "exit", "connect", "payload", "lineage"]);
+        assert_eq!(
+            names,
+            ["exec", "fork", "exit", "connect", "payload", "lineage"]
+        );
         assert_eq!(loss.since(&loss).total(), 0);
     }
 
