@@ -242,13 +242,20 @@ pub fn evaluate_payload(
         None => {
             let query = protocols::dns::parse_query(&p.sample, !udp)?;
             network.dns_name = Some(query.name.clone());
-            let reason = if !state.is_resolver(policy, p.dst) {
-                format!(
-                    "sent straight to {}, which is not a resolver of this host (as the JNDI dns:// provider does)",
-                    endpoint(p.dst, p.port)
-                )
-            } else {
-                policy.dns.suspicious(&query.name)?
+            let suspicious = policy.dns.suspicious(&query.name);
+            let reason = match (state.is_resolver(policy, p.dst), suspicious) {
+                (true, None) => return None,
+                (true, Some(why)) => why,
+                (false, why) => {
+                    let mut reason = format!(
+                        "sent straight to {}, which is not a resolver of this host (as the JNDI dns:// provider does)",
+                        endpoint(p.dst, p.port)
+                    );
+                    if let Some(why) = why {
+                        reason.push_str(&format!("; and {why}"));
+                    }
+                    reason
+                }
             };
             let summary = format!(
                 "{name} (pid {}) looked up {:?} ({}): {reason}",
@@ -492,6 +499,20 @@ mod tests {
         assert_eq!(n.dns_name.as_deref(), Some("pwned.example.com"));
         assert!(
             d.summary.contains("not a resolver of this host"),
+            "{}",
+            d.summary
+        );
+        assert!(!d.summary.contains("; and "), "benign name: {}", d.summary);
+        let both = dns_query("AKIAIOSFODNN7EXAMPLE.x.example");
+        let d = evaluate_payload(
+            &p,
+            &t,
+            &mut s,
+            &payload("127.0.0.1", 5353, NetProtocol::Dns, &both, 3),
+        )
+        .expect("alert");
+        assert!(
+            d.summary.contains("not a resolver") && d.summary.contains("; and "),
             "{}",
             d.summary
         );
