@@ -1,4 +1,5 @@
-//! Reading and checking alert records against the contract's schema (see `docs/alerts.md`).
+//! Reading and checking alert records against the contract's schema (see `docs/alerts.md` and
+//! `../shared/CONTRACT.md`): `jvm_shell_spawn` and the egress rules.
 //!
 //! Accessors return `None`/empty on a missing field so they can be used in predicates; the
 //! `assert_*` functions fail with the whole alert in the message.
@@ -12,6 +13,28 @@ use crate::{Detector, ProgramRun, ALERT_TIMEOUT, SETTLE_TIME};
 /// The rule this slice of the detector raises for a JVM (or its descendant) exec'ing a shell,
 /// interpreter, downloader, or anything from a writable directory or a memfd.
 pub const SHELL_SPAWN: &str = "jvm_shell_spawn";
+
+/// Outbound LDAP from a JVM, recognised by port or by payload (severity high).
+pub const LDAP_EGRESS: &str = "jvm_ldap_egress";
+
+/// Outbound RMI (JRMP) from a JVM, recognised by port or by payload (severity high).
+pub const RMI_EGRESS: &str = "jvm_rmi_egress";
+
+/// A suspicious DNS query from a JVM: a JNDI-driven lookup to a server that is not a
+/// configured resolver, or a query name carrying a high-entropy or secret-looking label
+/// (severity high).
+pub const DNS_EXFIL: &str = "jvm_dns_exfil";
+
+/// An outbound connect from a JVM outside the egress allowlist (severity medium).
+pub const UNEXPECTED_EGRESS: &str = "jvm_unexpected_egress";
+
+/// The `severity` of each egress rule.
+pub fn egress_severity(rule: &str) -> &'static str {
+    match rule {
+        UNEXPECTED_EGRESS => "medium",
+        _ => "high",
+    }
+}
 
 /// The values of a `jvm_shell_spawn` alert's `class`.
 pub const CLASSES: [&str; 5] = [
@@ -70,12 +93,54 @@ pub fn ancestry_pids(alert: &Value) -> Vec<u64> {
 
 /// A `jvm_shell_spawn` alert attributed to the JVM with this pid.
 pub fn shell_spawn_from(jvm: u64) -> impl Fn(&Value) -> bool {
-    move |alert| is_shell_spawn(alert) && jvm_pid(alert) == Some(jvm)
+    rule_from(SHELL_SPAWN, jvm)
+}
+
+/// An alert of `rule` attributed to the JVM with this pid.
+pub fn rule_from(rule_name: &'static str, jvm: u64) -> impl Fn(&Value) -> bool {
+    move |alert| rule(alert) == Some(rule_name) && jvm_pid(alert) == Some(jvm)
+}
+
+/// `action`.
+pub fn action(alert: &Value) -> Option<&str> {
+    alert.get("action")?.as_str()
+}
+
+/// A string field of the `network` object (`transport`, `dst_ip`, `protocol`, ...).
+pub fn network_str<'a>(alert: &'a Value, key: &str) -> Option<&'a str> {
+    alert.get("network")?.get(key)?.as_str()
+}
+
+/// `network.dst_port`.
+pub fn dst_port(alert: &Value) -> Option<u64> {
+    alert.pointer("/network/dst_port")?.as_u64()
 }
 
 /// Whether `process.exe` or any `process.argv` element contains `needle`.
 pub fn process_mentions(alert: &Value, needle: &str) -> bool {
     process_exe(alert).contains(needle) || process_argv(alert).iter().any(|a| a.contains(needle))
+}
+
+/// Waits for one alert matching each of `preds`, listens [`SETTLE_TIME`] longer, and asserts
+/// those are all the alerts the daemon raised (one per predicate). Returns them in the order
+/// of `preds`.
+pub fn expect_only_alerts(detector: &Detector, preds: &[&dyn Fn(&Value) -> bool]) -> Vec<Value> {
+    for pred in preds {
+        detector.wait_for_alerts(pred, 1, ALERT_TIMEOUT);
+    }
+    let alerts = detector.alerts_after(SETTLE_TIME);
+    let found: Vec<Value> = preds
+        .iter()
+        .filter_map(|pred| alerts.iter().find(|a| pred(a)).cloned())
+        .collect();
+    assert!(
+        alerts.len() == preds.len() && found.len() == preds.len(),
+        "expected exactly {} alerts, the ones this test caused; the detector raised {}:\n{}",
+        preds.len(),
+        alerts.len(),
+        detector.logs()
+    );
+    found
 }
 
 /// Waits for the alert `pred` picks out, listens [`SETTLE_TIME`] longer, and asserts it is the
@@ -99,6 +164,129 @@ pub fn expect_only_alert(detector: &Detector, pred: impl Fn(&Value) -> bool) -> 
 pub fn assert_shell_spawn_alert(alert: &Value, action: &str) {
     let fail = |what: &str| -> ! { panic!("{what} in alert:\n{}", pretty(alert)) };
 
+    assert_envelope(alert, SHELL_SPAWN, &["critical", "high"], action);
+    if !class(alert).is_some_and(|c| CLASSES.contains(&c)) {
+        fail(&format!("`class` is not one of {CLASSES:?}"));
+    }
+    assert_process_object(alert, "process", true);
+    assert_process_object(alert, "jvm", false);
+    let Some(ancestry) = alert.get("ancestry").and_then(Value::as_array) else {
+        fail("`ancestry` is not an array");
+    };
+    let well_formed = |e: &Value| {
+        e.get("pid").is_some_and(Value::is_u64) && e.get("exe").is_some_and(Value::is_string)
+    };
+    if !ancestry.iter().all(well_formed) {
+        fail("an `ancestry` entry is not {pid, exe}");
+    }
+}
+
+/// Checks the fields the contract gives every egress alert (`jvm_ldap_egress`,
+/// `jvm_rmi_egress`, `jvm_dns_exfil`, `jvm_unexpected_egress`): the common ones, `rule`, the
+/// rule's `severity`, `action`, a well-formed `jvm` (the JVM made the connection) and a
+/// `network` object whose keys have the contract's types and values. `process`, `ancestry`
+/// and `container` are checked only when present.
+pub fn assert_egress_alert(alert: &Value, rule_name: &str, action: &str) {
+    let fail = |what: &str| -> ! { panic!("{what} in alert:\n{}", pretty(alert)) };
+
+    assert_envelope(alert, rule_name, &[egress_severity(rule_name)], action);
+    assert_process_object(alert, "jvm", false);
+    if alert.get("process").is_some() {
+        assert_process_object(alert, "process", false);
+    }
+    if alert
+        .get("ancestry")
+        .is_some_and(|a| !a.as_array().is_some_and(|a| a.iter().all(Value::is_object)))
+    {
+        fail("`ancestry` is present but not an array of objects");
+    }
+    let Some(network) = alert.get("network").and_then(Value::as_object) else {
+        fail("`network` is not an object");
+    };
+    let one_of = |key: &str, allowed: &[&str], required: bool| match network.get(key) {
+        None | Some(Value::Null) if !required => {}
+        Some(Value::String(v)) if allowed.is_empty() || allowed.contains(&v.as_str()) => {}
+        _ => fail(&format!(
+            "`network.{key}` is not {}{allowed:?}",
+            if required { "" } else { "absent or one of " }
+        )),
+    };
+    one_of("transport", &["tcp", "udp"], true);
+    one_of("dst_ip", &[], true);
+    one_of("protocol", &["ldap", "rmi", "dns"], false);
+    one_of("recognised_by", &["port", "payload"], false);
+    one_of("indicator", &[], false);
+    one_of("dns_name", &[], false);
+    if network
+        .get("dst_ip")
+        .and_then(Value::as_str)
+        .is_none_or(|ip| ip.parse::<std::net::IpAddr>().is_err())
+    {
+        fail("`network.dst_ip` is not an IP address");
+    }
+    if network
+        .get("dst_port")
+        .and_then(Value::as_u64)
+        .is_none_or(|p| p == 0 || p > 65535)
+    {
+        fail("`network.dst_port` is not a port number");
+    }
+    if network.get("protocol").is_some_and(Value::is_string)
+        != network.get("recognised_by").is_some_and(Value::is_string)
+    {
+        fail("`network.recognised_by` must be present exactly when `network.protocol` is");
+    }
+}
+
+/// The destination and classification an egress alert's `network` should carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Network<'a> {
+    /// `"tcp"` or `"udp"`.
+    pub transport: &'a str,
+    /// `"127.0.0.1"`, `"::1"` (IPv4-mapped addresses are shown as IPv4).
+    pub dst_ip: &'a str,
+    pub dst_port: u16,
+    /// `"ldap"`, `"rmi"`, `"dns"`; `None`: the key must be absent.
+    pub protocol: Option<&'a str>,
+    /// `"port"` or `"payload"`; `None`: the key must be absent.
+    pub recognised_by: Option<&'a str>,
+}
+
+/// Checks `network.transport`, `dst_ip`, `dst_port`, `protocol` and `recognised_by` against
+/// `expected` (an absent `protocol`/`recognised_by` is expected as `None`).
+pub fn assert_network(alert: &Value, expected: &Network<'_>) {
+    let actual = (
+        network_str(alert, "transport"),
+        network_str(alert, "dst_ip"),
+        dst_port(alert),
+        network_str(alert, "protocol"),
+        network_str(alert, "recognised_by"),
+    );
+    let wanted = (
+        Some(expected.transport),
+        Some(expected.dst_ip),
+        Some(u64::from(expected.dst_port)),
+        expected.protocol,
+        expected.recognised_by,
+    );
+    assert_eq!(
+        actual,
+        wanted,
+        "`network` (transport, dst_ip, dst_port, protocol, recognised_by) is not {expected:?}:\n{}",
+        pretty(alert)
+    );
+}
+
+/// `network.dns_name` without a trailing dot, lower-cased: DNS names compare case-insensitively.
+pub fn dns_name(alert: &Value) -> Option<String> {
+    network_str(alert, "dns_name").map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// Checks `schema`, `time`, `host`, `incident_id`, `summary`, `rule`, `severity` (one of
+/// `severities`), `action` and, if present, `container`.
+fn assert_envelope(alert: &Value, rule_name: &str, severities: &[&str], action: &str) {
+    let fail = |what: &str| -> ! { panic!("{what} in alert:\n{}", pretty(alert)) };
+
     if alert.get("schema").and_then(Value::as_str) != Some("detector.alert/v1") {
         fail("`schema` is not \"detector.alert/v1\"");
     }
@@ -115,62 +303,56 @@ pub fn assert_shell_spawn_alert(alert: &Value, action: &str) {
             fail(&format!("`{key}` is not a non-empty string"));
         }
     }
-    if rule(alert) != Some(SHELL_SPAWN) {
-        fail(&format!("`rule` is not {SHELL_SPAWN:?}"));
+    if rule(alert) != Some(rule_name) {
+        fail(&format!("`rule` is not {rule_name:?}"));
     }
-    if !matches!(
-        alert.get("severity").and_then(Value::as_str),
-        Some("critical" | "high")
-    ) {
-        fail("`severity` is not \"critical\" or \"high\"");
+    if !alert
+        .get("severity")
+        .and_then(Value::as_str)
+        .is_some_and(|s| severities.contains(&s))
+    {
+        fail(&format!("`severity` is not one of {severities:?}"));
     }
     if alert.get("action").and_then(Value::as_str) != Some(action) {
         fail(&format!("`action` is not {action:?}"));
     }
-    if !class(alert).is_some_and(|c| CLASSES.contains(&c)) {
-        fail(&format!("`class` is not one of {CLASSES:?}"));
-    }
-    for (key, with_uid) in [("process", true), ("jvm", false)] {
-        let Some(p) = alert.get(key).and_then(Value::as_object) else {
-            fail(&format!("`{key}` is not an object"));
-        };
-        if p.get("pid")
-            .and_then(Value::as_u64)
-            .is_none_or(|pid| pid == 0)
-        {
-            fail(&format!("`{key}.pid` is not a positive integer"));
-        }
-        if p.get("start_time_ns").and_then(Value::as_u64).is_none() {
-            fail(&format!("`{key}.start_time_ns` is not an unsigned integer"));
-        }
-        if p.get("exe")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            fail(&format!("`{key}.exe` is not a non-empty string"));
-        }
-        if !p
-            .get("argv")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().all(Value::is_string))
-        {
-            fail(&format!("`{key}.argv` is not an array of strings"));
-        }
-        if with_uid && p.get("uid").and_then(Value::as_u64).is_none() {
-            fail(&format!("`{key}.uid` is not an unsigned integer"));
-        }
-    }
-    let Some(ancestry) = alert.get("ancestry").and_then(Value::as_array) else {
-        fail("`ancestry` is not an array");
-    };
-    let well_formed = |e: &Value| {
-        e.get("pid").is_some_and(Value::is_u64) && e.get("exe").is_some_and(Value::is_string)
-    };
-    if !ancestry.iter().all(well_formed) {
-        fail("an `ancestry` entry is not {pid, exe}");
-    }
     if alert.get("container").is_some_and(|c| !c.is_object()) {
         fail("`container` is present but not an object");
+    }
+}
+
+/// Checks that `alert[key]` is a process object: positive `pid`, `start_time_ns`, non-empty
+/// `exe`, `argv` of strings and, `with_uid`, a `uid`.
+fn assert_process_object(alert: &Value, key: &str, with_uid: bool) {
+    let fail = |what: &str| -> ! { panic!("{what} in alert:\n{}", pretty(alert)) };
+
+    let Some(p) = alert.get(key).and_then(Value::as_object) else {
+        fail(&format!("`{key}` is not an object"));
+    };
+    if p.get("pid")
+        .and_then(Value::as_u64)
+        .is_none_or(|pid| pid == 0)
+    {
+        fail(&format!("`{key}.pid` is not a positive integer"));
+    }
+    if p.get("start_time_ns").and_then(Value::as_u64).is_none() {
+        fail(&format!("`{key}.start_time_ns` is not an unsigned integer"));
+    }
+    if p.get("exe")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        fail(&format!("`{key}.exe` is not a non-empty string"));
+    }
+    if !p
+        .get("argv")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().all(Value::is_string))
+    {
+        fail(&format!("`{key}.argv` is not an array of strings"));
+    }
+    if with_uid && p.get("uid").and_then(Value::as_u64).is_none() {
+        fail(&format!("`{key}.uid` is not an unsigned integer"));
     }
 }
 
@@ -178,6 +360,33 @@ pub fn assert_shell_spawn_alert(alert: &Value, action: &str) {
 /// it printed, `jvm.exe` is a `java` binary and `jvm.argv` names the scenario `class`; and that
 /// the offending process ran with this test's uid.
 pub fn assert_from_jvm(alert: &Value, run: &ProgramRun, class: &str) {
+    assert_jvm(alert, run, class);
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = u64::from(unsafe { libc::geteuid() });
+    assert_eq!(
+        alert.pointer("/process/uid").and_then(Value::as_u64),
+        Some(uid),
+        "`process.uid`:\n{}",
+        pretty(alert)
+    );
+}
+
+/// Checks that an egress alert names the JVM of `run` as in [`assert_from_jvm`], and that the
+/// `process` that made the connection, when the alert has one, is that JVM.
+pub fn assert_egress_from_jvm(alert: &Value, run: &ProgramRun, class: &str) {
+    assert_jvm(alert, run, class);
+    if alert.get("process").is_some() {
+        assert_eq!(
+            process_pid(alert),
+            Some(run.jvm_pid()),
+            "`process.pid` is not the JVM that connected:\n{}\n{run}",
+            pretty(alert)
+        );
+    }
+}
+
+/// `jvm.pid`, `jvm.exe` and `jvm.argv` name the JVM of `run`.
+fn assert_jvm(alert: &Value, run: &ProgramRun, class: &str) {
     let pid = run.jvm_pid();
     assert_eq!(
         jvm_pid(alert),
@@ -199,14 +408,6 @@ pub fn assert_from_jvm(alert: &Value, run: &ProgramRun, class: &str) {
     assert!(
         argv.contains(&class),
         "`jvm.argv` does not name {class}:\n{}",
-        pretty(alert)
-    );
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = u64::from(unsafe { libc::geteuid() });
-    assert_eq!(
-        alert.pointer("/process/uid").and_then(Value::as_u64),
-        Some(uid),
-        "`process.uid`:\n{}",
         pretty(alert)
     );
 }

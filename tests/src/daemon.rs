@@ -293,6 +293,31 @@ pub fn assert_nothing_lost(stats: &Value) {
     }
 }
 
+/// The `lost` kinds the egress sensors add (`"lost": {..., "connect": 0, "payload": 0}`).
+pub const EGRESS_LOST_KINDS: [&str; 2] = ["connect", "payload"];
+
+/// The event counters the egress sensors add to the stats line.
+const EGRESS_EVENT_COUNTERS: [&str; 2] = ["connect_events", "payload_events"];
+
+/// [`assert_nothing_lost`], and that the stats carry the egress sensors' counters
+/// (`connect_events`, `payload_events`, `lost.connect`, `lost.payload`): an egress scenario
+/// must not pass against a daemon whose egress sensors never ran, or whose losses it cannot see.
+pub fn assert_nothing_lost_with_egress(stats: &Value) {
+    assert_nothing_lost(stats);
+    for kind in EGRESS_LOST_KINDS {
+        assert!(
+            stats.pointer(&format!("/lost/{kind}")).is_some(),
+            "stats `lost` has no {kind:?} counter (egress sensors missing?): {stats}"
+        );
+    }
+    for counter in EGRESS_EVENT_COUNTERS {
+        assert!(
+            stats.get(counter).is_some_and(Value::is_u64),
+            "stats have no `{counter}` count (egress sensors missing?): {stats}"
+        );
+    }
+}
+
 /// `DETECTOR_BIN`, else `<workspace>/target/release/detector`.
 pub fn binary() -> PathBuf {
     let path = std::env::var_os("DETECTOR_BIN")

@@ -99,6 +99,17 @@ impl JavaProgram {
 
     /// Starts the JVM inside `cgroup` and returns at once.
     pub fn spawn_in_cgroup(&self, cgroup: &TestCgroup) -> RunningProgram {
+        program::spawn_in_cgroup(self.command(), cgroup)
+    }
+
+    /// Runs the JVM to completion (at most [`PROGRAM_TIMEOUT`]) where the test process runs,
+    /// outside any test cgroup: for checking what a scenario program does without the
+    /// detector.
+    pub fn run(&self) -> ProgramRun {
+        checked(program::spawn(self.command()))
+    }
+
+    fn command(&self) -> Command {
         let classes = compile();
         let java = program::find_on_path("java")
             .unwrap_or_else(|| panic!("java not found on PATH; {SETUP_HINT}"));
@@ -111,7 +122,7 @@ impl JavaProgram {
         if let Some(cwd) = &self.cwd {
             command.current_dir(cwd);
         }
-        program::spawn_in_cgroup(command, cgroup)
+        command
     }
 
     /// Runs the JVM inside `cgroup` to completion (at most [`PROGRAM_TIMEOUT`]).
@@ -119,14 +130,19 @@ impl JavaProgram {
     /// Also checks that the JVM reported the pid the harness started: alerts are matched on
     /// that pid, so it must be the JVM's own.
     pub fn run_in_cgroup(&self, cgroup: &TestCgroup) -> ProgramRun {
-        let running = self.spawn_in_cgroup(cgroup);
-        let pid = u64::from(running.pid());
-        let run = running.wait(PROGRAM_TIMEOUT);
-        assert_eq!(
-            run.jvm_pid(),
-            pid,
-            "the JVM is not the process the harness started:\n{run}"
-        );
-        run
+        checked(self.spawn_in_cgroup(cgroup))
     }
+}
+
+/// Waits for the JVM (at most [`PROGRAM_TIMEOUT`]) and checks it reported the pid the harness
+/// started.
+fn checked(running: RunningProgram) -> ProgramRun {
+    let pid = u64::from(running.pid());
+    let run = running.wait(PROGRAM_TIMEOUT);
+    assert_eq!(
+        run.jvm_pid(),
+        pid,
+        "the JVM is not the process the harness started:\n{run}"
+    );
+    run
 }

@@ -11,7 +11,12 @@
 //! 4. a Java program from `tests/java/` run inside the cgroup ([`JavaProgram`]);
 //! 5. assertions on the alerts ([`alert`]), the program's own report of what happened
 //!    ([`ProgramRun`]) and the canary files it was told to create;
-//! 6. [`Detector::stop`] and [`assert_nothing_lost`] on the `detector stats` line.
+//! 6. [`Detector::stop`] and [`assert_nothing_lost`] on the `detector stats` line
+//!    ([`assert_nothing_lost_with_egress`] for the egress scenarios).
+//!
+//! The egress scenarios (`egress_*.rs`) add loopback [`servers`] that the JVM's lookups reach:
+//! they run in the test process, outside the cgroup, and count what actually arrived.
+//! `egress_clients.rs` checks those JVM clients and servers on their own, without the detector.
 //!
 //! Tests must run one at a time (`cargo test -p integration-tests -- --test-threads=1`): they
 //! share the kernel's tracepoints and the cgroup hierarchy.
@@ -23,17 +28,28 @@ mod java;
 mod policy;
 mod program;
 mod scratch;
+pub mod servers;
 
 use std::{path::PathBuf, time::Duration};
 
 pub use cgroup::TestCgroup;
-pub use daemon::{assert_nothing_lost, binary as detector_binary, Detector};
+pub use daemon::{
+    assert_nothing_lost, assert_nothing_lost_with_egress, binary as detector_binary, Detector,
+    EGRESS_LOST_KINDS,
+};
 pub use java::JavaProgram;
 pub use policy::{Mode, Policy};
-pub use program::{find_on_path, spawn_in_cgroup, ProgramRun, RunningProgram};
+pub use program::{
+    find_on_path, python3, python_ldap_bind, spawn, spawn_in_cgroup, ProgramRun, RunningProgram,
+    EPERM_MESSAGE, LDAP_BIND_REQUEST,
+};
 pub use scratch::{unique_name, RemoveOnDrop, ScratchDir};
+pub use servers::{
+    Tally, TcpReply, TcpServer, UdpReply, UdpServer, LOOPBACK_V4, LOOPBACK_V6, SERVER_TIMEOUT,
+};
 
-/// How long an alert may take from the offending exec to a line on the daemon's stdout.
+/// How long an alert may take from the offending exec or connect to a line on the daemon's
+/// stdout.
 pub const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long to keep listening after the expected alerts arrived, so a duplicate or a stray

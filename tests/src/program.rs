@@ -3,6 +3,7 @@
 use std::{
     env, fmt,
     io::Read,
+    net::SocketAddr,
     os::unix::process::ExitStatusExt,
     path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
@@ -12,6 +13,10 @@ use std::{
 };
 
 use crate::TestCgroup;
+
+/// `strerror(EPERM)`, which the JVM puts in the `SocketException` for a connect the kernel
+/// refused.
+pub const EPERM_MESSAGE: &str = "Operation not permitted";
 
 /// The first executable file called `name` in `$PATH`.
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -24,11 +29,62 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         })
 }
 
+/// The real interpreter behind `python3` on PATH (`sys.executable`): a pyenv shim is a bash
+/// script, whose extra processes are not what a scenario means to run.
+pub fn python3() -> PathBuf {
+    let on_path = find_on_path("python3").expect("python3 not found on PATH");
+    let output = Command::new(&on_path)
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", on_path.display()));
+    assert!(
+        output.status.success(),
+        "{} failed: {output:?}",
+        on_path.display()
+    );
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+/// An LDAPv3 anonymous simple bind, message id 1, as the JDK's LDAP provider sends it first
+/// (captured from `JndiLookup ldap://...` by the test server).
+pub const LDAP_BIND_REQUEST: [u8; 14] = [
+    0x30, 0x0c, 0x02, 0x01, 0x01, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00,
+];
+
+/// `python3 -c ...` sending [`LDAP_BIND_REQUEST`] over a raw TCP socket to `addr` and closing:
+/// an LDAP client that is no JVM. Prints `sent N`.
+pub fn python_ldap_bind(addr: SocketAddr) -> Command {
+    let hex: String = LDAP_BIND_REQUEST
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let script = format!(
+        "import socket\n\
+         s = socket.create_connection(({ip:?}, {port}), timeout=5)\n\
+         s.sendall(bytes.fromhex({hex:?}))\n\
+         s.close()\n\
+         print('sent', {len})\n",
+        ip = addr.ip().to_string(),
+        port = addr.port(),
+        len = LDAP_BIND_REQUEST.len(),
+    );
+    let mut command = Command::new(python3());
+    command.args(["-c", &script]);
+    command
+}
+
 /// Starts `command` inside `cgroup` (it joins between fork and exec) with stdout and stderr
 /// captured and stdin closed.
 pub fn spawn_in_cgroup(mut command: Command, cgroup: &TestCgroup) -> RunningProgram {
-    let description = format!("{command:?}");
     cgroup.enter_before_exec(&mut command);
+    spawn(command)
+}
+
+/// Starts `command` where the test process runs (outside the test cgroup, so the detector
+/// does not watch it) with stdout and stderr captured and stdin closed: for checking a
+/// scenario program itself, without the detector.
+pub fn spawn(mut command: Command) -> RunningProgram {
+    let description = format!("{command:?}");
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -207,6 +263,32 @@ impl ProgramRun {
     /// The `LABEL-output` lines: what that child printed.
     pub fn child_output(&self, label: &str) -> Vec<&str> {
         self.values(&format!("{label}-output"))
+    }
+
+    /// Panics unless the `STEP-error` line (e.g. `lookup-error`, `connect-error`; see
+    /// `tests/java/Egress.java`) shows the kernel refused the connect: JNDI and `java.net`
+    /// keep the `SocketException: Operation not permitted` from the EPERM in the cause chain.
+    pub fn assert_denied(&self, step: &str) -> &Self {
+        let key = format!("{step}-error");
+        let error = self
+            .value(&key)
+            .unwrap_or_else(|| panic!("`{step}` was not denied (no `{key}` line):\n{self}"));
+        assert!(
+            error.contains(EPERM_MESSAGE),
+            "`{step}` failed, but not with {EPERM_MESSAGE:?} (EPERM) in its cause chain:\n{self}"
+        );
+        self
+    }
+
+    /// Panics if the `STEP-error` line shows the kernel refused the connect (the step may
+    /// still have failed otherwise, e.g. a read timeout against a silent server).
+    pub fn assert_not_denied(&self, step: &str) -> &Self {
+        let key = format!("{step}-error");
+        assert!(
+            !self.value(&key).is_some_and(|e| e.contains(EPERM_MESSAGE)),
+            "`{step}` was denied (EPERM), but should have reached the server:\n{self}"
+        );
+        self
     }
 
     /// The pid the JVM reported for itself on its first line (`jvm-pid N`).

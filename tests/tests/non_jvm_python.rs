@@ -7,25 +7,9 @@
 use std::process::Command;
 
 use integration_tests::{
-    alert, assert_nothing_lost, find_on_path, require_kernel_support, spawn_in_cgroup, Detector,
+    alert, assert_nothing_lost, python3, require_kernel_support, spawn_in_cgroup, Detector,
     JavaProgram, Mode, Policy, ScratchDir, TestCgroup, PROGRAM_TIMEOUT,
 };
-
-/// The real interpreter behind `python3` on PATH (a pyenv shim is a bash script; its extra
-/// shells would not change the verdict, but they are not what this test means to show).
-fn python3() -> String {
-    let on_path = find_on_path("python3").expect("python3 not found on PATH");
-    let output = Command::new(&on_path)
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", on_path.display()));
-    assert!(
-        output.status.success(),
-        "{} failed: {output:?}",
-        on_path.display()
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 #[test]
 fn shell_spawned_by_python_raises_no_alert() {

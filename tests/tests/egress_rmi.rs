@@ -1,0 +1,78 @@
+//! A JNDI `rmi://` lookup (the RMI registry variant of the Log4Shell callback): reported in
+//! monitor mode, stopped at `connect()` in enforce mode.
+//!
+//! A JVM runs `new InitialContext(env).lookup("rmi://127.0.0.1:1099/x")` against a silent
+//! server on loopback (loopback is allowed by default, but never on an RMI port); the JVM sends
+//! the JRMP handshake and gives up after its 2 s handshake timeout.
+//! Proves: exactly one `jvm_rmi_egress` alert (severity high) naming the JVM, with `network`
+//! {tcp, 127.0.0.1, 1099, rmi, recognised by port}. Monitor: `action` "reported" and the
+//! server accepted the connection. Enforce: `action` "blocked", the server accepted nothing and
+//! the JVM's lookup failed with `Operation not permitted` (EPERM) in its cause chain. No events
+//! were lost.
+
+use integration_tests::{
+    alert::{self, Network},
+    assert_nothing_lost_with_egress, require_kernel_support, Detector, JavaProgram, Mode, Policy,
+    TcpServer, TestCgroup, LOOPBACK_V4, SERVER_TIMEOUT,
+};
+
+fn rmi_lookup(mode: Mode) {
+    if !require_kernel_support() {
+        return;
+    }
+    let cgroup = TestCgroup::create(&format!("egress-rmi-{}", mode.as_str()));
+    let server = TcpServer::silent(LOOPBACK_V4, 1099);
+    let mut detector = Detector::with_policy(&Policy::new(mode), &cgroup);
+
+    let run = JavaProgram::new("JndiLookup")
+        .arg("rmi://127.0.0.1:1099/x")
+        .run_in_cgroup(&cgroup);
+    run.assert_success();
+
+    let found = alert::expect_only_alert(
+        &detector,
+        alert::rule_from(alert::RMI_EGRESS, run.jvm_pid()),
+    );
+    alert::assert_egress_alert(&found, alert::RMI_EGRESS, mode.egress_action());
+    alert::assert_egress_from_jvm(&found, &run, "JndiLookup");
+    alert::assert_network(
+        &found,
+        &Network {
+            transport: "tcp",
+            dst_ip: "127.0.0.1",
+            dst_port: 1099,
+            protocol: Some("rmi"),
+            recognised_by: Some("port"),
+        },
+    );
+    match mode {
+        Mode::Monitor => {
+            run.assert_not_denied("lookup");
+            let (tally, reached) = server.wait_for(|t| t.accepted >= 1, SERVER_TIMEOUT);
+            assert!(
+                reached,
+                "monitor mode must let the lookup reach the server ({tally:?}):\n{run}"
+            );
+        }
+        Mode::Enforce => {
+            run.assert_denied("lookup");
+            assert_eq!(
+                server.accepted(),
+                0,
+                "the blocked lookup still reached {server:?}:\n{run}"
+            );
+        }
+    }
+
+    assert_nothing_lost_with_egress(&detector.stop());
+}
+
+#[test]
+fn rmi_lookup_is_reported_in_monitor_mode() {
+    rmi_lookup(Mode::Monitor);
+}
+
+#[test]
+fn rmi_lookup_is_blocked_at_connect_in_enforce_mode() {
+    rmi_lookup(Mode::Enforce);
+}
