@@ -12,6 +12,7 @@
 //! `testdata/README.md`.
 
 pub mod dns;
+pub mod jndi;
 pub mod jrmp;
 pub mod ldap;
 
