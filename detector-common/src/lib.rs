@@ -29,8 +29,11 @@ pub const EVENT_EXIT: u32 = 3;
 pub const EVENT_CONNECT: u32 = 4;
 /// The first payload a tracked process sent on a socket looked like LDAP, JRMP or DNS.
 pub const EVENT_PAYLOAD: u32 = 5;
+/// Bytes arriving at a JVM's cgroup looked like a lookup string (`${`, `%24`, `\u0024`) on
+/// an inbound connection, or like a Java class file on a JVM's outbound connection.
+pub const EVENT_INBOUND: u32 = 6;
 /// Number of slots in the per-CPU loss counter array (indexed by event kind).
-pub const EVENT_KINDS: u32 = 6;
+pub const EVENT_KINDS: u32 = 7;
 /// Slot of the loss counter array that counts processes that could not be added to the
 /// lineage map because it was full (their descendants go untracked).
 pub const LOSS_LINEAGE_FULL: u32 = 0;
@@ -107,6 +110,19 @@ pub const NET_F_ALLOWED: u32 = 1 << 3;
 
 /// Bytes of a payload sample sent to userspace.
 pub const SAMPLE_LEN: usize = 256;
+
+/// `InboundEvent::kind`: a possible JNDI lookup in a request a JVM received.
+pub const INBOUND_PROBE: u32 = 1;
+/// `InboundEvent::kind`: Java class bytes (`CAFEBABE`) a JVM received on a connection it made.
+pub const INBOUND_CLASS: u32 = 2;
+/// Bytes of an inbound sample sent to userspace.
+pub const INBOUND_SAMPLE_LEN: usize = 512;
+/// Bytes of each packet's payload the inbound scan looks at.
+pub const INBOUND_SCAN_LEN: usize = 1024;
+/// Data packets inspected per connection, at most (per direction of interest).
+pub const INBOUND_PACKETS: u16 = 4;
+/// Enforce: drop a response that carries Java class bytes on a JVM's outbound connection.
+pub const CFG_F_BLOCK_CLASS: u32 = 1 << 6;
 
 /// `NetAllow::flags`: the entry allows every port (LDAP and RMI ports excepted).
 pub const ALLOW_F_ANY_PORT: u32 = 1 << 0;
@@ -340,9 +356,40 @@ pub struct Watch {
     pub transport: u32,
     pub addr: [u8; 16],
     pub port: u16,
-    pub _pad0: u16,
+    /// Data packets of the response already scanned for class bytes.
+    pub scanned: u16,
     /// `NET_F_*` of the connect.
     pub flags: u32,
+}
+
+/// `EVENT_INBOUND`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct InboundEvent {
+    pub header: EventHeader,
+    /// `INBOUND_*`.
+    pub kind: u32,
+    /// For `INBOUND_CLASS`: the process that made the connection.
+    pub tgid: u32,
+    /// Cgroup v2 id of the receiving socket (probes are attributed to its JVM by the daemon).
+    pub cgroup_id: u64,
+    /// For `INBOUND_CLASS`: the lineage of the process that made the connection.
+    pub lineage: Lineage,
+    /// `NET_F_*` (`NET_F_V4`, `NET_F_BLOCKED`).
+    pub flags: u32,
+    /// Offset of the match in `sample`.
+    pub match_at: u32,
+    pub cookie: u64,
+    /// The remote end (IPv6 or IPv4-mapped), network byte order.
+    pub remote_addr: [u8; 16],
+    /// Host byte order.
+    pub remote_port: u16,
+    /// Host byte order.
+    pub local_port: u16,
+    /// Bytes used in `sample`.
+    pub sample_len: u32,
+    /// Payload bytes from shortly before the match.
+    pub sample: [u8; INBOUND_SAMPLE_LEN],
 }
 
 /// Key of the `NET_ALLOW` LPM trie: the JVM (0 = every JVM, big-endian so it is a prefix)
@@ -543,6 +590,8 @@ mod tests {
             16 + size_of::<TaskInfo>() + 16 + 24 + 2 * PATH_LEN + ARGS_LEN
         );
         assert_eq!(size_of::<ExitEvent>(), 16 + size_of::<TaskInfo>() + 16 + 8);
+        assert_eq!(size_of::<InboundEvent>(), 88 + INBOUND_SAMPLE_LEN);
+        assert_eq!(size_of::<Watch>(), 48);
     }
 
     fn sample(bytes: &[u8]) -> ([u8; SAMPLE_LEN], usize) {

@@ -28,7 +28,9 @@ use detector_common::{
     SAMPLE_LEN, TRANSPORT_TCP, TRANSPORT_UDP,
 };
 
-use crate::{count_loss, current_tgid, header, task_info_current, CONFIG, EVENTS, LINEAGE};
+use crate::{
+    count_loss, current_tgid, header, ingress::RX_WATCH, task_info_current, CONFIG, EVENTS, LINEAGE,
+};
 
 // === maps ===
 
@@ -188,12 +190,16 @@ fn on_egress(ctx: &SockAddrContext, v6: bool, hook: u32) -> i32 {
             transport,
             addr,
             port,
-            _pad0: 0,
+            scanned: 0,
             flags,
         };
         // Best effort: an LRU map evicts rather than fails; a failure only means this
         // socket's payload goes uninspected, which the connect event already covers.
         let _ = WATCH.insert(cookie, watch, 0);
+        if transport == TRANSPORT_TCP {
+            // Its response is scanned for class bytes (the third stage of the attack).
+            let _ = RX_WATCH.insert(cookie, watch, 0);
+        }
     }
     if block {
         0

@@ -17,6 +17,7 @@
 #![no_main]
 
 mod egress;
+mod ingress;
 
 use aya_ebpf::{
     helpers::{

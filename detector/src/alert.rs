@@ -6,10 +6,11 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    correlate::{Correlator, Incident},
     events::ProcessKey,
     policy::ProgramClass,
     process_table::{Process, ProcessTable},
-    rules::{Action, Detection, Network, RecognisedBy, Rule, Severity},
+    rules::{Action, Detection, Direction, Network, RecognisedBy, Rule, Severity},
 };
 
 pub const SCHEMA: &str = "detector.alert/v1";
@@ -42,6 +43,12 @@ pub struct Alert {
     pub network: Option<NetworkInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<Container>,
+    /// For `exploit_chain`: the incident, stage by stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentInfo>,
+    /// For `exploit_chain` in enforce mode: what was captured from /proc before responding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forensics: Option<serde_json::Value>,
     /// For `sensor_loss`: events lost per kind since the previous report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<serde_json::Value>,
@@ -57,14 +64,74 @@ pub struct ProcessInfo {
     pub uid: Option<u32>,
 }
 
+/// The `incident` block of `exploit_chain` alerts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentInfo {
+    /// Stages seen, in attack order: `probe`, `egress`, `class_download`, `execution`.
+    pub stages: Vec<String>,
+    pub timeline: Vec<TimelineEntry>,
+    /// Addresses, lookups, DNS names: what to search logs and firewalls for.
+    pub indicators: Vec<String>,
+    /// PIDs involved, the JVM first.
+    pub processes: Vec<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub time: String,
+    pub rule: Rule,
+    pub summary: String,
+    pub action: Action,
+}
+
+impl IncidentInfo {
+    pub fn from_incident(inc: &Incident, clock: &BootClock) -> Self {
+        let mut processes: Vec<u32> = vec![inc.jvm.tgid];
+        processes.extend(inc.processes.iter().filter(|p| **p != inc.jvm.tgid));
+        IncidentInfo {
+            stages: inc
+                .stages
+                .iter()
+                .map(|s| {
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                })
+                .collect(),
+            timeline: inc
+                .timeline
+                .iter()
+                .map(|s| TimelineEntry {
+                    time: rfc3339_micros(clock.wall(s.time_ns)),
+                    rule: s.rule,
+                    summary: s.summary.clone(),
+                    action: s.action,
+                })
+                .collect(),
+            indicators: inc.indicators.iter().cloned().collect(),
+            processes,
+        }
+    }
+}
+
 /// The `network` block: where a JVM lineage tried to go, and what it spoke.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkInfo {
+    /// `outbound` (the JVM sent it) or `inbound` (the JVM received it).
+    pub direction: String,
     /// `tcp` or `udp`.
     pub transport: String,
-    /// IPv4-mapped IPv6 addresses are shown as IPv4.
-    pub dst_ip: String,
+    /// Outbound: where to. IPv4-mapped IPv6 addresses are shown as IPv4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst_ip: Option<String>,
+    /// Outbound: the remote port; inbound: the JVM's own port.
     pub dst_port: u16,
+    /// Inbound: who sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_port: Option<u16>,
     /// `ldap`, `rmi` or `dns`, when recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
@@ -80,10 +147,18 @@ pub struct NetworkInfo {
 
 impl From<&Network> for NetworkInfo {
     fn from(n: &Network) -> Self {
+        let inbound = n.direction == Direction::Inbound;
         NetworkInfo {
+            direction: if inbound { "inbound" } else { "outbound" }.to_owned(),
             transport: n.transport.as_str().to_owned(),
-            dst_ip: n.dst_ip.to_string(),
-            dst_port: n.dst_port,
+            dst_ip: (!inbound).then(|| n.dst_ip.to_string()),
+            dst_port: if inbound {
+                n.local_port.unwrap_or(0)
+            } else {
+                n.dst_port
+            },
+            src_ip: inbound.then(|| n.dst_ip.to_string()),
+            src_port: inbound.then_some(n.dst_port),
             protocol: n.protocol.map(|p| p.as_str().to_owned()),
             recognised_by: n.recognised_by.map(|r| {
                 match r {
@@ -216,6 +291,7 @@ pub struct AlertContext<'a> {
     pub host: &'a str,
     pub clock: BootClock,
     pub table: &'a ProcessTable,
+    pub correlator: &'a Correlator,
 }
 
 /// The executable, or failing that (`/proc/PID/exe` is unreadable for some processes,
@@ -256,7 +332,11 @@ impl Alert {
             schema: SCHEMA.to_owned(),
             time: rfc3339_micros(ctx.clock.wall(time_ns)),
             host: ctx.host.to_owned(),
-            incident_id: incident_id(ctx.host, detection.jvm),
+            incident_id: if detection.incident_id.is_empty() {
+                incident_id(ctx.host, detection.jvm)
+            } else {
+                detection.incident_id.clone()
+            },
             rule: detection.rule,
             severity: detection.severity,
             summary: detection.summary.clone(),
@@ -266,6 +346,11 @@ impl Alert {
             jvm: jvm.map(|p| process_info(p, false)),
             ancestry,
             network: detection.network.as_ref().map(NetworkInfo::from),
+            incident: (detection.rule == Rule::ExploitChain)
+                .then(|| ctx.correlator.incident(detection.jvm))
+                .flatten()
+                .map(|inc| IncidentInfo::from_incident(inc, &ctx.clock)),
+            forensics: None,
             // The root cgroup is the host itself, not a container.
             container: jvm
                 .and_then(|j| j.cgroup_path.as_deref())
@@ -300,6 +385,8 @@ impl Alert {
             jvm: None,
             ancestry: Vec::new(),
             network: None,
+            incident: None,
+            forensics: None,
             container: None,
             loss: Some(serde_json::Value::Object(
                 lost.iter()

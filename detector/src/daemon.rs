@@ -23,12 +23,12 @@ use crate::{
     decode::decode,
     engine::{Engine, Record},
     events::{Event, Exec, ProcessKey},
-    policy::{Cidr, Mode, NetAllowRule, Policy},
+    policy::{ChainAction, Cidr, Mode, NetAllowRule, Policy},
     process_table::Process,
-    response::kill,
+    response::{forensics, kill},
     rules::{Action, Detection, Rule},
     sensors::{procfs, LossCounts, Scope, Sensors},
-    sinks::stdout::StdoutSink,
+    sinks::{Dispatcher, SinkStats, SHUTDOWN_GRACE},
 };
 
 /// What `detector run` was asked to do.
@@ -53,12 +53,14 @@ struct Stats {
     jvms_seeded: u64,
     table_evicted_live: u64,
     lost: std::collections::BTreeMap<&'static str, u64>,
+    /// Per sink, by name: sent, retried, failed, spooled, dropped, deduplicated.
+    sinks: std::collections::BTreeMap<String, SinkStats>,
 }
 
 struct Daemon {
     engine: Engine,
     sensors: Sensors,
-    sink: StdoutSink,
+    sinks: Dispatcher,
     host: String,
     clock: BootClock,
     record: Option<BufWriter<File>>,
@@ -187,11 +189,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         })
         .transpose()?;
 
-    let (sink, writer) = StdoutSink::start();
+    // Reads the sinks' secrets: a missing one stops the start here, naming the sink and key.
+    let sinks =
+        Dispatcher::start(&policy.sinks, &policy.delivery).context("starting the alert sinks")?;
     let mut daemon = Daemon {
-        engine: Engine::new(policy, resolvers),
+        engine: Engine::new(policy, resolvers, &hostname()),
         sensors,
-        sink,
+        sinks,
         host: hostname(),
         clock: boot_clock(),
         record,
@@ -229,17 +233,22 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     if let Some(mut r) = daemon.record.take() {
         r.flush().context("flushing the --record file")?;
     }
-    daemon.stats.alerts = daemon.sink.sent();
-    daemon.stats.alerts_dropped = daemon.sink.dropped();
+    daemon.stats.alerts = daemon.sinks.alerts();
     daemon.stats.table_evicted_live = daemon.engine.table().evicted_live();
     daemon.stats.lost = daemon.sensors.loss().named().into_iter().collect();
-    let stats = serde_json::to_string(&daemon.stats)?;
-    let Daemon { sink, sensors, .. } = daemon;
-    drop(sink);
-    writer
+    let Daemon {
+        sinks,
+        sensors,
+        mut stats,
+        ..
+    } = daemon;
+    // Delivers what the sinks still hold for a few seconds, then spools the rest.
+    stats.sinks = sinks
+        .shutdown(SHUTDOWN_GRACE)
         .await
-        .context("alert writer")?
-        .context("writing alerts to stdout")?;
+        .context("alert sinks")?;
+    stats.alerts_dropped = stats.sinks.values().map(|s| s.dropped).sum();
+    let stats = serde_json::to_string(&stats)?;
     // Detaches every program before we say we are done.
     drop(sensors);
     eprintln!("detector stats {stats}");
@@ -298,15 +307,22 @@ impl Daemon {
         }
         for detection in detections {
             let mut detection = detection;
-            self.respond(&mut detection);
+            let forensics = if detection.rule == Rule::ExploitChain {
+                self.escalate(&mut detection, event.time_ns())
+            } else {
+                self.respond(&mut detection);
+                None
+            };
             let ctx = AlertContext {
                 host: &self.host,
                 clock: self.clock,
                 table: self.engine.table(),
+                correlator: self.engine.correlator(),
             };
-            let alert = Alert::from_detection(&ctx, &detection, event.time_ns());
+            let mut alert = Alert::from_detection(&ctx, &detection, event.time_ns());
+            alert.forensics = forensics;
             tracing::warn!(rule = detection.rule.as_str(), action = ?detection.action, "{}", detection.summary);
-            self.sink.send(alert);
+            self.sinks.send(&alert);
         }
     }
 
@@ -319,26 +335,11 @@ impl Daemon {
         if policy.mode != Mode::Enforce || !caught {
             return;
         }
-        if policy.egress.quarantine && !self.quarantined.contains(&detection.jvm) {
-            // The kernel quarantines on its own when it blocks LDAP or RMI; after a killed
-            // shell it is our turn. Either way the first alert says so, once.
-            let done = self.sensors.is_quarantined(detection.jvm)
-                || match self.sensors.quarantine(detection.jvm) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::error!("quarantining JVM {}: {e}", detection.jvm.tgid);
-                        false
-                    }
-                };
-            if done {
-                self.quarantined.insert(detection.jvm);
-                detection.summary.push_str(&format!(
-                    "; JVM (pid {}) quarantined: its egress outside the allowlist is denied",
-                    detection.jvm.tgid
-                ));
-            }
+        let (quarantine, kill_jvm) = (policy.egress.quarantine, policy.response.kill_jvm);
+        if quarantine {
+            self.quarantine(detection);
         }
-        if !policy.response.kill_jvm || detection.action != Action::Killed {
+        if !kill_jvm || detection.action != Action::Killed {
             return;
         }
         match kill::signal_process(detection.jvm, libc::SIGKILL) {
@@ -352,6 +353,97 @@ impl Daemon {
                     .push_str(&format!("; JVM not killed: {e}"));
             }
         }
+    }
+
+    /// Quarantines a JVM's egress once, saying so in the summary. False if it could not.
+    fn quarantine(&mut self, detection: &mut Detection) -> bool {
+        if self.quarantined.contains(&detection.jvm) {
+            return true;
+        }
+        // The kernel quarantines on its own when it blocks LDAP or RMI.
+        let done = self.sensors.is_quarantined(detection.jvm)
+            || match self.sensors.quarantine(detection.jvm) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!("quarantining JVM {}: {e}", detection.jvm.tgid);
+                    false
+                }
+            };
+        if done {
+            self.quarantined.insert(detection.jvm);
+            detection.summary.push_str(&format!(
+                "; JVM (pid {}) quarantined: its egress outside the allowlist is denied",
+                detection.jvm.tgid
+            ));
+        }
+        done
+    }
+
+    /// Enforce-mode escalation on `exploit_chain`: quarantine the JVM, kill what it started,
+    /// then (policy) freeze or kill it, capturing forensics from /proc first.
+    fn escalate(&mut self, detection: &mut Detection, time_ns: u64) -> Option<serde_json::Value> {
+        let policy = self.engine.policy().clone();
+        if policy.mode != Mode::Enforce {
+            return None;
+        }
+        let jvm = detection.jvm;
+        if self.quarantine(detection) {
+            detection.action = Action::Blocked;
+        }
+        let descendants = self.engine.table().lineage_members(jvm);
+        let mut killed = 0;
+        for p in &descendants {
+            match kill::signal_process(*p, libc::SIGKILL) {
+                Ok(()) => killed += 1,
+                Err(kill::KillError::Gone { .. }) => {}
+                Err(e) => tracing::warn!("killing descendant {} of JVM {}: {e}", p.tgid, jvm.tgid),
+            }
+        }
+        if killed > 0 {
+            detection
+                .summary
+                .push_str(&format!("; {killed} of its processes killed"));
+        }
+        let (signal, action, verb) = match policy.response.on_chain {
+            ChainAction::Quarantine => {
+                self.note(jvm, time_ns, detection);
+                return None;
+            }
+            ChainAction::Freeze => (
+                libc::SIGSTOP,
+                Action::Frozen,
+                "frozen (SIGSTOP) for a human; resume with kill -CONT",
+            ),
+            ChainAction::Kill => (libc::SIGKILL, Action::Killed, "killed"),
+        };
+        // Forensics first: a killed JVM has no /proc left to read.
+        let forensics = forensics::capture(jvm.tgid);
+        match kill::signal_process(jvm, signal) {
+            Ok(()) => {
+                detection.action = action;
+                detection
+                    .summary
+                    .push_str(&format!("; JVM (pid {}) {verb}", jvm.tgid));
+            }
+            Err(e) => {
+                tracing::error!("escalating on JVM {}: {e}", jvm.tgid);
+                detection.summary.push_str(&format!(
+                    "; JVM not {}: {e}",
+                    policy.response.on_chain.as_str()
+                ));
+            }
+        }
+        self.note(jvm, time_ns, detection);
+        Some(forensics)
+    }
+
+    fn note(&mut self, jvm: ProcessKey, time_ns: u64, detection: &Detection) {
+        self.engine.correlator_mut().note_action(
+            jvm,
+            time_ns,
+            &detection.summary,
+            detection.action,
+        );
     }
 
     /// A JVM started: learn what the event does not carry, and install its per-app allowlist.
@@ -554,15 +646,15 @@ impl Daemon {
         self.loss_reported = now;
         let alert = Alert::sensor_loss(&self.host, SystemTime::now(), &new.named());
         tracing::error!("{}", alert.summary);
-        self.sink.send(alert);
+        self.sinks.send(&alert);
     }
 }
 
 /// `detector replay`: the engine over a `--record` file; prints the alerts it would raise.
 pub fn replay(file: &std::path::Path, policy: Policy) -> anyhow::Result<u64> {
     let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let mut engine = Engine::new(policy, procfs::nameservers());
     let host = hostname();
+    let mut engine = Engine::new(policy, procfs::nameservers(), &host);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut alerts = 0;
@@ -579,6 +671,7 @@ pub fn replay(file: &std::path::Path, policy: Policy) -> anyhow::Result<u64> {
                 host: &host,
                 clock,
                 table: engine.table(),
+                correlator: engine.correlator(),
             };
             let alert = Alert::from_detection(&ctx, &detection, record.event.time_ns());
             serde_json::to_writer(&mut out, &alert)?;

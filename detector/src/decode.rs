@@ -9,7 +9,10 @@ use std::{
 use detector_common as kernel;
 
 use crate::{
-    events::{Connect, Event, Exec, Exit, Fork, LineageRef, Payload, Task, Transport},
+    events::{
+        Connect, Event, Exec, Exit, Fork, Inbound, InboundKind, LineageRef, Payload, Task,
+        Transport,
+    },
     policy::{NetProtocol, ProgramClass},
 };
 
@@ -91,6 +94,9 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         }
         kernel::EVENT_CONNECT => {
             decode_connect(&read::<kernel::ConnectEvent>(bytes, "connect")?).map(Event::Connect)
+        }
+        kernel::EVENT_INBOUND => {
+            decode_inbound(&read::<kernel::InboundEvent>(bytes, "inbound")?).map(Event::Inbound)
         }
         kernel::EVENT_PAYLOAD => {
             decode_payload(&read::<kernel::PayloadEvent>(bytes, "payload")?).map(Event::Payload)
@@ -185,6 +191,34 @@ fn decode_payload(ev: &kernel::PayloadEvent) -> Result<Payload, DecodeError> {
         transport: transport(ev.transport),
         protocol,
         blocked: ev.flags & kernel::NET_F_BLOCKED != 0,
+        sample: ev.sample[..len].to_vec(),
+    })
+}
+
+fn decode_inbound(ev: &kernel::InboundEvent) -> Result<Inbound, DecodeError> {
+    let kind = match ev.kind {
+        kernel::INBOUND_PROBE => InboundKind::Probe,
+        kernel::INBOUND_CLASS => InboundKind::Class,
+        protocol => {
+            return Err(DecodeError::UnknownProtocol {
+                kind: "inbound",
+                protocol,
+            })
+        }
+    };
+    let len = (ev.sample_len as usize).min(kernel::INBOUND_SAMPLE_LEN);
+    Ok(Inbound {
+        time_ns: ev.header.time_ns,
+        kind,
+        lineage: (kind == InboundKind::Class).then(|| lineage(&ev.lineage)),
+        tgid: ev.tgid,
+        cgroup_id: ev.cgroup_id,
+        cookie: ev.cookie,
+        remote: address(&ev.remote_addr, ev.flags),
+        remote_port: ev.remote_port,
+        local_port: ev.local_port,
+        blocked: ev.flags & kernel::NET_F_BLOCKED != 0,
+        match_at: ev.match_at,
         sample: ev.sample[..len].to_vec(),
     })
 }

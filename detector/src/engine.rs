@@ -7,11 +7,13 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    correlate::Correlator,
     events::Event,
     policy::Policy,
     process_table::ProcessTable,
     rules::{
         egress::{self, EgressState},
+        inbound::{self, InboundState},
         shell_spawn, Detection,
     },
 };
@@ -35,16 +37,36 @@ pub struct Engine {
     policy: Policy,
     table: ProcessTable,
     egress: EgressState,
+    inbound: InboundState,
+    correlator: Correlator,
 }
 
 impl Engine {
     /// `resolvers`: the host's own DNS servers (a JVM querying another is suspicious).
-    pub fn new(policy: Policy, resolvers: Vec<IpAddr>) -> Self {
+    /// `host` names the incidents.
+    pub fn new(policy: Policy, resolvers: Vec<IpAddr>, host: &str) -> Self {
         Self {
             policy,
             table: ProcessTable::new(TABLE_CAPACITY),
             egress: EgressState::new(resolvers),
+            inbound: InboundState::default(),
+            correlator: Correlator::new(host),
         }
+    }
+
+    /// Incidents so far.
+    pub fn correlator(&self) -> &Correlator {
+        &self.correlator
+    }
+
+    /// For the responses to record what they did.
+    pub fn correlator_mut(&mut self) -> &mut Correlator {
+        &mut self.correlator
+    }
+
+    /// Probe samples whose cgroup held no known JVM.
+    pub fn unattributed_probes(&self) -> u64 {
+        self.inbound.unattributed
     }
 
     pub fn policy(&self) -> &Policy {
@@ -60,8 +82,19 @@ impl Engine {
         &mut self.table
     }
 
-    /// Updates the table with `event` and returns what the rules make of it.
+    /// Updates the table with `event` and returns what the rules make of it, each filed
+    /// under its incident, followed by `exploit_chain` when the incident became one.
     pub fn process(&mut self, event: &Event) -> Vec<Detection> {
+        let mut detections = self.detect(event);
+        let mut chains = Vec::new();
+        for d in &mut detections {
+            chains.extend(self.correlator.observe(d, event.time_ns()));
+        }
+        detections.extend(chains);
+        detections
+    }
+
+    fn detect(&mut self, event: &Event) -> Vec<Detection> {
         match event {
             Event::Exec(exec) => {
                 self.table.on_exec(exec);
@@ -77,6 +110,8 @@ impl Engine {
                 self.table.on_exit(exit);
                 if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid {
                     self.egress.forget_jvm(exit.lineage.jvm());
+                    self.inbound.forget_jvm(exit.lineage.jvm());
+                    self.correlator.close(exit.lineage.jvm());
                 }
                 Vec::new()
             }
@@ -85,6 +120,9 @@ impl Engine {
                     .into_iter()
                     .collect()
             }
+            Event::Inbound(i) => inbound::evaluate(&self.table, &mut self.inbound, i)
+                .into_iter()
+                .collect(),
             Event::Payload(p) => {
                 egress::evaluate_payload(&self.policy, &self.table, &mut self.egress, p)
                     .into_iter()
@@ -143,7 +181,7 @@ mod tests {
     /// the child execs jspawnhelper, which execs the shell.
     #[test]
     fn jspawnhelper_chain_raises_one_alert_naming_the_jvm() {
-        let mut engine = Engine::new(Policy::builtin(), Vec::new());
+        let mut engine = Engine::new(Policy::builtin(), Vec::new(), "h");
         let events = [
             exec(10, 1, "/usr/bin/java", &["java", "App"], 0),
             Event::Fork(Fork {

@@ -180,6 +180,38 @@ mod hex_bytes {
     }
 }
 
+/// What the inbound sensor saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundKind {
+    /// The start of a lookup string in a request the JVM received.
+    Probe,
+    /// Java class bytes on a connection the JVM made.
+    Class,
+}
+
+/// Bytes that arrived at a JVM's cgroup: a possible JNDI probe, or class bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbound {
+    pub time_ns: u64,
+    pub kind: InboundKind,
+    /// For class bytes: who made the connection (probes are attributed by cgroup).
+    pub lineage: Option<LineageRef>,
+    pub tgid: u32,
+    /// Cgroup v2 id of the receiving socket.
+    pub cgroup_id: u64,
+    pub cookie: u64,
+    pub remote: IpAddr,
+    pub remote_port: u16,
+    pub local_port: u16,
+    /// The packet was dropped (and the connection's later ones will be).
+    pub blocked: bool,
+    /// Where the match starts in `sample`.
+    pub match_at: u32,
+    #[serde(with = "hex_bytes")]
+    pub sample: Vec<u8>,
+}
+
 /// Everything the sensors report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -189,6 +221,7 @@ pub enum Event {
     Exit(Exit),
     Connect(Connect),
     Payload(Payload),
+    Inbound(Inbound),
 }
 
 impl Event {
@@ -200,6 +233,7 @@ impl Event {
             Event::Exit(e) => e.time_ns,
             Event::Connect(e) => e.time_ns,
             Event::Payload(e) => e.time_ns,
+            Event::Inbound(e) => e.time_ns,
         }
     }
 }

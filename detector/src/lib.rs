@@ -5,10 +5,12 @@
 //! `engine`) → `response` → `alert` → `sinks`. `daemon` wires the edges together.
 
 pub mod alert;
+pub mod correlate;
 pub mod daemon;
 pub mod decode;
 pub mod engine;
 pub mod events;
+pub mod learn;
 pub mod policy;
 pub mod process_table;
 pub mod protocols;

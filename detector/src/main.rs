@@ -56,6 +56,28 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Watch the JVMs for a while and write a suggested allowlist policy (needs root).
+    ///
+    /// Prints `detector learning` on stderr once attached. After the duration, or on SIGINT
+    /// or SIGTERM, writes the egress and the programs each application used as commented
+    /// TOML for review (LDAP, RMI, shells and the like commented out with a warning), and
+    /// a one-line summary on stderr.
+    Learn {
+        /// How long to watch: a number and a unit (s, m, h, d), e.g. `10m`, `1h30m`.
+        #[arg(long, value_name = "D", value_parser = detector::learn::parse_duration)]
+        duration: std::time::Duration,
+        /// Learn only from JVMs started in this cgroup v2 directory (or below it). Default:
+        /// the whole host.
+        #[arg(long, value_name = "PATH")]
+        cgroup: Option<PathBuf>,
+        /// The policy to start from (its lists, and its allow rules, which the suggestion
+        /// keeps); default: the built-in policy.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where to write the suggested policy; default: stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -131,6 +153,25 @@ fn main() -> ExitCode {
                     policy,
                     cgroup,
                     record,
+                }))
+                .map_err(Failure::Runtime)
+        }),
+        Command::Learn {
+            duration,
+            cgroup,
+            config,
+            output,
+        } => load_policy(config.as_ref()).and_then(|policy| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::Runtime(e.into()))?;
+            runtime
+                .block_on(detector::learn::run(detector::learn::LearnOptions {
+                    policy,
+                    duration,
+                    cgroup,
+                    output,
                 }))
                 .map_err(Failure::Runtime)
         }),

@@ -90,6 +90,35 @@ impl ProcessTable {
         self.procs.get(&tgid)
     }
 
+    /// Live processes below `jvm` in its lineage (not the JVM itself).
+    pub fn lineage_members(&self, jvm: ProcessKey) -> Vec<ProcessKey> {
+        self.procs
+            .values()
+            .filter(|p| {
+                !p.exited
+                    && p.key != jvm
+                    && p.lineage.is_some_and(|l| l.jvm() == jvm && l.depth > 0)
+            })
+            .map(|p| p.key)
+            .collect()
+    }
+
+    /// Live JVMs (lineage roots) in the cgroup with this id, oldest first.
+    pub fn jvms_in_cgroup(&self, cgroup_id: u64) -> Vec<&Process> {
+        let mut jvms: Vec<&Process> = self
+            .procs
+            .values()
+            .filter(|p| {
+                !p.exited
+                    && p.cgroup_id == cgroup_id
+                    && p.lineage
+                        .is_some_and(|l| l.depth == 0 && l.jvm_tgid == p.key.tgid)
+            })
+            .collect();
+        jvms.sort_by_key(|p| p.key.start_ns);
+        jvms
+    }
+
     /// The process `key` names, if the table still holds that very process.
     pub fn get_key(&self, key: ProcessKey) -> Option<&Process> {
         self.procs.get(&key.tgid).filter(|p| p.key == key)

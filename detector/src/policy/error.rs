@@ -95,6 +95,48 @@ pub enum CidrError {
     },
 }
 
+/// A sink's secret (`[[sinks]] *_env`, `*_file`) could not be read when the daemon started.
+/// Messages name the policy key and the variable or file, never the value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The environment variable is not set.
+    #[error("{key}: the environment variable {var} is not set")]
+    EnvMissing {
+        /// The policy key that names the variable.
+        key: String,
+        /// The variable.
+        var: String,
+    },
+
+    /// The environment variable is not valid UTF-8.
+    #[error("{key}: the environment variable {var} is not valid UTF-8")]
+    EnvNotUnicode {
+        /// The policy key that names the variable.
+        key: String,
+        /// The variable.
+        var: String,
+    },
+
+    /// The file could not be read.
+    #[error("{key}: cannot read {}", path.display())]
+    File {
+        /// The policy key that names the file.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The variable or file holds nothing but white space.
+    #[error("{key}: the secret is empty")]
+    Empty {
+        /// The policy key that names the variable or file.
+        key: String,
+    },
+}
+
 /// The egress allowlist does not fit the kernel's `NET_ALLOW` trie.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KernelAllowError {

@@ -15,7 +15,11 @@
 //! networks themselves in `cidr`. `dns` judges query names ([`DnsPolicy::suspicious`]); that
 //! is done in userspace only.
 //!
-//! See `docs/policy.md` for how to write a policy.
+//! `[[sinks]]` and `[delivery]` say where alerts go and how ([`SinkPolicy`], [`DeliveryPolicy`]);
+//! the policy names where each secret is ([`SecretRef`]) and never holds one: the sinks read them
+//! when the daemon starts.
+//!
+//! See `docs/policy.md` for how to write a policy, and `docs/sinks.md` for the sinks.
 
 mod cidr;
 mod dns;
@@ -31,15 +35,16 @@ mod tests;
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 pub use cidr::Cidr;
 pub use egress::{NetKeyPrefix, NetProtocol};
-pub use error::{CidrError, KernelAllowError, ParseModeError, PolicyError};
+pub use error::{CidrError, KernelAllowError, ParseModeError, PolicyError, SecretError};
 pub use matching::{strip_version, ProgramClass};
 
 /// The built-in policy, as shipped. Also the source of the default of every key a user's
@@ -88,6 +93,10 @@ pub struct Policy {
     pub egress: EgressPolicy,
     /// Rule `jvm_dns_exfil`: which DNS queries of a JVM lineage look like exfiltration.
     pub dns: DnsPolicy,
+    /// Where alerts go (`[[sinks]]`), in the order the file lists them; never empty.
+    pub sinks: Vec<SinkPolicy>,
+    /// How alerts reach the sinks (`[delivery]`): the spool, and every sink's defaults.
+    pub delivery: DeliveryPolicy,
 }
 
 /// Which executed programs start a tracked JVM lineage.
@@ -104,6 +113,32 @@ pub struct JvmPolicy {
 pub struct ResponsePolicy {
     /// Also kill the JVM whose descendant was killed.
     pub kill_jvm: bool,
+    /// What enforce mode does to a JVM whose incident became an `exploit_chain`.
+    pub on_chain: ChainAction,
+}
+
+/// The escalation on `exploit_chain` (enforce mode). Every option first quarantines the
+/// JVM's egress and kills its descendants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainAction {
+    /// Nothing more: the service keeps running, cut off from everything but its allowlist.
+    #[default]
+    Quarantine,
+    /// Stop the JVM (SIGSTOP) and capture forensics from /proc: a human decides.
+    Freeze,
+    /// Capture forensics, then kill the JVM.
+    Kill,
+}
+
+impl ChainAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChainAction::Quarantine => "quarantine",
+            ChainAction::Freeze => "freeze",
+            ChainAction::Kill => "kill",
+        }
+    }
 }
 
 /// Rule `jvm_shell_spawn`: the program classes a JVM lineage must not execute, and the
@@ -193,6 +228,160 @@ pub struct DnsPolicy {
     pub allow_suffixes: Vec<String>,
 }
 
+/// The rule names of the alert contract (`../shared/CONTRACT.md`), which `[[sinks]] rules`
+/// may name. A rule the daemon does not raise yet is accepted: the names do not change.
+pub const RULE_NAMES: [&str; 9] = [
+    "jvm_shell_spawn",
+    "jvm_ldap_egress",
+    "jvm_rmi_egress",
+    "jvm_dns_exfil",
+    "jvm_unexpected_egress",
+    "jndi_probe",
+    "jvm_class_download",
+    "exploit_chain",
+    "sensor_loss",
+];
+
+/// The least severity a sink is sent (`[[sinks]] min_severity`); the alert contract's scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MinSeverity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// `[[sinks]] type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkType {
+    /// JSON lines on standard output.
+    Stdout,
+    /// JSON lines in a file, rotated by size.
+    File,
+    /// A JSON POST of the alert record, optionally signed.
+    Webhook,
+    /// PagerDuty Events API v2.
+    PagerDuty,
+    /// A Slack incoming webhook.
+    Slack,
+    /// Prometheus Alertmanager API v2.
+    Alertmanager,
+    /// RFC 5424 over a local datagram socket.
+    Syslog,
+}
+
+/// One `[[sinks]]` entry: where alerts go, and which of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkPolicy {
+    /// Unique among the sinks: letters, digits, `-` and `_` (it names the spool directory).
+    pub name: String,
+    /// Alerts below this severity are not sent here.
+    pub min_severity: MinSeverity,
+    /// Only alerts of these rules (names from [`RULE_NAMES`]) are sent here; `None`: every rule.
+    pub rules: Option<Vec<String>>,
+    /// The sink itself.
+    pub target: SinkTarget,
+    /// Delivery keys the sink sets itself; the rest come from `[delivery]`
+    /// ([`SinkPolicy::delivery`]).
+    pub overrides: DeliveryOverrides,
+}
+
+/// What a sink writes to or calls, with its type's keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SinkTarget {
+    Stdout,
+    File {
+        /// Absolute.
+        path: PathBuf,
+        /// Rotate before the file would grow past this size; 0 never rotates.
+        max_bytes: u64,
+        /// Rotated files kept: `path.1` (newest) to `path.<keep>`.
+        keep: u32,
+    },
+    Webhook {
+        /// `http` or `https`.
+        url: String,
+        /// Sent with every request; names are valid HTTP header names, none of them one the
+        /// detector sets itself.
+        headers: Vec<(String, String)>,
+        /// Key for the `X-Detector-Signature` header; `None`: requests are not signed.
+        hmac_key: Option<SecretRef>,
+    },
+    PagerDuty {
+        /// The Events API v2 endpoint.
+        url: String,
+        routing_key: SecretRef,
+    },
+    Slack {
+        /// The incoming-webhook URL, which is itself the credential.
+        webhook_url: SecretRef,
+    },
+    Alertmanager {
+        /// The alerts endpoint: the configured base URL + `/api/v2/alerts`.
+        url: String,
+    },
+    Syslog {
+        /// Absolute path of a datagram socket.
+        socket: PathBuf,
+        /// RFC 5424 facility code (`auth` is 4).
+        facility: u8,
+    },
+}
+
+/// Where a secret is read from when the daemon starts. The policy names the place, never the
+/// value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRef {
+    /// The policy key that names it (`sinks[1].routing_key_env`), for start-up errors.
+    pub key: String,
+    pub source: SecretSource,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable of the daemon.
+    Env(String),
+    /// A file (absolute path); surrounding white space is trimmed.
+    File(PathBuf),
+}
+
+/// How one sink's alerts are delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SinkDelivery {
+    /// One HTTP request, from connecting to the end of the response.
+    pub timeout: Duration,
+    /// How long one alert is retried before it is left in the spool.
+    pub give_up_after: Duration,
+    /// Alerts held in memory for the sink; past that they go to the spool.
+    pub queue: usize,
+    /// Requests per minute at most; 0: no limit.
+    pub rate_per_minute: u32,
+    /// An alert repeating an earlier one of the same incident (same rule, action and summary)
+    /// within this window is not sent again; zero: every alert is sent.
+    pub dedup_window: Duration,
+}
+
+/// The delivery keys one `[[sinks]]` entry sets (`None`: as `[delivery]` says).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryOverrides {
+    pub timeout: Option<Duration>,
+    pub give_up_after: Option<Duration>,
+    pub queue: Option<usize>,
+    pub rate_per_minute: Option<u32>,
+    pub dedup_window: Option<Duration>,
+}
+
+/// `[delivery]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    /// Absolute; undelivered alerts wait here, across restarts, one directory per sink.
+    pub spool_dir: PathBuf,
+    /// What every sink uses unless it sets its own.
+    pub defaults: SinkDelivery,
+}
+
 // === impl Mode ===
 
 impl Mode {
@@ -272,6 +461,12 @@ impl Policy {
             count(exec.allow.len(), "allow rule"),
         );
         // Only worth a mention when set: it widens what enforce mode kills.
+        if self.response.on_chain != ChainAction::Quarantine {
+            line.push_str(&format!(
+                "; on exploit chain: {}",
+                self.response.on_chain.as_str()
+            ));
+        }
         if self.response.kill_jvm {
             line.push_str("; kill_jvm on");
         }
@@ -296,6 +491,22 @@ impl Policy {
         if !egress.quarantine {
             line.push_str(", no quarantine");
         }
+        // Only worth a mention when not the built-in single stdout sink.
+        if !matches!(self.sinks.as_slice(), [only] if only.target == SinkTarget::Stdout) {
+            let names: Vec<String> = self
+                .sinks
+                .iter()
+                .map(|sink| {
+                    let kind = sink.target.kind().as_str();
+                    if sink.name == kind {
+                        sink.name.clone()
+                    } else {
+                        format!("{} ({kind})", sink.name)
+                    }
+                })
+                .collect();
+            line.push_str(&format!("; sinks: {}", names.join(", ")));
+        }
         line
     }
 
@@ -309,7 +520,10 @@ impl Policy {
                 launchers: Vec::new(),
                 launcher_paths: Vec::new(),
             },
-            response: ResponsePolicy { kill_jvm: false },
+            response: ResponsePolicy {
+                kill_jvm: false,
+                on_chain: ChainAction::Quarantine,
+            },
             exec: ExecPolicy {
                 shells: Vec::new(),
                 interpreters: Vec::new(),
@@ -337,6 +551,17 @@ impl Policy {
                 entropy_bits: 0.0,
                 allow_suffixes: Vec::new(),
             },
+            sinks: Vec::new(),
+            delivery: DeliveryPolicy {
+                spool_dir: PathBuf::new(),
+                defaults: SinkDelivery {
+                    timeout: Duration::ZERO,
+                    give_up_after: Duration::ZERO,
+                    queue: 0,
+                    rate_per_minute: 0,
+                    dedup_window: Duration::ZERO,
+                },
+            },
         }
     }
 }
@@ -344,6 +569,108 @@ impl Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy::builtin()
+    }
+}
+
+// === impl sinks ===
+
+impl MinSeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MinSeverity::Low => "low",
+            MinSeverity::Medium => "medium",
+            MinSeverity::High => "high",
+            MinSeverity::Critical => "critical",
+        }
+    }
+}
+
+impl SinkType {
+    /// The name used in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkType::Stdout => "stdout",
+            SinkType::File => "file",
+            SinkType::Webhook => "webhook",
+            SinkType::PagerDuty => "pagerduty",
+            SinkType::Slack => "slack",
+            SinkType::Alertmanager => "alertmanager",
+            SinkType::Syslog => "syslog",
+        }
+    }
+}
+
+impl SinkTarget {
+    pub fn kind(&self) -> SinkType {
+        match self {
+            SinkTarget::Stdout => SinkType::Stdout,
+            SinkTarget::File { .. } => SinkType::File,
+            SinkTarget::Webhook { .. } => SinkType::Webhook,
+            SinkTarget::PagerDuty { .. } => SinkType::PagerDuty,
+            SinkTarget::Slack { .. } => SinkType::Slack,
+            SinkTarget::Alertmanager { .. } => SinkType::Alertmanager,
+            SinkTarget::Syslog { .. } => SinkType::Syslog,
+        }
+    }
+}
+
+impl SinkPolicy {
+    /// The sink's delivery settings: its own keys, the rest from `defaults` (`[delivery]`).
+    pub fn delivery(&self, defaults: &SinkDelivery) -> SinkDelivery {
+        let o = &self.overrides;
+        SinkDelivery {
+            timeout: o.timeout.unwrap_or(defaults.timeout),
+            give_up_after: o.give_up_after.unwrap_or(defaults.give_up_after),
+            queue: o.queue.unwrap_or(defaults.queue),
+            rate_per_minute: o.rate_per_minute.unwrap_or(defaults.rate_per_minute),
+            dedup_window: o.dedup_window.unwrap_or(defaults.dedup_window),
+        }
+    }
+
+    /// Whether an alert of `rule` at `severity` goes to this sink.
+    pub fn accepts(&self, rule: &str, severity: MinSeverity) -> bool {
+        severity >= self.min_severity
+            && self
+                .rules
+                .as_ref()
+                .is_none_or(|rules| rules.iter().any(|r| r == rule))
+    }
+}
+
+impl SecretRef {
+    /// Reads the secret. The error names the key and the variable or file, never a value.
+    pub fn read(&self) -> Result<String, SecretError> {
+        let value = match &self.source {
+            SecretSource::Env(var) => match std::env::var(var) {
+                Ok(value) => value,
+                Err(std::env::VarError::NotPresent) => {
+                    return Err(SecretError::EnvMissing {
+                        key: self.key.clone(),
+                        var: var.clone(),
+                    })
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(SecretError::EnvNotUnicode {
+                        key: self.key.clone(),
+                        var: var.clone(),
+                    })
+                }
+            },
+            SecretSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                    key: self.key.clone(),
+                    path: path.clone(),
+                    source,
+                })?
+            }
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(SecretError::Empty {
+                key: self.key.clone(),
+            });
+        }
+        Ok(value.to_owned())
     }
 }
 

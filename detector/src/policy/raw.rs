@@ -2,13 +2,14 @@
 //! unknown keys rejected. Values keep their byte spans (`toml::Spanned`) so that `validate` can
 //! point at the line of a value it rejects. Nothing outside the policy module sees these.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::error::PolicyError;
-use super::{locate, Mode};
+use super::{locate, MinSeverity, Mode, SinkType};
 
 /// A list of strings, with the span of the list and of each entry.
 pub(super) type SpannedList = Spanned<Vec<Spanned<String>>>;
@@ -32,6 +33,11 @@ pub(super) struct RawPolicy {
     pub egress: RawEgress,
     #[serde(default)]
     pub dns: RawDns,
+    /// Like `egress.allow`, absent means "as the base policy says" (the built-in policy has one
+    /// stdout sink) and a list the file sets replaces it.
+    pub sinks: Option<Spanned<Vec<Spanned<RawSink>>>>,
+    #[serde(default)]
+    pub delivery: RawDelivery,
 }
 
 /// `[jvm]`
@@ -47,6 +53,7 @@ pub(super) struct RawJvm {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawResponse {
     pub kill_jvm: Option<bool>,
+    pub on_chain: Option<super::ChainAction>,
 }
 
 /// `[exec]`
@@ -113,6 +120,56 @@ pub(super) struct RawDns {
     pub entropy_min_len: Option<Spanned<i64>>,
     pub entropy_bits: Option<Spanned<f64>>,
     pub allow_suffixes: Option<SpannedList>,
+}
+
+/// `[[sinks]]`: every key any sink type has, so that a key no sink has is an "unknown field"
+/// error from serde, and a key of another type is reported by `validate` with the keys this
+/// type has.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSink {
+    /// Required, but optional here so that a missing type is reported by `validate` with the
+    /// sink's index in the key.
+    #[serde(rename = "type")]
+    pub kind: Option<Spanned<SinkType>>,
+    pub name: Option<Spanned<String>>,
+    pub min_severity: Option<Spanned<MinSeverity>>,
+    pub rules: Option<SpannedList>,
+    // file
+    pub path: Option<Spanned<String>>,
+    pub max_bytes: Option<Spanned<i64>>,
+    pub keep: Option<Spanned<i64>>,
+    // webhook, pagerduty, alertmanager
+    pub url: Option<Spanned<String>>,
+    pub headers: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub hmac_key_env: Option<Spanned<String>>,
+    pub hmac_key_file: Option<Spanned<String>>,
+    pub routing_key_env: Option<Spanned<String>>,
+    pub routing_key_file: Option<Spanned<String>>,
+    pub webhook_url_env: Option<Spanned<String>>,
+    pub webhook_url_file: Option<Spanned<String>>,
+    // syslog
+    pub socket: Option<Spanned<String>>,
+    pub facility: Option<Spanned<String>>,
+    // delivery, overriding [delivery] (serde's `flatten` would lose the spans and
+    // `deny_unknown_fields`, so the keys are repeated)
+    pub timeout: Option<Spanned<String>>,
+    pub give_up_after: Option<Spanned<String>>,
+    pub queue: Option<Spanned<i64>>,
+    pub rate_per_minute: Option<Spanned<i64>>,
+    pub dedup_window: Option<Spanned<String>>,
+}
+
+/// `[delivery]`: the spool, and the delivery keys every sink takes unless it sets its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDelivery {
+    pub spool_dir: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub give_up_after: Option<Spanned<String>>,
+    pub queue: Option<Spanned<i64>>,
+    pub rate_per_minute: Option<Spanned<i64>>,
+    pub dedup_window: Option<Spanned<String>>,
 }
 
 /// Parses `text` against the schema; `origin` names it in errors.

@@ -3,6 +3,7 @@
 //! to them in `matching.rs`.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
 
@@ -863,4 +864,453 @@ fn docs_examples_are_valid() {
     assert!(e.allowing(shop, ip("127.0.0.1"), 1389, ldap).is_none());
     assert!(e.allowing(shop, ip("127.0.0.1"), 8080, None).is_some());
     assert!(e.block_ldap_rmi);
+}
+
+// === [[sinks]] and [delivery] ===
+
+#[test]
+fn builtin_sinks_and_delivery() {
+    let p = Policy::builtin();
+    assert_eq!(
+        p.sinks,
+        [SinkPolicy {
+            name: "stdout".to_owned(),
+            min_severity: MinSeverity::Low,
+            rules: None,
+            target: SinkTarget::Stdout,
+            overrides: DeliveryOverrides::default(),
+        }]
+    );
+    assert_eq!(p.delivery.spool_dir, Path::new("/var/lib/detector/spool"));
+    assert_eq!(
+        p.delivery.defaults,
+        SinkDelivery {
+            timeout: Duration::from_secs(10),
+            give_up_after: Duration::from_secs(3600),
+            queue: 10_000,
+            rate_per_minute: 60,
+            dedup_window: Duration::from_secs(600),
+        }
+    );
+    assert!(!p.summary().contains("sinks"), "{}", p.summary());
+}
+
+/// Like `builtin_sets_every_key`, for the keys added with the sinks: default.toml states
+/// each of them, so it reads the same over any base.
+#[test]
+fn builtin_sets_every_delivery_key() {
+    let origin = Path::new(BUILTIN_ORIGIN);
+    let read_over = |base: &Policy| {
+        let raw = raw::parse(BUILTIN_TOML, origin).expect("default.toml parses");
+        validate::validate(raw, base, BUILTIN_TOML, origin).expect("default.toml is valid")
+    };
+    let mut other = Policy::blank();
+    other.sinks = vec![SinkPolicy {
+        name: "x".to_owned(),
+        min_severity: MinSeverity::Critical,
+        rules: None,
+        target: SinkTarget::Syslog {
+            socket: "/x".into(),
+            facility: 1,
+        },
+        overrides: DeliveryOverrides::default(),
+    }];
+    other.delivery = DeliveryPolicy {
+        spool_dir: "/x".into(),
+        defaults: SinkDelivery {
+            timeout: Duration::from_secs(1),
+            give_up_after: Duration::from_secs(2),
+            queue: 3,
+            rate_per_minute: 4,
+            dedup_window: Duration::from_secs(5),
+        },
+    };
+    let (a, b) = (read_over(&Policy::blank()), read_over(&other));
+    assert_eq!(a.sinks, b.sinks);
+    assert_eq!(a.delivery, b.delivery);
+}
+
+#[test]
+fn every_sink_type_with_its_keys() {
+    let p = parse(
+        r#"
+[delivery]
+spool_dir = "/srv/spool"
+give_up_after = "6h"
+rate_per_minute = 0
+
+[[sinks]]
+type = "stdout"
+min_severity = "medium"
+
+[[sinks]]
+type = "file"
+path = "/var/log/detector/alerts.jsonl"
+max_bytes = 1048576
+keep = 3
+
+[[sinks]]
+type = "webhook"
+name = "siem"
+url = "https://siem.example/hooks/detector"
+headers = { "X-Team" = "sec", Authorization = "Bearer not-a-secret-here" }
+hmac_key_file = "/etc/detector/hmac"
+timeout = "2500ms"
+
+[[sinks]]
+type = "pagerduty"
+name = "oncall"
+min_severity = "high"
+rules = ["exploit_chain", "jvm_shell_spawn"]
+routing_key_env = "PAGERDUTY_ROUTING_KEY"
+give_up_after = "1d"
+
+[[sinks]]
+type = "slack"
+webhook_url_file = "/etc/detector/slack-url"
+dedup_window = "0s"
+
+[[sinks]]
+type = "alertmanager"
+url = "http://127.0.0.1:9093/"
+queue = 500
+
+[[sinks]]
+type = "syslog"
+facility = "local3"
+"#,
+    )
+    .expect("valid policy");
+    assert_eq!(p.delivery.spool_dir, Path::new("/srv/spool"));
+    assert_eq!(
+        p.delivery.defaults.give_up_after,
+        Duration::from_secs(6 * 3600)
+    );
+    assert_eq!(p.delivery.defaults.rate_per_minute, 0);
+    assert_eq!(
+        p.delivery.defaults.timeout,
+        Duration::from_secs(10),
+        "built-in"
+    );
+    let names: Vec<&str> = p.sinks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "stdout",
+            "file",
+            "siem",
+            "oncall",
+            "slack",
+            "alertmanager",
+            "syslog"
+        ]
+    );
+    assert_eq!(p.sinks[0].min_severity, MinSeverity::Medium);
+    assert_eq!(
+        p.sinks[1].target,
+        SinkTarget::File {
+            path: "/var/log/detector/alerts.jsonl".into(),
+            max_bytes: 1_048_576,
+            keep: 3
+        }
+    );
+    assert_eq!(
+        p.sinks[2].target,
+        SinkTarget::Webhook {
+            url: "https://siem.example/hooks/detector".to_owned(),
+            headers: vec![
+                (
+                    "Authorization".to_owned(),
+                    "Bearer not-a-secret-here".to_owned()
+                ),
+                ("X-Team".to_owned(), "sec".to_owned()),
+            ],
+            hmac_key: Some(SecretRef {
+                key: "sinks[2].hmac_key_file".to_owned(),
+                source: SecretSource::File("/etc/detector/hmac".into()),
+            }),
+        }
+    );
+    assert_eq!(
+        p.sinks[2].delivery(&p.delivery.defaults).timeout,
+        Duration::from_millis(2500)
+    );
+    let oncall = &p.sinks[3];
+    assert_eq!(
+        oncall.target,
+        SinkTarget::PagerDuty {
+            url: "https://events.pagerduty.com/v2/enqueue".to_owned(),
+            routing_key: SecretRef {
+                key: "sinks[3].routing_key_env".to_owned(),
+                source: SecretSource::Env("PAGERDUTY_ROUTING_KEY".to_owned()),
+            },
+        }
+    );
+    assert!(oncall.accepts("jvm_shell_spawn", MinSeverity::Critical));
+    assert!(!oncall.accepts("jvm_shell_spawn", MinSeverity::Medium));
+    assert!(!oncall.accepts("jvm_ldap_egress", MinSeverity::Critical));
+    assert_eq!(
+        oncall.delivery(&p.delivery.defaults).give_up_after,
+        Duration::from_secs(86_400)
+    );
+    assert_eq!(
+        p.sinks[4].delivery(&p.delivery.defaults).dedup_window,
+        Duration::ZERO
+    );
+    assert_eq!(
+        p.sinks[5].target,
+        SinkTarget::Alertmanager {
+            url: "http://127.0.0.1:9093/api/v2/alerts".to_owned()
+        }
+    );
+    assert_eq!(p.sinks[5].delivery(&p.delivery.defaults).queue, 500);
+    assert_eq!(
+        p.sinks[6].target,
+        SinkTarget::Syslog {
+            socket: "/dev/log".into(),
+            facility: 19
+        }
+    );
+    assert!(
+        p.summary().ends_with(
+            "; sinks: stdout, file, siem (webhook), oncall (pagerduty), slack, alertmanager, \
+             syslog"
+        ),
+        "{}",
+        p.summary()
+    );
+}
+
+#[test]
+fn headers_as_a_table_of_their_own() {
+    let p = parse(
+        "[[sinks]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:8080/\"\n\n[sinks.headers]\nX-Team = \"sec\"\n",
+    )
+    .expect("valid");
+    let SinkTarget::Webhook { headers, .. } = &p.sinks[0].target else {
+        panic!("webhook");
+    };
+    assert_eq!(headers, &[("X-Team".to_owned(), "sec".to_owned())]);
+}
+
+#[test]
+fn sink_type_is_required_and_known() {
+    assert_error(
+        "[[sinks]]\nname = \"x\"\n",
+        "policy.toml:1: sinks[0].type: missing; every sink has a type",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"pager\"\n",
+        "policy.toml:2:8: sinks[0].type: unknown variant `pager`, expected one of `stdout`, \
+         `file`, `webhook`, `pagerduty`, `slack`, `alertmanager`, `syslog`",
+    );
+    assert_error(
+        "sinks = []\n",
+        "policy.toml:1: sinks: an empty list would send alerts nowhere",
+    );
+}
+
+#[test]
+fn sink_unknown_fields_and_keys_of_other_types() {
+    assert_error(
+        "[[sinks]]\ntype = \"webhook\"\nurl = \"https://x.example/\"\nurll = \"x\"\n",
+        "policy.toml:4:1: sinks[0].urll: unknown field `urll`, expected one of",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"stdout\"\n\n[[sinks]]\ntype = \"webhook\"\nurl = \"https://x.example/\"\npath = \"/x\"\n",
+        "policy.toml:7: sinks[1].path: a webhook sink has no `path`; its keys are url, headers, \
+         hmac_key_env, hmac_key_file, timeout, give_up_after, queue, rate_per_minute, dedup_window",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"stdout\"\nqueue = 5\n",
+        "policy.toml:3: sinks[0].queue: a stdout sink has no `queue`; it has none besides type, \
+         name, min_severity and rules",
+    );
+    assert_error(
+        "[delivery]\nspool = \"/x\"\n",
+        "policy.toml:2:1: delivery.spool: unknown field `spool`",
+    );
+}
+
+#[test]
+fn sink_urls_are_http_with_a_host_and_no_credentials() {
+    for (url, expected) in [
+        ("not a url", "is not a URL"),
+        ("ftp://x.example/", "is not an http or https URL"),
+        ("https://user:hunter2@x.example/", "carries credentials"),
+        ("http://x.example/#frag", "has a fragment"),
+    ] {
+        let message = error(&format!("[[sinks]]\ntype = \"webhook\"\nurl = \"{url}\"\n"));
+        assert!(
+            message.starts_with("policy.toml:3: sinks[0].url: ") && message.contains(expected),
+            "{url}: {message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+    assert_error(
+        "[[sinks]]\ntype = \"alertmanager\"\n",
+        "policy.toml:1: sinks[0].url: missing; an alertmanager sink needs the Alertmanager's URL",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"pagerduty\"\nrouting_key_env = \"K\"\nurl = \"events.pagerduty.com\"\n",
+        "policy.toml:4: sinks[0].url: \"events.pagerduty.com\" is not a URL",
+    );
+}
+
+#[test]
+fn secrets_come_from_env_or_file_exactly_once() {
+    assert_error(
+        "[[sinks]]\ntype = \"pagerduty\"\nname = \"oncall\"\n",
+        "policy.toml:1: sinks[0].routing_key_env: missing; a pagerduty sink reads its routing \
+         key from routing_key_env (an environment variable) or routing_key_file (a file), never \
+         from the policy",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"slack\"\n",
+        "policy.toml:1: sinks[0].webhook_url_env: missing;",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"pagerduty\"\nrouting_key_env = \"K\"\nrouting_key_file = \"/k\"\n",
+        "policy.toml:4: sinks[0].routing_key_file: routing_key_env is set too; give the routing \
+         key one way",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"pagerduty\"\nrouting_key_env = \"R0UT1NGKEY-value\"\n",
+        "policy.toml:3: sinks[0].routing_key_env: \"R0UT1NGKEY-value\" is not an environment \
+         variable name",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"webhook\"\nurl = \"https://x.example/\"\nhmac_key_file = \"etc/key\"\n",
+        "policy.toml:4: sinks[0].hmac_key_file: \"etc/key\" must be an absolute path",
+    );
+}
+
+#[test]
+fn sink_names_are_unique_and_safe() {
+    assert_error(
+        "[[sinks]]\ntype = \"stdout\"\n\n[[sinks]]\ntype = \"stdout\"\n",
+        "policy.toml:5: sinks[1].name: \"stdout\" is already the name of sinks[0]",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"stdout\"\nname = \"a\"\n\n[[sinks]]\ntype = \"syslog\"\nname = \"a\"\n",
+        "policy.toml:7: sinks[1].name: \"a\" is already the name of sinks[0]",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"stdout\"\nname = \"../etc\"\n",
+        "policy.toml:3: sinks[0].name: \"../etc\" must be 1 to 64 letters, digits, '-' or '_'",
+    );
+}
+
+#[test]
+fn sink_filters_and_numbers() {
+    assert_error(
+        "[[sinks]]\ntype = \"stdout\"\nrules = [\"jvm_shell_spwan\"]\n",
+        "policy.toml:3: sinks[0].rules: \"jvm_shell_spwan\" is not a rule; the rules are \
+         jvm_shell_spawn,",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"stdout\"\nrules = []\n",
+        "policy.toml:3: sinks[0].rules: must list at least one rule",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"stdout\"\nmin_severity = \"severe\"\n",
+        "policy.toml:3:16: sinks[0].min_severity: unknown variant `severe`",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"file\"\npath = \"/x\"\nmax_bytes = 100\n",
+        "policy.toml:4: sinks[0].max_bytes: 100 is out of range",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"file\"\npath = \"/var/log/\"\n",
+        "policy.toml:3: sinks[0].path: \"/var/log/\" ends with '/'",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"file\"\n",
+        "policy.toml:1: sinks[0].path: missing",
+    );
+    assert_error(
+        "[delivery]\nqueue = 0\n",
+        "policy.toml:2: delivery.queue: 0 is out of range; it must be 1 to 1000000",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"syslog\"\nfacility = \"kern\"\n",
+        "policy.toml:3: sinks[0].facility: \"kern\" is not a facility",
+    );
+    assert_error(
+        "[delivery]\nspool_dir = \"spool\"\n",
+        "policy.toml:2: delivery.spool_dir: \"spool\" must be an absolute path",
+    );
+}
+
+#[test]
+fn durations() {
+    use validate::{format_duration, parse_duration};
+    let ok = |text: &str| parse_duration(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert_eq!(ok("10s"), Duration::from_secs(10));
+    assert_eq!(ok("500ms"), Duration::from_millis(500));
+    assert_eq!(ok("5m"), Duration::from_secs(300));
+    assert_eq!(ok("1h30m"), Duration::from_secs(5400));
+    assert_eq!(ok("7d"), Duration::from_secs(7 * 86_400));
+    assert_eq!(ok("0s"), Duration::ZERO);
+    for bad in [
+        "",
+        "10",
+        "s",
+        "10 s",
+        "1.5h",
+        "-1s",
+        "10sec",
+        "1h 30m",
+        "99999999999999999999d",
+    ] {
+        assert!(parse_duration(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
+    assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    assert_eq!(format_duration(Duration::ZERO), "0s");
+    assert_error(
+        "[delivery]\ntimeout = \"10 s\"\n",
+        "policy.toml:2: delivery.timeout: \"10 s\" is not a duration; write a number and a unit",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"alertmanager\"\nurl = \"http://127.0.0.1:9093\"\ntimeout = \"0s\"\n",
+        "policy.toml:4: sinks[0].timeout: \"0s\" is out of range; it must be 100ms to 10m",
+    );
+}
+
+#[test]
+fn webhook_headers_are_valid_and_not_ours() {
+    assert_error(
+        "[[sinks]]\ntype = \"webhook\"\nurl = \"https://x.example/\"\nheaders = { \"X-Detector-Signature\" = \"x\" }\n",
+        "policy.toml:4: sinks[0].headers: \"X-Detector-Signature\" is set by the detector itself",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"webhook\"\nurl = \"https://x.example/\"\nheaders = { \"Bad Name\" = \"x\" }\n",
+        "policy.toml:4: sinks[0].headers: \"Bad Name\" is not a valid HTTP header name",
+    );
+    assert_error(
+        "[[sinks]]\ntype = \"webhook\"\nurl = \"https://x.example/\"\nheaders = { \"X-A\" = \"a\\nb\" }\n",
+        "policy.toml:4: sinks[0].headers: the value of \"X-A\" must be printable ASCII",
+    );
+}
+
+/// Every TOML example in docs/sinks.md is a valid policy.
+#[test]
+fn sinks_doc_examples_are_valid() {
+    const DOC: &str = include_str!("../../../docs/sinks.md");
+    let mut rest = DOC;
+    let mut count = 0;
+    while let Some(start) = rest.find("```toml\n") {
+        let body = &rest[start + "```toml\n".len()..];
+        let Some(end) = body.find("```") else { break };
+        if let Err(err) = parse(&body[..end]) {
+            panic!(
+                "docs/sinks.md example does not parse: {err}\n{}",
+                &body[..end]
+            );
+        }
+        count += 1;
+        rest = &body[end..][3..];
+    }
+    assert!(count >= 5, "found {count} toml blocks");
 }

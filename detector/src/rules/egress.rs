@@ -9,7 +9,7 @@
 
 use std::{collections::HashSet, net::IpAddr};
 
-use super::{Action, Detection, Network, RecognisedBy, Rule, Severity};
+use super::{Action, Detection, Direction, Network, RecognisedBy, Rule, Severity};
 use crate::{
     events::{Connect, LineageRef, Payload, ProcessKey, Transport},
     policy::{NetProtocol, Policy},
@@ -171,7 +171,10 @@ pub fn evaluate_connect(
         process: caller(table, c.task.tgid),
         jvm,
         class: None,
+        incident_id: String::new(),
         network: Some(Network {
+            direction: Direction::Outbound,
+            local_port: None,
             transport: c.transport,
             dst_ip: c.dst,
             dst_port: c.port,
@@ -199,6 +202,8 @@ pub fn evaluate_payload(
     let indicator = protocols::indicator(p.protocol.code(), &p.sample, udp);
     let name = jvm_name(table, &p.lineage);
     let mut network = Network {
+        direction: Direction::Outbound,
+        local_port: None,
         transport: p.transport,
         dst_ip: p.dst,
         dst_port: p.port,
@@ -284,6 +289,7 @@ pub fn evaluate_payload(
         jvm,
         class: None,
         network: Some(network),
+        incident_id: String::new(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! [`Detection`]s. No I/O here; the daemon turns detections into responses and alerts.
 
 pub mod egress;
+pub mod inbound;
 pub mod shell_spawn;
 
 use std::net::IpAddr;
@@ -28,6 +29,12 @@ pub enum Rule {
     JvmDnsExfil,
     /// An outbound connect outside the egress allowlist.
     JvmUnexpectedEgress,
+    /// A JVM received a request carrying a JNDI lookup string.
+    JndiProbe,
+    /// A JVM received Java class bytes over a connection it made.
+    JvmClassDownload,
+    /// Several stages of one attack on one JVM: the correlated incident.
+    ExploitChain,
     /// The kernel sensors dropped events.
     SensorLoss,
 }
@@ -40,6 +47,9 @@ impl Rule {
             Rule::JvmRmiEgress => "jvm_rmi_egress",
             Rule::JvmDnsExfil => "jvm_dns_exfil",
             Rule::JvmUnexpectedEgress => "jvm_unexpected_egress",
+            Rule::JndiProbe => "jndi_probe",
+            Rule::JvmClassDownload => "jvm_class_download",
+            Rule::ExploitChain => "exploit_chain",
             Rule::SensorLoss => "sensor_loss",
         }
     }
@@ -81,8 +91,10 @@ pub struct Detection {
     pub jvm: ProcessKey,
     /// What the executed program was recognised as.
     pub class: Option<ProgramClass>,
-    /// For egress rules: the connection.
+    /// For network rules: the connection.
     pub network: Option<Network>,
+    /// Set by `correlate` (empty until then): the incident this belongs to.
+    pub incident_id: String,
 }
 
 /// How a protocol was recognised.
@@ -95,9 +107,21 @@ pub enum RecognisedBy {
     Payload,
 }
 
-/// The connection an egress detection is about.
+/// Which way the traffic went, seen from the JVM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The JVM sent it (`dst_*` is the remote end).
+    Outbound,
+    /// The JVM received it (`dst_*` is the remote end that sent it; `local_port` is the JVM's).
+    Inbound,
+}
+
+/// The connection a network detection is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Network {
+    pub direction: Direction,
+    /// The JVM's port, for inbound traffic.
+    pub local_port: Option<u16>,
     pub transport: Transport,
     pub dst_ip: IpAddr,
     pub dst_port: u16,

@@ -74,6 +74,7 @@ pub fn evaluate(policy: &Policy, table: &ProcessTable, exec: &Exec) -> Option<De
         jvm: jvm_key,
         class: Some(class),
         network: None,
+        incident_id: String::new(),
     })
 }
 

@@ -16,10 +16,10 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use detector_common::{
-    fnv1a, name_key, AllowKey, Config, Lineage, NetAllow, NetKey, CFG_F_BLOCK_LDAP_RMI,
-    CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_QUARANTINE, CFG_F_SCOPED,
-    EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_PAYLOAD, LOSS_LINEAGE_FULL, NAME_LEN,
-    PREFIX_LEN,
+    fnv1a, name_key, AllowKey, Config, Lineage, NetAllow, NetKey, CFG_F_BLOCK_CLASS,
+    CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_QUARANTINE,
+    CFG_F_SCOPED, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_INBOUND, EVENT_PAYLOAD,
+    LOSS_LINEAGE_FULL, NAME_LEN, PREFIX_LEN,
 };
 
 use crate::policy::{Mode, NetProtocol, Policy, ProgramClass};
@@ -41,8 +41,12 @@ const PROGRAMS: [&str; 3] = [
 /// The socket-address programs, attached to the scope cgroup.
 const SOCK_ADDR_PROGRAMS: [&str; 4] = ["connect4", "connect6", "sendmsg4", "sendmsg6"];
 
-/// The packet program that inspects the first payload of JVM sockets.
-const PAYLOAD_PROGRAM: &str = "egress_payload";
+/// The packet programs, attached to the cgroups that contain a JVM: the first payload a
+/// JVM sends, and what arrives at it (lookup strings, class bytes).
+const PACKET_PROGRAMS: [(&str, CgroupSkbAttachType); 2] = [
+    ("egress_payload", CgroupSkbAttachType::Egress),
+    ("ingress_inspect", CgroupSkbAttachType::Ingress),
+];
 
 /// Why the sensors could not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +159,7 @@ pub struct Sensors {
     ebpf: Ebpf,
     cgroup_mount: PathBuf,
     /// Cgroups the payload program is attached to, with how many JVMs need it there.
-    inspected: std::collections::HashMap<String, (CgroupSkbLinkId, usize)>,
+    inspected: std::collections::HashMap<String, Inspection>,
     events: Option<RingBuf<MapData>>,
     loss: PerCpuArray<MapData, u64>,
     lineage: HashMap<MapData, u32, Lineage>,
@@ -170,6 +174,9 @@ impl std::fmt::Debug for Sensors {
     }
 }
 
+/// The packet programs' links on one cgroup, and how many JVMs there need them.
+type Inspection = (Vec<(&'static str, CgroupSkbLinkId)>, usize);
+
 /// Kernel loss counters, summed over CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LossCounts {
@@ -178,6 +185,7 @@ pub struct LossCounts {
     pub exit: u64,
     pub connect: u64,
     pub payload: u64,
+    pub inbound: u64,
     /// Processes that could not be tracked because the lineage map was full.
     pub lineage: u64,
 }
@@ -188,13 +196,14 @@ impl LossCounts {
     }
 
     /// Named counts, for alerts and the stats line.
-    pub fn named(&self) -> [(&'static str, u64); 6] {
+    pub fn named(&self) -> [(&'static str, u64); 7] {
         [
             ("exec", self.exec),
             ("fork", self.fork),
             ("exit", self.exit),
             ("connect", self.connect),
             ("payload", self.payload),
+            ("inbound", self.inbound),
             ("lineage", self.lineage),
         ]
     }
@@ -207,6 +216,7 @@ impl LossCounts {
             exit: self.exit.saturating_sub(earlier.exit),
             connect: self.connect.saturating_sub(earlier.connect),
             payload: self.payload.saturating_sub(earlier.payload),
+            inbound: self.inbound.saturating_sub(earlier.inbound),
             lineage: self.lineage.saturating_sub(earlier.lineage),
         }
     }
@@ -281,6 +291,11 @@ impl Sensors {
         if policy.egress.quarantine {
             flags |= CFG_F_QUARANTINE;
         }
+        // Class bytes arriving on a connection a JVM made are the attack's third stage;
+        // explicitly allowlisted destinations are never watched, so they are never dropped.
+        if policy.mode == Mode::Enforce {
+            flags |= CFG_F_BLOCK_CLASS;
+        }
         let config = Config {
             flags,
             scope_level: scope.level,
@@ -322,15 +337,16 @@ impl Sensors {
             prog.attach(&cgroup, CgroupAttachMode::Single)
                 .map_err(|e| program_error(name, "attach", e))?;
         }
-        let name = PAYLOAD_PROGRAM;
-        let prog: &mut CgroupSkb = ebpf
-            .program_mut(name)
-            .ok_or(SensorError::MissingProgram { name })?
-            .try_into()
-            .map_err(|_| SensorError::MissingProgram { name })?;
-        // Loaded now (a verifier refusal should stop start-up), attached per JVM cgroup by
-        // `inspect_cgroup`: a packet program on the scope would cost every packet of the host.
-        prog.load().map_err(|e| program_error(name, "load", e))?;
+        for (name, _) in PACKET_PROGRAMS {
+            let prog: &mut CgroupSkb = ebpf
+                .program_mut(name)
+                .ok_or(SensorError::MissingProgram { name })?
+                .try_into()
+                .map_err(|_| SensorError::MissingProgram { name })?;
+            // Loaded now (a verifier refusal should stop start-up), attached per JVM cgroup by
+            // `inspect_cgroup`: on the scope they would cost every packet of the host.
+            prog.load().map_err(|e| program_error(name, "load", e))?;
+        }
 
         Ok(Sensors {
             events: Some(take(&mut ebpf, "EVENTS")?),
@@ -364,6 +380,7 @@ impl Sensors {
             exit: sum(EVENT_EXIT),
             connect: sum(EVENT_CONNECT),
             payload: sum(EVENT_PAYLOAD),
+            inbound: sum(EVENT_INBOUND),
             lineage: sum(LOSS_LINEAGE_FULL),
         }
     }
@@ -402,18 +419,39 @@ impl Sensors {
             path: dir.clone(),
             mount: self.cgroup_mount.clone(),
         })?;
-        let name = PAYLOAD_PROGRAM;
-        let prog: &mut CgroupSkb = self
-            .ebpf
-            .program_mut(name)
-            .ok_or(SensorError::MissingProgram { name })?
-            .try_into()
-            .map_err(|_| SensorError::MissingProgram { name })?;
-        let link = prog
-            .attach(&file, CgroupSkbAttachType::Egress, CgroupAttachMode::Single)
-            .map_err(|e| program_error(name, "attach", e))?;
-        self.inspected.insert(cgroup.to_owned(), (link, 1));
+        let mut links = Vec::new();
+        for (name, direction) in PACKET_PROGRAMS {
+            let attached = self
+                .ebpf
+                .program_mut(name)
+                .and_then(|p| <&mut CgroupSkb>::try_from(p).ok())
+                .ok_or(SensorError::MissingProgram { name })
+                .and_then(|prog| {
+                    prog.attach(&file, direction, CgroupAttachMode::Single)
+                        .map_err(|e| program_error(name, "attach", e))
+                });
+            match attached {
+                Ok(link) => links.push((name, link)),
+                Err(e) => {
+                    self.detach_links(cgroup, links);
+                    return Err(e);
+                }
+            }
+        }
+        self.inspected.insert(cgroup.to_owned(), (links, 1));
         Ok(())
+    }
+
+    fn detach_links(&mut self, cgroup: &str, links: Vec<(&'static str, CgroupSkbLinkId)>) {
+        for (name, link) in links {
+            let prog: Option<&mut CgroupSkb> =
+                self.ebpf.program_mut(name).and_then(|p| p.try_into().ok());
+            if let Some(prog) = prog {
+                if let Err(e) = prog.detach(link) {
+                    tracing::warn!("detaching `{name}` from {cgroup}: {e}");
+                }
+            }
+        }
     }
 
     /// A JVM in `cgroup` is gone; detaches the payload program when it was the last.
@@ -425,18 +463,10 @@ impl Sensors {
         if *users > 0 {
             return;
         }
-        let Some((link, _)) = self.inspected.remove(cgroup) else {
+        let Some((links, _)) = self.inspected.remove(cgroup) else {
             return;
         };
-        let prog: Option<&mut CgroupSkb> = self
-            .ebpf
-            .program_mut(PAYLOAD_PROGRAM)
-            .and_then(|p| p.try_into().ok());
-        if let Some(prog) = prog {
-            if let Err(e) = prog.detach(link) {
-                tracing::warn!("detaching the payload program from {cgroup}: {e}");
-            }
-        }
+        self.detach_links(cgroup, links);
     }
 
     /// Cgroups whose sockets' payloads are inspected now.
@@ -639,13 +669,14 @@ mod tests {
             exit: 3,
             connect: 4,
             payload: 5,
+            inbound: 7,
             lineage: 6,
         };
-        assert_eq!(loss.total(), 21);
+        assert_eq!(loss.total(), 28);
         let names: Vec<&str> = loss.named().iter().map(|(n, _)| *n).collect();
         assert_eq!(
             names,
-            ["exec", "fork", "exit", "connect", "payload", "lineage"]
+            ["exec", "fork", "exit", "connect", "payload", "inbound", "lineage"]
         );
         assert_eq!(loss.since(&loss).total(), 0);
     }
