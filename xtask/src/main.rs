@@ -12,9 +12,12 @@
 //! - `bench connect`: what the attached daemon costs loopback connects by a non-JVM program
 //!   and by a JVM, and whether the kernel loses events or connect events under a JVM connect
 //!   storm.
+//! - `lab`: the Log4Shell lab (tests/lab/README.md): real attacks on a vulnerable JVM, with
+//!   no detector, in monitor and in enforce mode, and benign programs; prints a table.
 
 mod bench;
 mod build;
+mod lab;
 mod lint;
 mod setup;
 mod test;
@@ -69,6 +72,12 @@ enum Task {
         #[command(subcommand)]
         bench: Bench,
     },
+    /// The Log4Shell lab: real attacks on a vulnerable JVM over loopback, proven to work with
+    /// no detector, reported in monitor mode and blocked in enforce mode; benign programs
+    /// that must stay quiet. Prints a table; fails if an obligation is broken.
+    ///
+    /// Needs root (cgroups, kernel programs). See tests/lab/README.md.
+    Lab(lab::LabArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +113,7 @@ fn main() -> ExitCode {
         } => args
             .resolve()
             .and_then(|opts| bench::connect(&ws, &opts, true)),
+        Task::Lab(args) => args.resolve().and_then(|opts| lab::lab(&ws, &opts)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,6 +246,30 @@ mod tests {
             panic!("not run: {cli:?}")
         };
         assert_eq!(args, ["run", "--mode", "monitor"]);
+    }
+
+    #[test]
+    fn lab_takes_scenarios_and_a_mode() {
+        let cli = Cli::try_parse_from([
+            "xtask",
+            "lab",
+            "--scenario",
+            "ldap-shell",
+            "--scenario",
+            "dns-exfil",
+            "--mode",
+            "none",
+        ])
+        .expect("parses");
+        let Task::Lab(args) = cli.task else {
+            panic!("not lab: {cli:?}")
+        };
+        assert!(args.resolve().is_ok());
+        let cli = Cli::try_parse_from(["xtask", "lab", "--scenario", "nope"]).expect("parses");
+        let Task::Lab(args) = cli.task else {
+            panic!("not lab: {cli:?}")
+        };
+        assert!(args.resolve().is_err());
     }
 
     #[test]

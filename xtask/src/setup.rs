@@ -26,6 +26,9 @@ const PACKAGES: &[&str] = &[
     "python3",
     "perl",
     "bpftool",
+    // A real Alertmanager for the alert-sink integration test (tests/tests/sinks_alertmanager.rs),
+    // which starts its own instance on loopback; the package's service is not used.
+    "prometheus-alertmanager",
 ];
 
 /// Where bpf-linker finds LLVM 22's development files.

@@ -4,17 +4,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
-use crate::{bench, build, fmt_duration, lint, run_step, setup, Workspace};
+use crate::{bench, build, fmt_duration, lab, lint, run_step, setup, Workspace};
 
 type Step = fn(&Workspace) -> Result<()>;
 
 /// In order; each step assumes the ones before it passed.
-const STEPS: [(&str, Step); 6] = [
+const STEPS: [(&str, Step); 7] = [
     ("setup", |_| setup::setup()),
     ("lint", lint::lint),
     ("build", |ws| build::build(ws, false).map(drop)),
     ("unit tests", unit_tests),
     ("integration tests", integration_tests),
+    // The Log4Shell lab, every scenario in every mode (tests/lab/README.md).
+    ("lab", |ws| lab::lab(ws, &lab::LabOpts::for_test())),
     // Smoke runs: they fail on errors and lost kernel events, never on the cost ratios.
     ("bench", |ws| {
         bench::exec(ws, &bench::ExecOpts::quick(), false)?;

@@ -1,0 +1,529 @@
+//! One scenario in one mode: a fresh cgroup, the detector on it (unless mode `none`), the
+//! vulnerable app attacked (or the benign program run) inside it, and what the servers, the
+//! file system and the detector saw, as an [`Observation`] for report.rs to judge.
+
+use std::{
+    fs,
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::{Ipv4Addr, SocketAddr, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use serde_json::Value;
+
+use super::{
+    cgroup::LabCgroup,
+    daemon::{self, Detector},
+    scenarios::{
+        Attack, Benign, Kind, Lookup, Mode, Payload, Scenario, CANARY, CLASS_PORT, LDAP_PORT,
+        PENDING_RULES, REVSHELL_PORT, SECRET, WEB_PORT,
+    },
+    servers::{append_to, Classes, EventLog},
+};
+
+/// The JVM flags of an unpatched JVM of late 2021, on JDK 17.0.15 (tests/lab/README.md,
+/// "Why it is faithful"): the two `trustURLCodebase` properties are what make the JDK load
+/// a factory class from a remote code base (LDAP references need the first, RMI references
+/// both). The factory filters are `*` by default in 17.0.15, which knows only the global one;
+/// they are set explicitly so that a later JDK 17 update with LDAP- and RMI-specific filters
+/// behaves the same.
+pub const VULNERABLE_JVM_FLAGS: [&str; 5] = [
+    "-Dcom.sun.jndi.ldap.object.trustURLCodebase=true",
+    "-Dcom.sun.jndi.rmi.object.trustURLCodebase=true",
+    "-Djdk.jndi.object.factoriesFilter=*",
+    "-Djdk.jndi.ldap.object.factoriesFilter=*",
+    "-Djdk.jndi.rmi.object.factoriesFilter=*",
+];
+
+/// A service's PATH (systemd's default): the payloads find `curl`, `bash` and `python3`
+/// where a server has them, not through a developer's shims.
+const SERVICE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The vulnerable app exits by itself after this long, in case the runner is gone.
+const APP_LIFETIME_SECS: &str = "120";
+/// How long the app may take to listen.
+const APP_START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the app may take to answer the attack (its JNDI lookups time out after 3 s).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an attack may take, after the app answered, to show its effect (canary, secret).
+const PROOF_TIMEOUT: Duration = Duration::from_secs(10);
+/// In enforce mode: how long to keep watching for an effect that must not come.
+const ENFORCE_GRACE: Duration = Duration::from_secs(2);
+/// How long every expected alert may take to arrive.
+const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Once the rules the detector already has arrived, how much longer to wait for the pending
+/// ones (a pending rule that never comes would otherwise cost the whole ALERT_TIMEOUT).
+const PENDING_GRACE: Duration = Duration::from_secs(3);
+/// Listening on after the expected alerts, so a duplicate `exploit_chain` is seen.
+const SETTLE: Duration = Duration::from_secs(1);
+/// How long a benign program may run.
+const PROGRAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the lab shares across scenarios.
+#[derive(Debug)]
+pub struct Lab<'a> {
+    /// The run's scratch directory; each scenario run gets `runs/<mode>-<name>/` in it.
+    pub dir: PathBuf,
+    /// tests/lab
+    pub sources: PathBuf,
+    pub classes: &'a Classes,
+    pub events: &'a EventLog,
+    pub java: PathBuf,
+    pub javac: PathBuf,
+    pub python: PathBuf,
+    /// The daemon binary, unless only mode `none` runs.
+    pub detector: Option<PathBuf>,
+    pub policy: PathBuf,
+}
+
+/// Everything one run saw.
+#[derive(Debug, Default)]
+pub struct Observation {
+    /// The lab itself failed (a program did not start, a request was refused...).
+    pub errors: Vec<String>,
+    pub attack: Option<AttackFacts>,
+    pub benign: Option<BenignFacts>,
+    /// Every alert of the run; `None` in mode `none`.
+    pub alerts: Option<Vec<Value>>,
+    /// The detector's stop went wrong, or it lost events.
+    pub detector_problem: Option<String>,
+    pub took: Duration,
+    /// Where the run's logs are.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Default)]
+pub struct AttackFacts {
+    /// The payload's canary file appeared in the app's working directory.
+    pub canary: bool,
+    /// Connections accepted (queries received, for DNS) by the server the lookup targets.
+    pub contacts: usize,
+    /// Payload classes the class server handed out.
+    pub class_downloads: usize,
+    /// Reverse shells that called the listener.
+    pub reverse_shells: usize,
+    /// A DNS query carrying the secret reached the attacker's name server.
+    pub secret_exfiltrated: bool,
+    /// What the app's JNDI lookups returned (`jndi-ok ...`, `jndi-error ...`).
+    pub lookups: Vec<String>,
+}
+
+impl AttackFacts {
+    /// The attack did what it is for: the payload ran (and, for the reverse shell, called
+    /// back), or the secret reached the attacker's name server.
+    pub fn achieved(&self, attack: &Attack) -> bool {
+        match attack.payload {
+            None => self.secret_exfiltrated,
+            Some(Payload::ReverseShell) => self.canary && self.reverse_shells > 0,
+            Some(_) => self.canary,
+        }
+    }
+
+    /// Any step of the attack reached the attacker, or the payload ran.
+    pub fn got_anywhere(&self) -> bool {
+        self.canary
+            || self.contacts > 0
+            || self.class_downloads > 0
+            || self.reverse_shells > 0
+            || self.secret_exfiltrated
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct BenignFacts {
+    /// The program's exit code, or why there is none.
+    pub exit: Option<i32>,
+    /// The program did what it is for (its server saw it, its file appeared).
+    pub worked: bool,
+    /// What "worked" means for it, for messages.
+    pub effect: &'static str,
+    /// The end of its output.
+    pub output: String,
+}
+
+/// Runs `scenario` in `mode`. Never fails: whatever goes wrong is in the observation.
+pub fn run(lab: &Lab<'_>, scenario: &Scenario, mode: Mode) -> Observation {
+    let started = Instant::now();
+    let dir = lab
+        .dir
+        .join("runs")
+        .join(format!("{mode}-{}", scenario.name));
+    let mut obs = Observation {
+        dir: dir.clone(),
+        ..Observation::default()
+    };
+    if let Err(err) = run_in(lab, scenario, mode, &dir, &mut obs) {
+        obs.errors.push(format!("{err:#}"));
+    }
+    obs.took = started.elapsed();
+    obs
+}
+
+fn run_in(
+    lab: &Lab<'_>,
+    scenario: &Scenario,
+    mode: Mode,
+    dir: &Path,
+    obs: &mut Observation,
+) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cgroup = LabCgroup::create(&format!("{mode}-{}", scenario.name))?;
+    let detector = match (mode, &lab.detector) {
+        (Mode::None, _) => None,
+        (_, Some(bin)) => Some(Detector::start(bin, &lab.policy, mode, &cgroup, dir)?),
+        (_, None) => bail!("mode {mode} needs the detector binary"),
+    };
+    let run = Run {
+        lab,
+        mode,
+        dir,
+        cgroup: &cgroup,
+        detector: detector.as_ref(),
+        mark: lab.events.mark(),
+    };
+
+    let mut children = Vec::new();
+    let result = match &scenario.kind {
+        Kind::Attack(attack) => {
+            attack_app(&run, attack, &mut children).map(|facts| obs.attack = Some(facts))
+        }
+        Kind::Benign(benign) => run_benign(&run, *benign).map(|facts| {
+            if detector.is_some() {
+                // Whatever a benign program raises arrives within a moment of it.
+                thread::sleep(SETTLE + SETTLE / 2);
+            }
+            obs.benign = Some(facts);
+        }),
+    };
+
+    if let Some(detector) = detector {
+        obs.alerts = Some(detector.alerts());
+        match detector.stop() {
+            Ok(stats) => {
+                let lost = daemon::losses(&stats);
+                if !lost.is_empty() {
+                    obs.detector_problem =
+                        Some(format!("the detector lost events: {}", lost.join(" ")));
+                }
+            }
+            Err(err) => obs.detector_problem = Some(format!("{err:#}")),
+        }
+    }
+    drop(cgroup);
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    result
+}
+
+/// One scenario run in progress.
+#[derive(Debug)]
+struct Run<'a> {
+    lab: &'a Lab<'a>,
+    mode: Mode,
+    /// Its directory: logs, and the vulnerable app's working directory.
+    dir: &'a Path,
+    cgroup: &'a LabCgroup,
+    detector: Option<&'a Detector>,
+    /// Server events from here on are this run's.
+    mark: usize,
+}
+
+// === attacks ===
+
+fn attack_app(run: &Run<'_>, attack: &Attack, children: &mut Vec<Child>) -> Result<AttackFacts> {
+    let Run {
+        lab,
+        mode,
+        dir,
+        mark,
+        ..
+    } = *run;
+    let (child, port, notes) = start_app(lab, dir, run.cgroup)?;
+    children.push(child);
+
+    send_attack(port, attack)?;
+    let mut facts = AttackFacts::default();
+
+    let observe = |facts: &mut AttackFacts| {
+        facts.canary = dir.join(CANARY).exists();
+        facts.contacts = lab.events.count(
+            mark,
+            &attack.lookup.server(),
+            attack.lookup.contact_kind(),
+            |_| true,
+        );
+        facts.class_downloads =
+            lab.events
+                .count(mark, &format!("class:{CLASS_PORT}"), "get", |d| {
+                    d.contains(".class 200")
+                });
+        facts.reverse_shells =
+            lab.events
+                .count(mark, &format!("revshell:{REVSHELL_PORT}"), "accept", |_| {
+                    true
+                });
+        let secret = SECRET.to_ascii_lowercase();
+        facts.secret_exfiltrated = attack.lookup == Lookup::Dns
+            && lab
+                .events
+                .count(mark, &attack.lookup.server(), "query", |d| {
+                    d.contains(&secret)
+                })
+                > 0;
+    };
+
+    let deadline = Instant::now()
+        + match mode {
+            Mode::Enforce => ENFORCE_GRACE,
+            Mode::None | Mode::Monitor => PROOF_TIMEOUT,
+        };
+    loop {
+        observe(&mut facts);
+        let done = match mode {
+            Mode::Enforce => facts.got_anywhere(),
+            Mode::None | Mode::Monitor => facts.achieved(attack),
+        };
+        if done || Instant::now() >= deadline {
+            break;
+        }
+        lab.events.wait_change(Duration::from_millis(100));
+    }
+
+    if let (Mode::Monitor, Some(detector)) = (mode, run.detector) {
+        wait_for_rules(detector, &attack.expected_rules());
+        thread::sleep(SETTLE);
+    }
+    observe(&mut facts);
+    facts.lookups = notes
+        .try_iter()
+        .filter(|line| line.starts_with("NOTE jndi-"))
+        .map(|line| line.trim_start_matches("NOTE ").to_owned())
+        .collect();
+    Ok(facts)
+}
+
+/// Waits until every expected rule has an alert, at most [`ALERT_TIMEOUT`]; once only
+/// pending rules are missing, at most [`PENDING_GRACE`] more.
+fn wait_for_rules(detector: &Detector, expected: &[&'static str]) {
+    let started = Instant::now();
+    let mut settled_at: Option<Instant> = None;
+    while started.elapsed() < ALERT_TIMEOUT {
+        let alerts = detector.alerts();
+        let missing: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|rule| !alerts.iter().any(|a| rule_of(a) == Some(rule)))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        if missing.iter().all(|rule| PENDING_RULES.contains(rule)) {
+            let since = *settled_at.get_or_insert_with(Instant::now);
+            if since.elapsed() >= PENDING_GRACE {
+                return;
+            }
+        }
+        detector.wait_change(Duration::from_millis(200));
+    }
+}
+
+pub fn rule_of(alert: &Value) -> Option<&str> {
+    alert.get("rule").and_then(Value::as_str)
+}
+
+/// Starts `VulnerableApp` in the cgroup and waits until it listens; returns it, its port and
+/// its stdout lines as they come (also written to `app.log`).
+fn start_app(
+    lab: &Lab<'_>,
+    dir: &Path,
+    cgroup: &LabCgroup,
+) -> Result<(Child, u16, mpsc::Receiver<String>)> {
+    let mut cmd = Command::new(&lab.java);
+    cmd.args(VULNERABLE_JVM_FLAGS)
+        .arg("-cp")
+        .arg(&lab.classes.app)
+        .args(["VulnerableApp", "0", "--lifetime", APP_LIFETIME_SECS]);
+    service_env(&mut cmd, dir);
+    cmd.env("SECRET", SECRET);
+    let log_path = dir.join("app.log");
+    let mut log = append_to(&log_path)?;
+    let _ = writeln!(log, "$ {}", crate::command_line(&cmd));
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::from(log.try_clone()?));
+    cgroup.enter_before_exec(&mut cmd)?;
+    let mut child = cmd.spawn().context("starting the vulnerable app")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("the app's stdout is not piped")?;
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = writeln!(log, "{line}");
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + APP_START_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(addr) = line.strip_prefix("NOTE listening 127.0.0.1:") {
+                    let port = addr.trim().parse().context("the app's port")?;
+                    return Ok((child, port, rx));
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "the vulnerable app did not listen within {}s; see {}",
+                    APP_START_TIMEOUT.as_secs(),
+                    log_path.display()
+                );
+            }
+        }
+    }
+}
+
+/// What the attacker does: one HTTP request, answered 200 once the app has logged it.
+fn send_attack(port: u16, attack: &Attack) -> Result<()> {
+    let mut request = format!(
+        "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: */*\r\n",
+        attack.target
+    );
+    match attack.header {
+        Some((name, value)) => request.push_str(&format!("{name}: {value}\r\n")),
+        None => request.push_str("User-Agent: Mozilla/5.0 (lab)\r\n"),
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .with_context(|| format!("connecting to the vulnerable app at {addr}"))?;
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    stream
+        .write_all(request.as_bytes())
+        .context("sending the attack")?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .context("reading the app's answer")?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    if !status.contains(" 200 ") && !status.ends_with(" 200") {
+        bail!("the vulnerable app answered {status:?}, not 200");
+    }
+    Ok(())
+}
+
+/// A clean service environment: nothing of the runner's (no pyenv shims, no CI variables);
+/// the program dies with the runner.
+fn service_env(cmd: &mut Command, dir: &Path) {
+    super::die_with_runner(cmd);
+    cmd.env_clear()
+        .env("PATH", SERVICE_PATH)
+        .env("LANG", "C.UTF-8")
+        .env("HOME", dir)
+        .current_dir(dir)
+        .stdin(Stdio::null());
+}
+
+// === benign programs ===
+
+fn run_benign(run: &Run<'_>, benign: Benign) -> Result<BenignFacts> {
+    let Run { lab, dir, mark, .. } = *run;
+    let java = |class: &str| {
+        let mut cmd = Command::new(&lab.java);
+        cmd.arg("-cp").arg(&lab.classes.benign).arg(class);
+        cmd
+    };
+    let (mut cmd, effect) = match benign {
+        Benign::HttpClient => {
+            let mut cmd = java("LabHttpClient");
+            cmd.arg(format!("http://127.0.0.1:{WEB_PORT}/"));
+            (cmd, "the local web service got its GET")
+        }
+        Benign::Directory => {
+            let mut cmd = java("LabDirectoryClient");
+            cmd.arg(format!("ldap://127.0.0.1:{LDAP_PORT}"));
+            (cmd, "the directory answered its search with a plain entry")
+        }
+        Benign::Javac => {
+            let mut cmd = Command::new(&lab.javac);
+            cmd.arg("-d")
+                .arg(dir.join("out"))
+                .arg(lab.sources.join("java/benign/Greeting.java"));
+            (cmd, "Greeting.class was written")
+        }
+        Benign::Helper => (java("LabHelperRunner"), "the helper wrote helper-out"),
+        Benign::PythonLdapShell => {
+            let mut cmd = Command::new(&lab.python);
+            cmd.arg(lab.sources.join("python/ldap_and_shell.py"))
+                .arg("127.0.0.1")
+                .arg(LDAP_PORT.to_string());
+            (
+                cmd,
+                "the directory answered its search and sh ran (\"sh ok\")",
+            )
+        }
+    };
+    service_env(&mut cmd, dir);
+    let log_path = dir.join("program.log");
+    let mut log = append_to(&log_path)?;
+    let _ = writeln!(log, "$ {}", crate::command_line(&cmd));
+    cmd.stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log.try_clone()?));
+    run.cgroup.enter_before_exec(&mut cmd)?;
+    let mut child = cmd.spawn().context("starting the benign program")?;
+
+    let deadline = Instant::now() + PROGRAM_TIMEOUT;
+    let exit = loop {
+        if let Some(status) = child.try_wait().context("waiting for the program")? {
+            break status.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "the benign program was still running after {}s; see {}",
+                PROGRAM_TIMEOUT.as_secs(),
+                log_path.display()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let output = fs::read_to_string(&log_path).unwrap_or_default();
+    let entry_searches = || {
+        lab.events
+            .count(mark, &format!("ldap:{LDAP_PORT}"), "search", |d| {
+                d.ends_with("answer=entry")
+            })
+    };
+    let worked = exit == Some(0)
+        && match benign {
+            Benign::HttpClient => {
+                lab.events
+                    .count(mark, &format!("web:{WEB_PORT}"), "get", |_| true)
+                    > 0
+            }
+            Benign::Directory => entry_searches() > 0,
+            Benign::Javac => dir.join("out/Greeting.class").is_file(),
+            Benign::Helper => fs::read_to_string(dir.join("helper-out"))
+                .is_ok_and(|text| text.trim() == "helper-ok"),
+            Benign::PythonLdapShell => entry_searches() > 0 && output.contains("sh ok"),
+        };
+    let tail: Vec<&str> = output.lines().rev().take(6).collect();
+    Ok(BenignFacts {
+        exit,
+        worked,
+        effect,
+        output: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+    })
+}

