@@ -27,6 +27,7 @@ mod daemon;
 mod java;
 mod policy;
 mod program;
+pub mod receivers;
 mod scratch;
 pub mod servers;
 
@@ -37,7 +38,7 @@ pub use daemon::{
     assert_nothing_lost, assert_nothing_lost_with_egress, binary as detector_binary, Detector,
     EGRESS_LOST_KINDS,
 };
-pub use java::JavaProgram;
+pub use java::{compile as compile_java, JavaProgram};
 pub use policy::{Mode, Policy};
 pub use program::{
     find_on_path, python3, python_ldap_bind, spawn, spawn_in_cgroup, ProgramRun, RunningProgram,
