@@ -89,16 +89,7 @@ impl IncidentInfo {
         let mut processes: Vec<u32> = vec![inc.jvm.tgid];
         processes.extend(inc.processes.iter().filter(|p| **p != inc.jvm.tgid));
         IncidentInfo {
-            stages: inc
-                .stages
-                .iter()
-                .map(|s| {
-                    serde_json::to_value(s)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                })
-                .collect(),
+            stages: inc.stages.iter().map(|s| s.as_str().to_owned()).collect(),
             timeline: inc
                 .timeline
                 .iter()

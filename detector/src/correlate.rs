@@ -45,6 +45,16 @@ impl Stage {
         }
     }
 
+    /// The name used in alerts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Probe => "probe",
+            Stage::Egress => "egress",
+            Stage::ClassDownload => "class_download",
+            Stage::Execution => "execution",
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Stage::Probe => "JNDI probe",

@@ -19,7 +19,7 @@ use tokio::{
 };
 
 use crate::{
-    alert::{Alert, AlertContext, BootClock},
+    alert::{rfc3339_micros, Alert, AlertContext, BootClock},
     decode::decode,
     engine::{Engine, Record},
     events::{Event, Exec, ProcessKey},
@@ -28,7 +28,7 @@ use crate::{
     response::{forensics, kill},
     rules::{Action, Detection, Rule},
     sensors::{procfs, LossCounts, Scope, Sensors},
-    sinks::{Dispatcher, SinkStats, SHUTDOWN_GRACE},
+    sinks::{Dispatcher, Resolution, SinkStats, SHUTDOWN_GRACE},
 };
 
 /// What `detector run` was asked to do.
@@ -323,6 +323,26 @@ impl Daemon {
             alert.forensics = forensics;
             tracing::warn!(rule = detection.rule.as_str(), action = ?detection.action, "{}", detection.summary);
             self.sinks.send(&alert);
+        }
+        // An incident closes when its JVM is gone (killed by a response, or restarted): the
+        // sinks that track incidents (PagerDuty, Slack) are told, after all its alerts.
+        for (incident, time_ns) in self.engine.take_closed() {
+            let stages: Vec<&str> = incident.stages.iter().map(|s| s.as_str()).collect();
+            self.sinks.resolve(&Resolution {
+                incident_id: incident.id.clone(),
+                host: self.host.clone(),
+                time: rfc3339_micros(self.clock.wall(time_ns)),
+                summary: format!(
+                    "JVM pid {} exited; incident closed after {} alert(s) ({})",
+                    incident.jvm.tgid,
+                    incident.timeline.len(),
+                    if stages.is_empty() {
+                        "no attack stage".to_owned()
+                    } else {
+                        stages.join(", ")
+                    }
+                ),
+            });
         }
     }
 

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    correlate::Correlator,
+    correlate::{Correlator, Incident},
     events::Event,
     policy::Policy,
     process_table::ProcessTable,
@@ -39,6 +39,8 @@ pub struct Engine {
     egress: EgressState,
     inbound: InboundState,
     correlator: Correlator,
+    /// Incidents whose JVM exited, with when, until the daemon takes them.
+    closed: Vec<(Incident, u64)>,
 }
 
 impl Engine {
@@ -51,7 +53,13 @@ impl Engine {
             egress: EgressState::new(resolvers),
             inbound: InboundState::default(),
             correlator: Correlator::new(host),
+            closed: Vec::new(),
         }
+    }
+
+    /// Incidents closed since the last call (their JVM exited), with the exit time.
+    pub fn take_closed(&mut self) -> Vec<(Incident, u64)> {
+        std::mem::take(&mut self.closed)
     }
 
     /// Incidents so far.
@@ -111,7 +119,9 @@ impl Engine {
                 if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid {
                     self.egress.forget_jvm(exit.lineage.jvm());
                     self.inbound.forget_jvm(exit.lineage.jvm());
-                    self.correlator.close(exit.lineage.jvm());
+                    if let Some(incident) = self.correlator.close(exit.lineage.jvm()) {
+                        self.closed.push((incident, exit.time_ns));
+                    }
                 }
                 Vec::new()
             }
@@ -210,6 +220,19 @@ mod tests {
         assert_eq!(detections[0].jvm.tgid, 10);
         assert_eq!(detections[0].action, Action::Reported);
         assert_eq!(engine.table().ancestry(11, 4)[0].key.tgid, 10);
+        // The JVM's own exit closes its incident, once, for the sinks to resolve.
+        assert!(engine.take_closed().is_empty());
+        engine.process(&Event::Exit(Exit {
+            time_ns: 9,
+            task: task(10, 1),
+            lineage: JVM,
+            exit_code: 0,
+        }));
+        let closed = engine.take_closed();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].0.id, detections[0].incident_id);
+        assert_eq!(closed[0].1, 9);
+        assert!(engine.take_closed().is_empty());
     }
 
     #[test]
