@@ -29,7 +29,8 @@ use detector_common::{
 };
 
 use crate::{
-    count_loss, current_tgid, header, ingress::RX_WATCH, task_info_current, CONFIG, EVENTS, LINEAGE,
+    count_loss, current_tgid, header, ingress::RX_WATCH, load_len, task_info_current, CONFIG,
+    EVENTS, LINEAGE,
 };
 
 // === maps ===
@@ -323,11 +324,7 @@ fn try_payload(ctx: &SkBuffContext) -> Result<i32, i64> {
     } else {
         avail
     };
-    let n = unsafe {
-        core::ptr::write_volatile(&mut ev.sample_len, n as u32);
-        core::ptr::read_volatile(&ev.sample_len) as usize
-    };
-    let n = (n.wrapping_sub(1) & (SAMPLE_LEN - 1)) + 1;
+    let n = load_len(&mut ev.sample_len, n, SAMPLE_LEN);
     let rc = unsafe {
         bpf_skb_load_bytes(
             ctx.as_ptr() as *const _,

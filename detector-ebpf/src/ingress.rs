@@ -26,7 +26,7 @@ use detector_common::{
     TRANSPORT_TCP,
 };
 
-use crate::{count_loss, header, CONFIG, EVENTS};
+use crate::{count_loss, header, load_len, opaque, CONFIG, EVENTS};
 
 /// Connections a JVM lineage made: their responses are scanned for class bytes.
 #[map]
@@ -225,17 +225,6 @@ fn scan(
     None
 }
 
-/// `value & mask`, through map memory: the verifier does not track what it stores in a
-/// map value, so every caller's precise constant becomes one bounded unknown, and states
-/// that differed only in it merge. Volatile, or LLVM would see through it.
-#[inline(always)]
-fn opaque(slot: &mut u32, value: usize, mask: usize) -> usize {
-    unsafe {
-        core::ptr::write_volatile(slot, value as u32);
-        core::ptr::read_volatile(slot) as usize & mask
-    }
-}
-
 /// Loads up to `CHUNK` bytes at packet offset `at` into the start of `ev.sample`.
 #[inline(always)]
 fn load_chunk(
@@ -248,13 +237,7 @@ fn load_chunk(
         *b = 0;
     }
     let n = if avail > CHUNK { CHUNK } else { avail };
-    // The helper needs a length the verifier can prove is in [1, CHUNK]; LLVM would drop a
-    // plain check it considers redundant, hence the round trip through memory.
-    let n = unsafe {
-        core::ptr::write_volatile(&mut ev.sample_len, n as u32);
-        core::ptr::read_volatile(&ev.sample_len) as usize
-    };
-    let n = (n.wrapping_sub(1) & (CHUNK - 1)) + 1;
+    let n = load_len(&mut ev.sample_len, n, CHUNK);
     let rc = unsafe {
         bpf_skb_load_bytes(
             ctx.as_ptr() as *const _,
@@ -325,11 +308,7 @@ fn emit(
     } else {
         avail
     };
-    let n = unsafe {
-        core::ptr::write_volatile(&mut ev.sample_len, n as u32);
-        core::ptr::read_volatile(&ev.sample_len) as usize
-    };
-    let n = (n.wrapping_sub(1) & (INBOUND_SAMPLE_LEN - 1)) + 1;
+    let n = load_len(&mut ev.sample_len, n, INBOUND_SAMPLE_LEN);
     let rc = unsafe {
         bpf_skb_load_bytes(
             ctx.as_ptr() as *const _,

@@ -255,7 +255,7 @@ fn memfd_key() -> [u8; NAME_LEN] {
 
 #[inline(always)]
 fn class_of_name(slot: &mut u32, path: &[u8; PATH_LEN], len: u32) -> u32 {
-    let start = launder(slot, basename_start(path, len));
+    let start = opaque(slot, basename_start(path, len), PATH_LEN - 1);
     let mut key = name_at(path, start, len);
     if let Some(class) = unsafe { EXEC_CLASS.get(key) } {
         return *class;
@@ -272,7 +272,11 @@ fn class_of_name(slot: &mut u32, path: &[u8; PATH_LEN], len: u32) -> u32 {
 /// JVM or for this one.
 #[inline(always)]
 fn allowed(ev: &mut ExecEvent) -> bool {
-    let start = launder(&mut ev._pad, basename_start(&ev.filename, ev.filename_len));
+    let start = opaque(
+        &mut ev._pad,
+        basename_start(&ev.filename, ev.filename_len),
+        PATH_LEN - 1,
+    );
     let by_path = path_hash(&ev.filename, ev.filename_len);
     let by_name = name_hash(&ev.filename, start, ev.filename_len);
     for jvm_tgid in [0, ev.lineage.jvm_tgid] {
@@ -504,18 +508,28 @@ fn comm_key(comm: &[u8; 16]) -> [u8; NAME_LEN] {
     key
 }
 
-/// Returns `value` (< `PATH_LEN`) in a form the verifier knows only by its bounds.
+/// `value & mask`, through map memory (`slot` must live in a map value): the verifier does
+/// not track what a program stores in a map, so every caller's precise constant becomes one
+/// bounded unknown and the states that differed only in it merge. Volatile, or LLVM would
+/// see through it.
 ///
-/// `basename_start` leaves the loop at a different iteration for every path length, each
-/// with its own constant; every later loop would be verified once per constant and the
-/// program would exceed the verifier's budget. A round trip through map memory (which the
-/// verifier does not track) merges them into one state.
+/// Why it is needed: a loop that leaves at a different iteration for every input (the
+/// basename scan, a payload scan) hands each later instruction a different constant, and
+/// every later loop would be verified once per constant — past the verifier's budget.
 #[inline(always)]
-fn launder(slot: &mut u32, value: usize) -> usize {
+pub(crate) fn opaque(slot: &mut u32, value: usize, mask: usize) -> usize {
     unsafe {
         core::ptr::write_volatile(slot, value as u32);
-        core::ptr::read_volatile(slot) as usize & (PATH_LEN - 1)
+        core::ptr::read_volatile(slot) as usize & mask
     }
+}
+
+/// `n` (in [1, `max`], `max` a power of two) in a form the verifier can prove is in that
+/// range: what `bpf_skb_load_bytes` demands of its length. LLVM drops a plain check that
+/// earlier branches make redundant, hence [`opaque`] and arithmetic the verifier follows.
+#[inline(always)]
+pub(crate) fn load_len(slot: &mut u32, n: usize, max: usize) -> usize {
+    (opaque(slot, n, usize::MAX).wrapping_sub(1) & (max - 1)) + 1
 }
 
 /// Index just past the last '/' of `path[..len]`.

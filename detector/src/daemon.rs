@@ -68,8 +68,6 @@ struct Daemon {
     loss_reported: LossCounts,
     /// JVMs whose quarantine an alert has announced.
     quarantined: std::collections::HashSet<ProcessKey>,
-    /// The cgroup each live JVM's payloads are inspected in.
-    inspecting: std::collections::HashMap<ProcessKey, String>,
 }
 
 /// The host name alerts carry.
@@ -202,7 +200,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         stats: Stats::default(),
         loss_reported: LossCounts::default(),
         quarantined: Default::default(),
-        inspecting: Default::default(),
     };
     daemon.seed(&scope);
 
@@ -297,9 +294,7 @@ impl Daemon {
             {
                 self.forget_jvm_allowlists(exit.lineage.jvm());
                 self.quarantined.remove(&exit.lineage.jvm());
-                if let Some(cgroup) = self.inspecting.remove(&exit.lineage.jvm()) {
-                    self.sensors.uninspect_cgroup(&cgroup);
-                }
+                self.sensors.uninspect_jvm(exit.lineage.jvm());
             }
             Event::Connect(_) => self.stats.connect_events += 1,
             Event::Payload(_) => self.stats.payload_events += 1,
@@ -489,19 +484,13 @@ impl Daemon {
         self.install_jvm_allowlists(key);
     }
 
-    /// Starts inspecting first payloads in the JVM's cgroup.
+    /// Starts inspecting the packets of the JVM's cgroup.
     fn inspect(&mut self, jvm: ProcessKey, cgroup: &str) {
-        if self.inspecting.contains_key(&jvm) {
-            return;
-        }
-        match self.sensors.inspect_cgroup(cgroup) {
-            Ok(()) => {
-                self.inspecting.insert(jvm, cgroup.to_owned());
-            }
-            Err(e) => tracing::error!(
-                "JVM {}: payloads in {cgroup} will not be inspected: {e}",
+        if let Err(e) = self.sensors.inspect_jvm(jvm, cgroup) {
+            tracing::error!(
+                "JVM {}: packets in {cgroup} will not be inspected: {e}",
                 jvm.tgid
-            ),
+            );
         }
     }
 

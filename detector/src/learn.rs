@@ -1209,8 +1209,6 @@ pub fn learning_policy(base: &Policy) -> Policy {
 struct Learner {
     sensors: Sensors,
     observations: Observations,
-    /// The cgroup each live JVM's first payloads are inspected in (LDAP or RMI on any port).
-    inspecting: HashMap<ProcessKey, String>,
     /// JVMs /proc could not name (gone, or a reused PID): not read again for every event.
     unreadable: std::collections::HashSet<ProcessKey>,
     decode_errors: u64,
@@ -1255,7 +1253,6 @@ pub async fn run(opts: LearnOptions) -> anyhow::Result<()> {
             procfs::nameservers(),
             SystemTime::now(),
         ),
-        inspecting: HashMap::new(),
         unreadable: Default::default(),
         decode_errors: 0,
     };
@@ -1392,9 +1389,7 @@ impl Learner {
             Event::Exit(exit)
                 if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid =>
             {
-                if let Some(cgroup) = self.inspecting.remove(&exit.lineage.jvm()) {
-                    self.sensors.uninspect_cgroup(&cgroup);
-                }
+                self.sensors.uninspect_jvm(exit.lineage.jvm());
             }
             _ => {}
         }
@@ -1429,17 +1424,11 @@ impl Learner {
     }
 
     fn inspect(&mut self, jvm: ProcessKey, cgroup: &str) {
-        if self.inspecting.contains_key(&jvm) {
-            return;
-        }
-        match self.sensors.inspect_cgroup(cgroup) {
-            Ok(()) => {
-                self.inspecting.insert(jvm, cgroup.to_owned());
-            }
-            Err(e) => tracing::warn!(
+        if let Err(e) = self.sensors.inspect_jvm(jvm, cgroup) {
+            tracing::warn!(
                 "JVM {}: LDAP or RMI on unusual ports will not be recognised in {cgroup}: {e}",
                 jvm.tgid
-            ),
+            );
         }
     }
 

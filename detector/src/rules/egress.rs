@@ -9,7 +9,7 @@
 
 use std::{collections::HashSet, net::IpAddr};
 
-use super::{Action, Detection, Direction, Network, RecognisedBy, Rule, Severity};
+use super::{jvm_name, Action, Detection, Direction, Network, RecognisedBy, Rule, Severity};
 use crate::{
     events::{Connect, LineageRef, Payload, ProcessKey, Transport},
     policy::{NetProtocol, Policy},
@@ -67,14 +67,6 @@ fn jvm_cmdline(table: &ProcessTable, lineage: &LineageRef) -> String {
         .get_key(lineage.jvm())
         .map(|j| j.argv.join(" "))
         .unwrap_or_default()
-}
-
-fn jvm_name(table: &ProcessTable, lineage: &LineageRef) -> String {
-    table
-        .get_key(lineage.jvm())
-        .and_then(|j| j.exe.rsplit('/').next().map(str::to_owned))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "JVM".to_owned())
 }
 
 /// The process that made the call: the socket hooks know its tgid, the table its start.
@@ -139,7 +131,7 @@ pub fn evaluate_connect(
     let verb = if c.sendmsg { "sent to" } else { "connected to" };
     let mut summary = format!(
         "{} (pid {}) {verb} {what} at {} ({}",
-        jvm_name(table, &c.lineage),
+        jvm_name(table, c.lineage.jvm()),
         jvm.tgid,
         endpoint(c.dst, c.port),
         c.transport.as_str(),
@@ -200,7 +192,7 @@ pub fn evaluate_payload(
     }
     let udp = p.transport == Transport::Udp;
     let indicator = protocols::indicator(p.protocol.code(), &p.sample, udp);
-    let name = jvm_name(table, &p.lineage);
+    let name = jvm_name(table, p.lineage.jvm());
     let mut network = Network {
         direction: Direction::Outbound,
         local_port: None,

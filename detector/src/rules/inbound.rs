@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use super::{Action, Detection, Direction, Network, Rule, Severity};
+use super::{jvm_name, Action, Detection, Direction, Network, Rule, Severity};
 use crate::{
     events::{Inbound, InboundKind, ProcessKey, Transport},
     process_table::ProcessTable,
@@ -104,11 +104,7 @@ fn class_download(
     if !remember(&mut state.classes, (jvm, i.cookie)) {
         return None;
     }
-    let name = table
-        .get_key(jvm)
-        .and_then(|j| j.exe.rsplit('/').next().map(str::to_owned))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "JVM".to_owned());
+    let name = jvm_name(table, jvm);
     let mut summary = format!(
         "{name} (pid {}) received Java class bytes from {} ({version})",
         jvm.tgid,
@@ -157,11 +153,7 @@ fn probe(table: &ProcessTable, state: &mut InboundState, i: &Inbound) -> Option<
     if !remember(&mut state.probes, (jvm, finding.normalized.clone())) {
         return None;
     }
-    let name = table
-        .get_key(jvm)
-        .and_then(|j| j.exe.rsplit('/').next().map(str::to_owned))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "JVM".to_owned());
+    let name = jvm_name(table, jvm);
     let mut summary = format!(
         "{name} (pid {}) received a JNDI lookup from {} in {}: {}",
         jvm.tgid,

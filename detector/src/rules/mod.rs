@@ -97,6 +97,16 @@ pub struct Detection {
     pub incident_id: String,
 }
 
+/// How an alert names a JVM: its executable's basename ("java"), or "JVM" when the table
+/// no longer knows it.
+pub(crate) fn jvm_name(table: &crate::process_table::ProcessTable, jvm: ProcessKey) -> String {
+    table
+        .get_key(jvm)
+        .and_then(|j| j.exe.rsplit('/').next().map(str::to_owned))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "JVM".to_owned())
+}
+
 /// How a protocol was recognised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -3,7 +3,7 @@
 //! directory or one from an anonymous memory file. In a Log4Shell attack this is the
 //! moment the injected class runs its payload.
 
-use super::{Action, Detection, Rule, Severity};
+use super::{jvm_name, Action, Detection, Rule, Severity};
 use crate::{
     events::{Exec, ProcessKey},
     policy::{Policy, ProgramClass},
@@ -40,16 +40,13 @@ pub fn evaluate(policy: &Policy, table: &ProcessTable, exec: &Exec) -> Option<De
     } else {
         Action::Reported
     };
-    let jvm_name = jvm
-        .map(|j| basename(&j.exe).to_owned())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "JVM".to_owned());
+    let name = jvm_name(table, jvm_key);
     let verb = match class {
         ProgramClass::Shell => "spawned",
         _ => "executed",
     };
     let mut summary = format!(
-        "{jvm_name} (pid {}) {verb} {} {}",
+        "{name} (pid {}) {verb} {} {}",
         jvm_key.tgid,
         describe(class),
         command_line(exec)
@@ -111,10 +108,6 @@ fn command_line(exec: &Exec) -> String {
         line = format!("{} [{}]", exec.filename, line);
     }
     line
-}
-
-fn basename(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }
 
 #[cfg(test)]

@@ -160,6 +160,8 @@ pub struct Sensors {
     cgroup_mount: PathBuf,
     /// Cgroups the payload program is attached to, with how many JVMs need it there.
     inspected: std::collections::HashMap<String, Inspection>,
+    /// The cgroup each JVM's packets are inspected in.
+    inspected_jvms: std::collections::HashMap<crate::events::ProcessKey, String>,
     events: Option<RingBuf<MapData>>,
     loss: PerCpuArray<MapData, u64>,
     lineage: HashMap<MapData, u32, Lineage>,
@@ -357,6 +359,7 @@ impl Sensors {
             quarantine: take(&mut ebpf, "QUARANTINE")?,
             cgroup_mount: scope.mount.clone(),
             inspected: std::collections::HashMap::new(),
+            inspected_jvms: std::collections::HashMap::new(),
             ebpf,
         })
     }
@@ -407,9 +410,30 @@ impl Sensors {
         Ok(())
     }
 
+    /// Starts inspecting the packets of `jvm`'s cgroup (once per JVM; see `inspect_cgroup`).
+    pub fn inspect_jvm(
+        &mut self,
+        jvm: crate::events::ProcessKey,
+        cgroup: &str,
+    ) -> Result<(), SensorError> {
+        if self.inspected_jvms.contains_key(&jvm) {
+            return Ok(());
+        }
+        self.inspect_cgroup(cgroup)?;
+        self.inspected_jvms.insert(jvm, cgroup.to_owned());
+        Ok(())
+    }
+
+    /// `jvm` exited: its cgroup no longer needs inspecting on its account.
+    pub fn uninspect_jvm(&mut self, jvm: crate::events::ProcessKey) {
+        if let Some(cgroup) = self.inspected_jvms.remove(&jvm) {
+            self.uninspect_cgroup(&cgroup);
+        }
+    }
+
     /// Inspects the first payload of sockets in `cgroup` (a cgroup v2 path such as
     /// `/system.slice/app.service`): called for every JVM, counted per cgroup.
-    pub fn inspect_cgroup(&mut self, cgroup: &str) -> Result<(), SensorError> {
+    fn inspect_cgroup(&mut self, cgroup: &str) -> Result<(), SensorError> {
         if let Some((_, users)) = self.inspected.get_mut(cgroup) {
             *users += 1;
             return Ok(());
@@ -455,7 +479,7 @@ impl Sensors {
     }
 
     /// A JVM in `cgroup` is gone; detaches the payload program when it was the last.
-    pub fn uninspect_cgroup(&mut self, cgroup: &str) {
+    fn uninspect_cgroup(&mut self, cgroup: &str) {
         let Some((_, users)) = self.inspected.get_mut(cgroup) else {
             return;
         };
