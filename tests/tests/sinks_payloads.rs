@@ -213,21 +213,40 @@ fn pagerduty_and_slack_payloads_match_the_public_formats() {
         check_slack_message(&messages[i], alert);
     }
 
+    // The JVM has exited, so its incident is closed: PagerDuty gets a resolve with the same
+    // dedup_key (after every alert), Slack a "resolved" message.
+    let incident = printed[0]["incident_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let events = pagerduty.wait_for(|_| true, printed.len() + 1, DELIVERY_TIMEOUT);
+    let resolve = events[printed.len()].json();
+    assert_eq!(resolve["event_action"], "resolve", "{resolve}");
+    assert_eq!(resolve["dedup_key"], incident.as_str(), "{resolve}");
+    assert_eq!(resolve["routing_key"], ROUTING_KEY);
+    let messages = slack.wait_for(|_| true, printed.len() + 1, DELIVERY_TIMEOUT);
+    let resolved = String::from_utf8_lossy(&messages[printed.len()].body).to_lowercase();
+    assert!(resolved.contains("resolved"), "{resolved}");
+
     let stats = detector.stop();
     assert_nothing_lost(&stats);
     for sink in ["oncall", "slack"] {
         assert_eq!(
             sink_count(&stats, sink, "sent"),
-            printed.len() as u64,
-            "{stats}"
+            printed.len() as u64 + 1,
+            "alerts and the resolution: {stats}"
         );
     }
     assert_eq!(
         pagerduty.requests().len(),
-        printed.len(),
+        printed.len() + 1,
         "nothing sent twice"
     );
-    assert_eq!(slack.requests().len(), printed.len(), "nothing sent twice");
+    assert_eq!(
+        slack.requests().len(),
+        printed.len() + 1,
+        "nothing sent twice"
+    );
     let logs = detector.logs();
     assert!(!logs.contains(ROUTING_KEY), "routing key logged:\n{logs}");
     assert!(!logs.contains(SLACK_PATH), "Slack URL logged:\n{logs}");
