@@ -107,6 +107,9 @@ pub const NET_F_QUARANTINED: u32 = 1 << 1;
 pub const NET_F_V4: u32 = 1 << 2;
 /// An allowlist entry covered the destination for any port (the payload is still inspected).
 pub const NET_F_ALLOWED: u32 = 1 << 3;
+/// `Watch::flags`: the socket's first outbound payload has been inspected (its responses
+/// may still be).
+pub const NET_F_SENT: u32 = 1 << 4;
 
 /// Bytes of a payload sample sent to userspace.
 pub const SAMPLE_LEN: usize = 256;

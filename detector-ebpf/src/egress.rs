@@ -24,13 +24,12 @@ use detector_common::{
     classify_payload, ConnectEvent, Lineage, NetAllow, NetKey, PayloadEvent, Watch,
     ALLOW_F_ANY_PORT, CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE,
     CFG_F_QUARANTINE, EVENT_CONNECT, EVENT_PAYLOAD, HOOK_CONNECT, HOOK_SENDMSG, NET_F_ALLOWED,
-    NET_F_BLOCKED, NET_F_QUARANTINED, NET_F_V4, PROTO_DNS, PROTO_LDAP, PROTO_NONE, PROTO_RMI,
-    SAMPLE_LEN, TRANSPORT_TCP, TRANSPORT_UDP,
+    NET_F_BLOCKED, NET_F_QUARANTINED, NET_F_SENT, NET_F_V4, PROTO_DNS, PROTO_LDAP, PROTO_NONE,
+    PROTO_RMI, SAMPLE_LEN, TRANSPORT_TCP, TRANSPORT_UDP,
 };
 
 use crate::{
-    count_loss, current_tgid, header, ingress::RX_WATCH, load_len, task_info_current, CONFIG,
-    EVENTS, LINEAGE,
+    count_loss, current_tgid, header, load_len, task_info_current, CONFIG, EVENTS, LINEAGE,
 };
 
 // === maps ===
@@ -47,12 +46,13 @@ static NET_ALLOW: LpmTrie<NetKey, NetAllow> = LpmTrie::with_max_entries(4096, 0)
 #[map]
 static QUARANTINE: HashMap<u32, u64> = HashMap::with_max_entries(4096, 0);
 
-/// Sockets of JVM lineages whose first payload is still to be inspected, and sockets whose
-/// packets are dropped (`NET_F_BLOCKED`: LDAP or JRMP recognised by payload, enforce mode).
-/// One map, so a packet of any other socket costs a single lookup. LRU: sockets that never
-/// send anything age out.
+/// Sockets of JVM lineages: their first outbound payload is inspected here (then
+/// `NET_F_SENT` is set), their first inbound data packets in `ingress`, and their packets
+/// dropped both ways once `NET_F_BLOCKED` is set (LDAP, JRMP or class bytes, enforce mode).
+/// One map, so a connect costs one insert and a packet of any other socket one lookup.
+/// LRU: sockets that are gone age out.
 #[map]
-static WATCH: LruHashMap<u64, Watch> = LruHashMap::with_max_entries(16384, 0);
+pub(crate) static WATCH: LruHashMap<u64, Watch> = LruHashMap::with_max_entries(16384, 0);
 
 /// The payload event is too large for the BPF stack.
 #[map]
@@ -197,10 +197,6 @@ fn on_egress(ctx: &SockAddrContext, v6: bool, hook: u32) -> i32 {
         // Best effort: an LRU map evicts rather than fails; a failure only means this
         // socket's payload goes uninspected, which the connect event already covers.
         let _ = WATCH.insert(cookie, watch, 0);
-        if transport == TRANSPORT_TCP {
-            // Its response is scanned for class bytes (the third stage of the attack).
-            let _ = RX_WATCH.insert(cookie, watch, 0);
-        }
     }
     if block {
         0
@@ -285,6 +281,9 @@ fn try_payload(ctx: &SkBuffContext) -> Result<i32, i64> {
     if watch.flags & NET_F_BLOCKED != 0 {
         return Ok(0);
     }
+    if watch.flags & NET_F_SENT != 0 {
+        return Ok(1);
+    }
 
     // cgroup skb programs see the packet from its network header.
     let first: u8 = ctx.load(0)?;
@@ -305,7 +304,10 @@ fn try_payload(ctx: &SkBuffContext) -> Result<i32, i64> {
         // A handshake or a bare ACK: keep waiting for the data.
         return Ok(1);
     }
-    let _ = WATCH.remove(cookie);
+    // Only the first payload is inspected; the entry stays for the inbound side.
+    if let Some(w) = WATCH.get_ptr_mut(cookie) {
+        unsafe { (*w).flags |= NET_F_SENT };
+    }
 
     let Some(ev) = PAYLOAD_SCRATCH.get_ptr_mut(0) else {
         return Ok(1);
@@ -353,7 +355,14 @@ fn try_payload(ctx: &SkBuffContext) -> Result<i32, i64> {
             // Watched sockets are never explicitly allowlisted, and LDAP/RMI needs an
             // explicit port: drop this packet, the retransmissions, everything after.
             flags |= NET_F_BLOCKED;
-            let _ = WATCH.insert(cookie, Watch { flags, ..watch }, 0);
+            let _ = WATCH.insert(
+                cookie,
+                Watch {
+                    flags: flags | NET_F_SENT,
+                    ..watch
+                },
+                0,
+            );
             verdict = 0;
             if cfg.flags & CFG_F_QUARANTINE != 0 {
                 let _ = QUARANTINE.insert(watch.lineage.jvm_tgid, watch.lineage.jvm_start_ns, 0);

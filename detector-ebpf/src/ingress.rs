@@ -2,7 +2,7 @@
 //!
 //! `cgroup_skb/ingress`, attached (like the payload program) only to cgroups that contain a
 //! JVM, looks at the first few data packets of each TCP connection:
-//! - on a connection a JVM *made* (remembered by the connect hook in `RX_WATCH`), for Java
+//! - on a connection a JVM *made* (remembered by the connect hook in `egress::WATCH`), for Java
 //!   class bytes (`CAFEBABE`, also after HTTP response headers): the class the JNDI
 //!   reference points at. In enforce mode that packet and all later ones are dropped, so the
 //!   class never arrives.
@@ -21,16 +21,12 @@ use aya_ebpf::{
     EbpfContext,
 };
 use detector_common::{
-    InboundEvent, Lineage, Watch, CFG_F_BLOCK_CLASS, CFG_F_ENFORCE, EVENT_INBOUND, INBOUND_CLASS,
+    InboundEvent, Lineage, CFG_F_BLOCK_CLASS, CFG_F_ENFORCE, EVENT_INBOUND, INBOUND_CLASS,
     INBOUND_PACKETS, INBOUND_PROBE, INBOUND_SAMPLE_LEN, INBOUND_SCAN_LEN, NET_F_BLOCKED, NET_F_V4,
     TRANSPORT_TCP,
 };
 
-use crate::{count_loss, header, load_len, opaque, CONFIG, EVENTS};
-
-/// Connections a JVM lineage made: their responses are scanned for class bytes.
-#[map]
-pub(crate) static RX_WATCH: LruHashMap<u64, Watch> = LruHashMap::with_max_entries(16384, 0);
+use crate::{count_loss, egress::WATCH, header, load_len, opaque, CONFIG, EVENTS};
 
 /// Data packets already scanned on other (accepted) connections.
 #[map]
@@ -63,7 +59,7 @@ enum Needle {
 
 fn try_ingress(ctx: &SkBuffContext) -> Result<i32, i64> {
     let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    let outbound = RX_WATCH.get_ptr_mut(cookie);
+    let outbound = WATCH.get_ptr_mut(cookie);
     if let Some(w) = outbound {
         let w = unsafe { &mut *w };
         if w.flags & NET_F_BLOCKED != 0 {
