@@ -314,6 +314,22 @@ fn one_list_per_value<T: Eq + Hash>(
     Ok(())
 }
 
+/// The `app` of an allow rule (exec or egress): absent means every JVM, empty is a mistake.
+fn rule_app(
+    app: Option<Spanned<String>>,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<Option<String>, PolicyError> {
+    match app {
+        Some(app) if app.get_ref().is_empty() => Err(src.invalid(
+            &app.span(),
+            key,
+            "must not be empty; leave `app` out to apply the rule to every JVM".to_owned(),
+        )),
+        app => Ok(app.map(Spanned::into_inner)),
+    }
+}
+
 /// One `[[exec.allow]]` rule, the `index`th in the file.
 fn allow_rule(
     index: usize,
@@ -328,16 +344,7 @@ fn allow_rule(
     } = rule.into_inner();
     let key = |field: &str| format!("exec.allow[{index}].{field}");
 
-    let app = match app {
-        Some(app) if app.get_ref().is_empty() => {
-            return Err(src.invalid(
-                &app.span(),
-                &key("app"),
-                "must not be empty; leave `app` out to apply the rule to every JVM".to_owned(),
-            ));
-        }
-        app => app.map(Spanned::into_inner),
-    };
+    let app = rule_app(app, &key("app"), src)?;
 
     let Some(programs) = programs else {
         return Err(src.invalid(
@@ -457,16 +464,7 @@ fn net_allow_rule(
     } = rule.into_inner();
     let key = |field: &str| format!("egress.allow[{index}].{field}");
 
-    let app = match app {
-        Some(app) if app.get_ref().is_empty() => {
-            return Err(src.invalid(
-                &app.span(),
-                &key("app"),
-                "must not be empty; leave `app` out to apply the rule to every JVM".to_owned(),
-            ));
-        }
-        app => app.map(Spanned::into_inner),
-    };
+    let app = rule_app(app, &key("app"), src)?;
 
     let Some(cidrs) = cidrs else {
         return Err(src.invalid(
