@@ -179,6 +179,10 @@ pub struct KernelOffsets {
     pub file_dentry: u32,
     /// `dentry.d_name` + `qstr.name`
     pub dentry_name: u32,
+    /// `task_struct.signal`
+    pub task_signal: u32,
+    /// `signal_struct.live` (an `atomic_t`: its counter is its first member)
+    pub signal_live: u32,
 }
 
 /// The one entry of the `CONFIG` array map.

@@ -378,20 +378,24 @@ fn try_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
 }
 
 fn try_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
-    // `group_dead`: the last thread of the process is exiting.
-    let group_dead: u64 = ctx.arg(1);
-    if group_dead & 0xff == 0 {
-        return Ok(());
-    }
     let tgid = current_tgid();
     let Some(lineage) = (unsafe { LINEAGE.get(tgid) }).copied() else {
         return Ok(());
     };
-    let _ = LINEAGE.remove(tgid);
     let Some(cfg) = CONFIG.get(0) else {
         return Ok(());
     };
     let task: *const u8 = ctx.arg(0);
+    // Only the last thread of the process ends its lineage. Kernels before 6.13 pass the
+    // tracepoint the task alone (no `group_dead` argument), so read what `do_exit` derives
+    // `group_dead` from: it has already decremented `signal->live` when the tracepoint
+    // fires, and the last thread brings it to zero. One code path for every kernel.
+    let signal = read_ptr(task, cfg.offsets.task_signal)?;
+    let live = unsafe { read::<i32>(signal, cfg.offsets.signal_live) }?;
+    if live != 0 {
+        return Ok(());
+    }
+    let _ = LINEAGE.remove(tgid);
     let ev = ExitEvent {
         header: header(EVENT_EXIT),
         task: task_info(task, &cfg.offsets)?,

@@ -264,6 +264,8 @@ impl Btf {
             bprm_interp: self.offset_of("linux_binprm", "interp")?,
             file_dentry: self.offset_of("file", "f_path.dentry")?,
             dentry_name: self.offset_of("dentry", "d_name.name")?,
+            task_signal: self.offset_of("task_struct", "signal")?,
+            signal_live: self.offset_of("signal_struct", "live")?,
         })
     }
 }

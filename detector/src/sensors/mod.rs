@@ -272,7 +272,10 @@ impl Sensors {
             })
         })?;
 
-        let mut ebpf = EbpfLoader::new().btf(Some(&kernel_btf)).load(EBPF_OBJECT)?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&kernel_btf))
+            .verifier_log_level(verifier_log_level())
+            .load(EBPF_OBJECT)?;
 
         let mut flags = 0;
         if policy.mode == Mode::Enforce {
@@ -536,6 +539,20 @@ impl Sensors {
             // Already absent is fine: entries are per JVM and removed once.
             let _ = self.allow.remove(&allow_key(jvm_tgid, p));
         }
+    }
+}
+
+/// What the verifier writes when it refuses a program. aya loads with the log off and
+/// only asks again, with a log, after a refusal. The instruction-level trace (`DEBUG`) of
+/// a large program runs to hundreds of MiB: older kernels (before 6.4) keep its *start*
+/// and fail with ENOSPC once the buffer is full, hiding the reason at its end. `STATS`
+/// alone gives the verifier's error messages and its statistics, a few lines on every
+/// kernel; the full trace only when asked for with `DETECTOR_LOG=debug`.
+fn verifier_log_level() -> aya::VerifierLogLevel {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        aya::VerifierLogLevel::DEBUG | aya::VerifierLogLevel::STATS
+    } else {
+        aya::VerifierLogLevel::STATS
     }
 }
 
