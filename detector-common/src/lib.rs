@@ -74,8 +74,37 @@ pub const CLASS_MEMFD: u32 = 5;
 pub const CFG_F_ENFORCE: u32 = 1 << 0;
 /// Only JVMs started inside the scope cgroup (`scope_cgroup_id` at `scope_level`) are tracked.
 pub const CFG_F_SCOPED: u32 = 1 << 1;
-/// The `JVM_PATHS` map is not empty: execs outside a lineage must hash their path.
+/// The `JVM_PATHS` map is not empty: an exec whose `comm` matches the basename of a launcher
+/// path (`Config::launchers`, `LAUNCHER_F_PATH`) hashes its path and looks it up.
 pub const CFG_F_JVM_PATHS: u32 = 1 << 2;
+/// More launcher names than `Config::launchers` holds: execs look `comm` up in `JVM_NAMES`.
+pub const CFG_F_LAUNCHER_MAP: u32 = 1 << 7;
+
+// === JVM launchers ===
+
+/// Launcher names compared inline with `comm` at every exec (`Config::launchers`): a few
+/// register compares instead of a hash lookup, on the path every non-JVM exec takes.
+pub const LAUNCHER_SLOTS: usize = 8;
+/// `Config::launcher_paths` bit `1 << i`: entry `i` is the basename of a launcher *path*,
+/// confirmed by the hash of the whole path (`JVM_PATHS`); otherwise a launcher name.
+pub const LAUNCHER_F_PATH: u32 = 1;
+
+// === lineage table ===
+
+/// Slots of the direct-mapped lineage table (`LINEAGE`), indexed by `tgid & (LINEAGE_SLOTS - 1)`.
+///
+/// Why not a hash map: every fork, exec, exit, connect and sendmsg on the host asks "is this
+/// process in a JVM lineage?". A slot indexed by the tgid answers with one inlined array
+/// access that usually hits the cache (tgids are handed out in sequence), where a hash
+/// lookup costs a bucket walk into cold memory — measured at ~300 ns per lookup here. Two
+/// tracked tgids that share a slot are rare (they are `LINEAGE_SLOTS` apart); the second
+/// goes to `LINEAGE_OVERFLOW` and the slot counts it in `overflow`.
+pub const LINEAGE_SLOTS: u32 = 1 << 16;
+/// Entries of the overflow hash map for tgids whose slot is taken.
+pub const LINEAGE_OVERFLOW_ENTRIES: u32 = 16384;
+/// `BPF_F_MMAPABLE`: the daemon maps the lineage table to update it with atomic
+/// instructions, as the kernel programs do.
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 // === network ===
 
@@ -146,8 +175,11 @@ pub const SIGKILL: u32 = 9;
 /// Byte offsets of the kernel structure members the programs read.
 ///
 /// The daemon reads them from the running kernel's BTF (`/sys/kernel/btf/vmlinux`) at
-/// start-up; Rust eBPF has no CO-RE relocations, so this is how the programs stay correct
-/// across kernel builds.
+/// start-up and writes them into the programs' read-only data (the `OFFSETS` global) before
+/// loading: Rust eBPF has no CO-RE relocations, so this is how the programs stay correct
+/// across kernel builds. Read-only data is constant to the verifier, which is what lets the
+/// programs dereference the typed `task_struct`/`linux_binprm` pointers the BTF tracepoints
+/// hand them with plain loads instead of a `bpf_probe_read_kernel` call per field.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelOffsets {
@@ -195,8 +227,51 @@ pub struct Config {
     pub scope_level: u32,
     /// Cgroup v2 id (the directory's inode number) of the scope.
     pub scope_cgroup_id: u64,
-    /// Where to find what the programs read in kernel structures.
-    pub offsets: KernelOffsets,
+    /// JVM launcher basenames as `comm` holds them (NUL-padded, at most 15 bytes), as
+    /// two native-endian words each; the first `n_launchers` are used.
+    pub launchers: [[u64; 2]; LAUNCHER_SLOTS],
+    /// Entries of `launchers` in use.
+    pub n_launchers: u32,
+    /// Bit `i`: `launchers[i]` comes from a launcher path (`LAUNCHER_F_PATH`).
+    pub launcher_paths: u32,
+}
+
+/// One slot of the lineage table (`LINEAGE`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineageSlot {
+    /// The tracked process whose lineage this is; 0 when the slot is free.
+    pub tgid: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+    /// Tracked processes of this slot kept in `LINEAGE_OVERFLOW` instead (changed only with
+    /// atomic adds, by the kernel and the daemon alike; 64 bits because that is the atomic
+    /// width the eBPF target offers).
+    pub overflow: u64,
+    /// The lineage of `tgid`.
+    pub lineage: Lineage,
+}
+
+/// The `comm` key of a program name, as the kernel sees it after exec: the basename cut at
+/// 15 bytes and NUL-padded (`TASK_COMM_LEN`). Keys of `EXEC_CLASS` and `JVM_NAMES`.
+pub fn comm_key(name: &[u8]) -> [u8; COMM_LEN] {
+    let mut key = [0u8; COMM_LEN];
+    let n = if name.len() < COMM_LEN - 1 {
+        name.len()
+    } else {
+        COMM_LEN - 1
+    };
+    key[..n].copy_from_slice(&name[..n]);
+    key
+}
+
+/// [`comm_key`] as the two native-endian words `Config::launchers` holds.
+pub fn comm_words(key: &[u8; COMM_LEN]) -> [u64; 2] {
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&key[..8]);
+    hi.copy_from_slice(&key[8..]);
+    [u64::from_ne_bytes(lo), u64::from_ne_bytes(hi)]
 }
 
 /// Which JVM a process descends from: the value of the `LINEAGE` map, keyed by tgid.
@@ -553,6 +628,8 @@ mod pod {
     // SAFETY: every type below is repr(C), Copy, has no padding the compiler adds
     // (padding is explicit) and every bit pattern is valid.
     unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for KernelOffsets {}
+    unsafe impl aya::Pod for LineageSlot {}
     unsafe impl aya::Pod for Lineage {}
     unsafe impl aya::Pod for AllowKey {}
     unsafe impl aya::Pod for NetAllow {}

@@ -29,7 +29,7 @@ use detector_common::{
 };
 
 use crate::{
-    count_loss, current_tgid, header, load_len, task_info_current, CONFIG, EVENTS, LINEAGE,
+    count_loss, current_tgid, header, load_len, task_info_current, CONFIG, EVENTS,
 };
 
 // === maps ===
@@ -99,8 +99,8 @@ pub fn egress_payload(ctx: SkBuffContext) -> i32 {
 fn on_egress(ctx: &SockAddrContext, v6: bool, hook: u32) -> i32 {
     let tgid = current_tgid();
     // Value, not pointer, checks: see `try_exec` on LLVM folding null checks.
-    let (tracked, lineage) = match unsafe { LINEAGE.get(tgid) } {
-        Some(l) => (true, *l),
+    let (tracked, lineage) = match crate::lineage_of(tgid) {
+        Some(l) => (true, l),
         None => (false, Lineage::default()),
     };
     if !tracked {

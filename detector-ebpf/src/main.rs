@@ -15,6 +15,9 @@
 //! kernel's BTF via the `CONFIG` map (see `detector/src/sensors/btf.rs`).
 #![no_std]
 #![no_main]
+// `atomic_add`: the only way to an atomic add on this target (built with RUSTC_BOOTSTRAP).
+#![feature(core_intrinsics)]
+#![expect(internal_features, reason = "atomic_xadd, see atomic_add")]
 
 mod egress;
 mod ingress;
@@ -23,7 +26,7 @@ use aya_ebpf::{
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
         bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_get_smp_processor_id,
-        bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_user_buf, bpf_send_signal,
+        bpf_ktime_get_boot_ns, bpf_probe_read_user_buf, bpf_send_signal,
         generated::bpf_probe_read_kernel_str,
     },
     macros::{btf_tracepoint, map},
@@ -32,11 +35,48 @@ use aya_ebpf::{
 };
 use detector_common::{
     fnv1a_at, AllowKey, Config, EventHeader, ExecEvent, ExitEvent, ForkEvent, KernelOffsets,
-    Lineage, PrefixKey, TaskInfo, ARGS_LEN, CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_SCOPED,
-    CLASS_MEMFD, CLASS_NONE, CLASS_WRITABLE_DIR, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_KINDS,
+    Lineage, LineageSlot, PrefixKey, TaskInfo, ARGS_LEN, BPF_F_MMAPABLE, CFG_F_ENFORCE,
+    CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_SCOPED, CLASS_MEMFD, CLASS_NONE,
+    CLASS_WRITABLE_DIR, COMM_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_KINDS,
     EXEC_F_ALLOWED, EXEC_F_ARGS_TRUNCATED, EXEC_F_JVM, EXEC_F_KILLED, EXEC_F_KILL_FAILED,
-    EXEC_F_MEMFD, LOSS_LINEAGE_FULL, NAME_LEN, PATH_LEN, PREFIX_LEN, SIGKILL,
+    EXEC_F_MEMFD, LAUNCHER_SLOTS, LINEAGE_OVERFLOW_ENTRIES, LINEAGE_SLOTS, LOSS_LINEAGE_FULL,
+    PATH_LEN, PREFIX_LEN, SIGKILL,
 };
+
+// === read-only data ===
+
+/// Where the members the programs read sit in this kernel's structures: written by the
+/// daemon into the object's read-only data before loading (`EbpfLoader::set_global`), so
+/// the verifier sees constants (see `KernelOffsets`).
+#[unsafe(no_mangle)]
+static OFFSETS: KernelOffsets = KernelOffsets {
+    task_pid: 0,
+    task_tgid: 0,
+    task_real_parent: 0,
+    task_group_leader: 0,
+    task_start_boottime: 0,
+    task_mm: 0,
+    task_exit_code: 0,
+    mm_arg_start: 0,
+    mm_arg_end: 0,
+    bprm_file: 0,
+    bprm_filename: 0,
+    bprm_interp: 0,
+    file_dentry: 0,
+    dentry_name: 0,
+    task_signal: 0,
+    signal_live: 0,
+};
+
+/// `OFFSETS.$field`, read so that LLVM cannot fold the zero it was compiled with.
+macro_rules! off {
+    ($field:ident) => {{
+        // SAFETY: a read of a static.
+        #[allow(unused_unsafe)]
+        let value = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(OFFSETS.$field)) };
+        value as usize
+    }};
+}
 
 // === maps ===
 
@@ -45,28 +85,34 @@ use detector_common::{
 pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
 
 /// Per-CPU counters of what could not be recorded: slot `EVENT_*` counts failed ring
-/// buffer reserves of that kind, slot `LOSS_LINEAGE_FULL` failed `LINEAGE` inserts.
+/// buffer reserves of that kind, slot `LOSS_LINEAGE_FULL` failed lineage inserts.
 #[map]
 static LOSS: PerCpuArray<u64> = PerCpuArray::with_max_entries(EVENT_KINDS, 0);
 
 #[map]
 pub(crate) static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 
-/// tgid → lineage, for every JVM and JVM descendant alive.
+/// The lineage of every JVM and JVM descendant alive, direct-mapped by tgid (see
+/// `LINEAGE_SLOTS` for why); the daemon maps it to seed processes that predate it.
 #[map]
-pub(crate) static LINEAGE: HashMap<u32, Lineage> = HashMap::with_max_entries(65536, 0);
+static LINEAGE: Array<LineageSlot> = Array::with_max_entries(LINEAGE_SLOTS, BPF_F_MMAPABLE);
 
-/// Basenames of JVM launchers (matched on `comm`, which exec sets to the basename).
+/// Tracked tgids whose `LINEAGE` slot holds another tgid.
 #[map]
-static JVM_NAMES: HashMap<[u8; NAME_LEN], u32> = HashMap::with_max_entries(256, 0);
+static LINEAGE_OVERFLOW: HashMap<u32, Lineage> =
+    HashMap::with_max_entries(LINEAGE_OVERFLOW_ENTRIES, 0);
+
+/// Launcher names beyond the ones `Config::launchers` holds (`CFG_F_LAUNCHER_MAP`), by `comm`.
+#[map]
+static JVM_NAMES: HashMap<[u8; COMM_LEN], u32> = HashMap::with_max_entries(256, 0);
 
 /// FNV-1a of full launcher paths.
 #[map]
 static JVM_PATHS: HashMap<u64, u32> = HashMap::with_max_entries(256, 0);
 
-/// Basename → `CLASS_*` (shells, interpreters, downloaders).
+/// Program name as `comm` holds it → `CLASS_*` (shells, interpreters, downloaders).
 #[map]
-static EXEC_CLASS: HashMap<[u8; NAME_LEN], u32> = HashMap::with_max_entries(1024, 0);
+static EXEC_CLASS: HashMap<[u8; COMM_LEN], u32> = HashMap::with_max_entries(1024, 0);
 
 /// World-writable directory prefixes (e.g. "/tmp/").
 #[map]
@@ -103,29 +149,133 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
     }
 }
 
+// === lineage table ===
+
+/// The lineage `tgid` belongs to, if any. For a process outside every JVM lineage — nearly
+/// all of them — this is one array access and a compare.
+#[inline(always)]
+pub(crate) fn lineage_of(tgid: u32) -> Option<Lineage> {
+    let slot = LINEAGE.get(tgid & (LINEAGE_SLOTS - 1))?;
+    if slot.tgid == tgid {
+        return Some(slot.lineage);
+    }
+    if slot.overflow == 0 {
+        return None;
+    }
+    unsafe { LINEAGE_OVERFLOW.get(tgid) }.copied()
+}
+
+/// Starts (or replaces) the lineage of `tgid`.
+#[inline(always)]
+fn track(tgid: u32, lineage: Lineage) {
+    let Some(slot) = LINEAGE.get_ptr_mut(tgid & (LINEAGE_SLOTS - 1)) else {
+        return;
+    };
+    let slot = unsafe { &mut *slot };
+    if slot.tgid == tgid || slot.tgid == 0 {
+        // The lineage first, then the tgid that makes it visible.
+        slot.lineage = lineage;
+        slot.tgid = tgid;
+        return;
+    }
+    const BPF_NOEXIST: u64 = 1;
+    match LINEAGE_OVERFLOW.insert(tgid, lineage, BPF_NOEXIST) {
+        Ok(()) => atomic_add(&mut slot.overflow, 1),
+        // Already there (a JVM exec in a tracked process): replace it, the count stays.
+        Err(_) if unsafe { LINEAGE_OVERFLOW.get(tgid) }.is_some() => {
+            let _ = LINEAGE_OVERFLOW.insert(tgid, lineage, 0);
+        }
+        Err(_) => count_loss(LOSS_LINEAGE_FULL),
+    }
+}
+
+/// Ends the lineage of `tgid` (its last thread exited).
+#[inline(always)]
+fn untrack(tgid: u32) {
+    let Some(slot) = LINEAGE.get_ptr_mut(tgid & (LINEAGE_SLOTS - 1)) else {
+        return;
+    };
+    let slot = unsafe { &mut *slot };
+    if slot.tgid == tgid {
+        slot.tgid = 0;
+    } else if slot.overflow != 0 && LINEAGE_OVERFLOW.remove(tgid).is_ok() {
+        atomic_add(&mut slot.overflow, u64::MAX);
+    }
+}
+
+/// `*counter += delta` (wrapping) as one atomic instruction: the daemon updates the same
+/// counters from userspace. The result is unused, so this is the plain `BPF_XADD` every
+/// supported kernel has (fetching variants need 5.12).
+#[inline(always)]
+fn atomic_add(counter: &mut u64, delta: u64) {
+    // `AtomicU64::fetch_add` is not offered for this target (it has no fetching atomics
+    // before `-mcpu=v3`); the intrinsic with its result dropped lowers to `BPF_XADD`.
+    unsafe {
+        core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+            counter, delta,
+        )
+    };
+}
+
 // === exec ===
 
+/// What `comm` says about a new program: not a launcher, a launcher by name, or the
+/// basename of a launcher path (to be confirmed by the path's hash).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Launcher {
+    No,
+    Name,
+    PathCandidate,
+}
+
+/// Compares `comm` with the launcher names in `cfg` (a few register compares: every exec on
+/// the host passes here), or looks it up in `JVM_NAMES` when there are more of them.
+#[inline(always)]
+fn launcher(cfg: &Config, comm: &[u8; COMM_LEN]) -> Launcher {
+    if cfg.flags & CFG_F_LAUNCHER_MAP != 0 {
+        return if unsafe { JVM_NAMES.get(comm) }.is_some_and(|v| *v != 0) {
+            Launcher::Name
+        } else {
+            Launcher::No
+        };
+    }
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&comm[..8]);
+    hi.copy_from_slice(&comm[8..]);
+    let (lo, hi) = (u64::from_ne_bytes(lo), u64::from_ne_bytes(hi));
+    let mut found = Launcher::No;
+    for i in 0..LAUNCHER_SLOTS {
+        if i as u32 >= cfg.n_launchers {
+            break;
+        }
+        if cfg.launchers[i][0] == lo && cfg.launchers[i][1] == hi {
+            if cfg.launcher_paths & (1 << i) == 0 {
+                return Launcher::Name;
+            }
+            found = Launcher::PathCandidate;
+        }
+    }
+    found
+}
+
 fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    let tgid = current_tgid();
+    // The process's own lineage: it was copied from its parent at fork.
+    // A plain value and a flag, not an Option: LLVM spills the payload of a `None` as an
+    // uninitialised register, which the verifier refuses ("R8 !read_ok").
+    let (tracked, inherited) = match lineage_of(tgid) {
+        Some(l) => (true, l),
+        None => (false, Lineage::default()),
+    };
     let Some(cfg) = CONFIG.get(0) else {
         return Ok(());
     };
-    let off = &cfg.offsets;
-    let tgid = current_tgid();
-    // The process's own entry: it was copied from its parent at fork.
-    // A plain value and a flag, not an Option: LLVM spills the payload of a `None` as an
-    // uninitialised register, which the verifier refuses ("R8 !read_ok").
-    let (tracked, inherited) = match unsafe { LINEAGE.get(tgid) } {
-        Some(l) => (true, *l),
-        None => (false, Lineage::default()),
-    };
-
-    // Fast path for everything that is neither a JVM nor in a JVM's lineage.
+    // exec set `comm` to the basename of the path execve was given (cut at 15 bytes).
     let comm = bpf_get_current_comm().map_err(i64::from)?;
-    // Compare the loaded value, not the pointer: LLVM would otherwise fold the two null
-    // checks into `ptr | ptr`, which the verifier rejects ("pointer |= pointer prohibited").
-    let by_name = unsafe { JVM_NAMES.get(comm_key(&comm)) }.is_some_and(|v| *v != 0);
-    let bprm: *const u8 = ctx.arg(2);
-    if !tracked && !by_name && cfg.flags & CFG_F_JVM_PATHS == 0 {
+    let launcher = launcher(cfg, &comm);
+    // Fast path for everything that is neither a JVM nor in a JVM's lineage.
+    if !tracked && launcher == Launcher::No {
         return Ok(());
     }
 
@@ -134,17 +284,20 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     };
     let ev = unsafe { &mut *ev };
     let task: *const u8 = ctx.arg(0);
+    let bprm: *const u8 = ctx.arg(2);
 
-    ev.filename_len = read_str(read_ptr(bprm, off.bprm_filename)?, &mut ev.filename);
-    let is_jvm = by_name
-        || (cfg.flags & CFG_F_JVM_PATHS != 0
-            && unsafe { JVM_PATHS.get(path_hash(&ev.filename, ev.filename_len)) }
-                .is_some_and(|v| *v != 0));
+    let filename: *const u8 = unsafe { field(bprm, off!(bprm_filename)) };
+    ev.filename_len = read_str(filename, &mut ev.filename);
+    let mut is_jvm = launcher == Launcher::Name;
+    if launcher == Launcher::PathCandidate && cfg.flags & CFG_F_JVM_PATHS != 0 {
+        is_jvm = unsafe { JVM_PATHS.get(path_hash(&ev.filename, ev.filename_len)) }
+            .is_some_and(|v| *v != 0);
+    }
     if !tracked && !is_jvm {
         return Ok(());
     }
 
-    let info = task_info(task, off)?;
+    let info = task_info(task, &comm);
     let lineage = if is_jvm {
         // A JVM (even one started by another JVM) is the root of its own lineage: a child
         // is attributed to the nearest JVM above it.
@@ -156,9 +309,7 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
             depth: 0,
             jvm_start_ns: info.start_ns,
         };
-        if LINEAGE.insert(tgid, own, 0).is_err() {
-            count_loss(LOSS_LINEAGE_FULL);
-        }
+        track(tgid, own);
         own
     } else {
         inherited
@@ -170,21 +321,35 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     ev.flags = if is_jvm { EXEC_F_JVM } else { 0 };
     ev.class = CLASS_NONE;
 
-    let interp = read_ptr(bprm, off.bprm_interp)?;
-    ev.interp_len = if interp == read_ptr(bprm, off.bprm_filename)? {
-        0
-    } else {
+    let interp: *const u8 = unsafe { field(bprm, off!(bprm_interp)) };
+    let script = interp != filename;
+    ev.interp_len = if script {
         read_str(interp, &mut ev.interp)
+    } else {
+        0
     };
-    read_args(task, off, ev);
+    read_args(task, ev);
 
-    if is_memfd(bprm, off) {
+    // The file being run: the interpreter for a script (binfmt_script swapped it in).
+    let file: *const u8 = unsafe { field(bprm, off!(bprm_file)) };
+    let dentry: *const u8 = unsafe { field(file, off!(file_dentry)) };
+    let name: *const u8 = unsafe { field(dentry, off!(dentry_name)) };
+    // Zeroed first: the helper stops at the NUL, and the bytes after it are part of the key.
+    let mut file_name = [0u8; COMM_LEN];
+    unsafe {
+        bpf_probe_read_kernel_str(
+            file_name.as_mut_ptr().cast(),
+            COMM_LEN as u32,
+            name.cast(),
+        )
+    };
+    if file_name.starts_with(b"memfd:") {
         ev.flags |= EXEC_F_MEMFD;
     }
     if !is_jvm {
-        ev.class = classify(ev);
+        ev.class = classify(ev, &comm, script, &file_name);
         if ev.class != CLASS_NONE {
-            if allowed(ev) {
+            if allowed(ev, &comm) {
                 ev.flags |= EXEC_F_ALLOWED;
             } else if cfg.flags & CFG_F_ENFORCE != 0 {
                 // The new program has not run a single instruction yet: SIGKILL is
@@ -199,37 +364,64 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     }
 
     ev._pad = 0;
-    if EVENTS.output::<ExecEvent>(&*ev, 0).is_err() {
+    // Routine events do not wake the daemon (a wake-up is an interrupt per event); it
+    // drains on a short timer. What it must act on wakes it at once.
+    let wake = wake_flag(ev.class != CLASS_NONE || is_jvm);
+    if EVENTS.output::<ExecEvent>(&*ev, wake).is_err() {
         count_loss(EVENT_EXEC);
     }
     Ok(())
 }
 
-/// `CLASS_*` of the program `ev` describes: by basename, by the basename of a script's
-/// interpreter, by a world-writable directory prefix, or as an anonymous memory file.
-/// `detector/src/policy` implements the same order for monitor mode and replay.
+/// `bpf_ringbuf_output` flags for a record: wake the daemon for what it must act on, or
+/// when a megabyte is waiting; otherwise leave it to the daemon's drain timer
+/// (`sensors::DRAIN_INTERVAL`), since a wake-up costs an interrupt per record.
 #[inline(always)]
-fn classify(ev: &mut ExecEvent) -> u32 {
-    let class = class_of_name(&mut ev._pad, &ev.filename, ev.filename_len);
+pub(crate) fn wake_flag(important: bool) -> u64 {
+    const BPF_RB_NO_WAKEUP: u64 = 1;
+    const BPF_RB_AVAIL_DATA: u64 = 0;
+    if important || EVENTS.query(BPF_RB_AVAIL_DATA) > 1 << 20 {
+        0
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}
+
+/// `CLASS_*` of the new program: by its name (`comm`, version-stripped), for a script by
+/// the name of its interpreter's file, by a world-writable directory prefix of the path
+/// execve was given, or as an anonymous memory file. `detector/src/policy` implements the
+/// same order for monitor mode and replay.
+///
+/// Names come from `comm` and the file's dentry, not from scanning the path for its last
+/// '/': the scan was the bulk of what the verifier had to walk, and what kernels before 6.2
+/// refused ("The sequence of 8193 jumps is too complex").
+#[inline(always)]
+fn classify(
+    ev: &mut ExecEvent,
+    comm: &[u8; COMM_LEN],
+    script: bool,
+    file_name: &[u8; COMM_LEN],
+) -> u32 {
+    let class = class_of_name(*comm);
     if class != CLASS_NONE {
         return class;
     }
-    if ev.interp_len > 0 {
-        let class = class_of_name(&mut ev._pad, &ev.interp, ev.interp_len);
+    if script {
+        let mut name = *file_name;
+        // The dentry name may be longer than the key: cut it as `comm` would be.
+        name[COMM_LEN - 1] = 0;
+        let class = class_of_name(name);
         if class != CLASS_NONE {
             return class;
         }
     }
+    // LPM compares only the first `prefix_len` bits, so the bytes beyond the path's end
+    // (left from an earlier event) do not matter: a straight copy, no loop to verify.
     let mut prefix = Key::new(0, [0u8; PREFIX_LEN]);
+    let src: &[u8; PREFIX_LEN] = unsafe { &*(ev.filename.as_ptr() as *const [u8; PREFIX_LEN]) };
+    prefix.data = *src;
     let n = ev.filename_len as usize;
-    let n = if n > PREFIX_LEN { PREFIX_LEN } else { n };
-    for i in 0..PREFIX_LEN {
-        if i >= n {
-            break;
-        }
-        prefix.data[i] = ev.filename[i];
-    }
-    prefix.prefix_len = (n * 8) as u32;
+    prefix.prefix_len = (if n > PREFIX_LEN { PREFIX_LEN } else { n } * 8) as u32;
     if WRITABLE_DIRS.get(&prefix).is_some() {
         return CLASS_WRITABLE_DIR;
     }
@@ -241,8 +433,8 @@ fn classify(ev: &mut ExecEvent) -> u32 {
 
 /// The `EXEC_CLASS` entry userspace sets when the policy watches memfd execs.
 #[inline(always)]
-fn memfd_key() -> [u8; NAME_LEN] {
-    let mut key = [0u8; NAME_LEN];
+fn memfd_key() -> [u8; COMM_LEN] {
+    let mut key = [0u8; COMM_LEN];
     // "/memfd" cannot be a basename (it has a slash), so it cannot clash with a program.
     key[0] = b'/';
     key[1] = b'm';
@@ -254,9 +446,7 @@ fn memfd_key() -> [u8; NAME_LEN] {
 }
 
 #[inline(always)]
-fn class_of_name(slot: &mut u32, path: &[u8; PATH_LEN], len: u32) -> u32 {
-    let start = opaque(slot, basename_start(path, len), PATH_LEN - 1);
-    let mut key = name_at(path, start, len);
+fn class_of_name(mut key: [u8; COMM_LEN]) -> u32 {
     if let Some(class) = unsafe { EXEC_CLASS.get(key) } {
         return *class;
     }
@@ -268,17 +458,12 @@ fn class_of_name(slot: &mut u32, path: &[u8; PATH_LEN], len: u32) -> u32 {
     CLASS_NONE
 }
 
-/// Whether an allowlist entry covers the program, by full path or basename, for every
-/// JVM or for this one.
+/// Whether an allowlist entry covers the program, by full path or by name, for every JVM
+/// or for this one.
 #[inline(always)]
-fn allowed(ev: &mut ExecEvent) -> bool {
-    let start = opaque(
-        &mut ev._pad,
-        basename_start(&ev.filename, ev.filename_len),
-        PATH_LEN - 1,
-    );
+fn allowed(ev: &mut ExecEvent, comm: &[u8; COMM_LEN]) -> bool {
     let by_path = path_hash(&ev.filename, ev.filename_len);
-    let by_name = name_hash(&ev.filename, start, ev.filename_len);
+    let by_name = detector_common::fnv1a(comm);
     for jvm_tgid in [0, ev.lineage.jvm_tgid] {
         for hash in [by_path, by_name] {
             let key = AllowKey {
@@ -296,16 +481,14 @@ fn allowed(ev: &mut ExecEvent) -> bool {
 
 /// Reads the new program's argument vector (it sits at the top of the fresh stack).
 #[inline(always)]
-fn read_args(task: *const u8, off: &KernelOffsets, ev: &mut ExecEvent) {
+fn read_args(task: *const u8, ev: &mut ExecEvent) {
     ev.args_len = 0;
-    let Ok(mm) = read_ptr(task, off.task_mm) else {
+    let mm: *const u8 = unsafe { field(task, off!(task_mm)) };
+    if mm.is_null() {
         return;
-    };
-    let (Ok(start), Ok(end)) = (unsafe { read::<u64>(mm, off.mm_arg_start) }, unsafe {
-        read::<u64>(mm, off.mm_arg_end)
-    }) else {
-        return;
-    };
+    }
+    let start: u64 = unsafe { field(mm, off!(mm_arg_start)) };
+    let end: u64 = unsafe { field(mm, off!(mm_arg_end)) };
     if end <= start {
         return;
     }
@@ -323,38 +506,16 @@ fn read_args(task: *const u8, off: &KernelOffsets, ev: &mut ExecEvent) {
     }
 }
 
-/// Whether the file being executed is an anonymous memory file: its dentry is named
-/// "memfd:<name>" whatever path (`/proc/self/fd/N`, `/dev/fd/N`) execve was given.
-#[inline(always)]
-fn is_memfd(bprm: *const u8, off: &KernelOffsets) -> bool {
-    let Ok(file) = read_ptr(bprm, off.bprm_file) else {
-        return false;
-    };
-    let Ok(dentry) = read_ptr(file, off.file_dentry) else {
-        return false;
-    };
-    let Ok(name) = read_ptr(dentry, off.dentry_name) else {
-        return false;
-    };
-    match unsafe { bpf_probe_read_kernel(name as *const [u8; 6]) } {
-        Ok(prefix) => &prefix == b"memfd:",
-        Err(_) => false,
-    }
-}
-
 // === fork and exit ===
 
 fn try_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let tgid = current_tgid();
-    let Some(parent) = (unsafe { LINEAGE.get(tgid) }).copied() else {
+    let Some(parent) = lineage_of(tgid) else {
         return Ok(());
     };
-    let Some(cfg) = CONFIG.get(0) else {
-        return Ok(());
-    };
-    let off = &cfg.offsets;
     let child: *const u8 = ctx.arg(1);
-    let child_tgid = unsafe { read::<i32>(child, off.task_tgid) }? as u32;
+    let child_tgid: i32 = unsafe { field(child, off!(task_tgid)) };
+    let child_tgid = child_tgid as u32;
     if child_tgid == tgid {
         // A new thread of a tracked process: the process's entry covers it.
         return Ok(());
@@ -363,15 +524,14 @@ fn try_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
         depth: parent.depth + 1,
         ..parent
     };
-    if LINEAGE.insert(child_tgid, lineage, 0).is_err() {
-        count_loss(LOSS_LINEAGE_FULL);
-    }
+    track(child_tgid, lineage);
+    let comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
     let ev = ForkEvent {
         header: header(EVENT_FORK),
-        child: task_info(child, off)?,
+        child: task_info(child, &comm),
         lineage,
     };
-    if EVENTS.output::<ForkEvent>(&ev, 0).is_err() {
+    if EVENTS.output::<ForkEvent>(&ev, wake_flag(false)).is_err() {
         count_loss(EVENT_FORK);
     }
     Ok(())
@@ -379,10 +539,7 @@ fn try_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
 
 fn try_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let tgid = current_tgid();
-    let Some(lineage) = (unsafe { LINEAGE.get(tgid) }).copied() else {
-        return Ok(());
-    };
-    let Some(cfg) = CONFIG.get(0) else {
+    let Some(lineage) = lineage_of(tgid) else {
         return Ok(());
     };
     let task: *const u8 = ctx.arg(0);
@@ -390,26 +547,39 @@ fn try_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     // tracepoint the task alone (no `group_dead` argument), so read what `do_exit` derives
     // `group_dead` from: it has already decremented `signal->live` when the tracepoint
     // fires, and the last thread brings it to zero. One code path for every kernel.
-    let signal = read_ptr(task, cfg.offsets.task_signal)?;
-    let live = unsafe { read::<i32>(signal, cfg.offsets.signal_live) }?;
+    let signal: *const u8 = unsafe { field(task, off!(task_signal)) };
+    let live: i32 = unsafe { field(signal, off!(signal_live)) };
     if live != 0 {
         return Ok(());
     }
-    let _ = LINEAGE.remove(tgid);
+    untrack(tgid);
+    let comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
+    let exit_code: i32 = unsafe { field(task, off!(task_exit_code)) };
     let ev = ExitEvent {
         header: header(EVENT_EXIT),
-        task: task_info(task, &cfg.offsets)?,
+        task: task_info(task, &comm),
         lineage,
-        exit_code: unsafe { read::<i32>(task, cfg.offsets.task_exit_code) }.unwrap_or(0) as u32,
+        exit_code: exit_code as u32,
         _pad: 0,
     };
-    if EVENTS.output::<ExitEvent>(&ev, 0).is_err() {
+    // The JVM itself exiting ends an incident: worth a wake-up; its children are routine.
+    let wake = wake_flag(lineage.depth == 0);
+    if EVENTS.output::<ExitEvent>(&ev, wake).is_err() {
         count_loss(EVENT_EXIT);
     }
     Ok(())
 }
 
 // === helpers ===
+
+/// Member at `offset` of a kernel structure the tracepoint handed us (or one reached from
+/// it). A plain load: the pointer is typed by BTF and the offset a verifier-known constant,
+/// so the verifier checks it against the structure and the JIT guards it against faults
+/// (a faulting read yields zero), as it does for CO-RE field accesses in C programs.
+#[inline(always)]
+unsafe fn field<T: Copy>(base: *const u8, offset: usize) -> T {
+    unsafe { core::ptr::read(base.add(offset) as *const T) }
+}
 
 #[inline(always)]
 pub(crate) fn current_tgid() -> u32 {
@@ -425,28 +595,28 @@ pub(crate) fn header(kind: u32) -> EventHeader {
     }
 }
 
-/// Identity of `task`; credentials, cgroup and comm are the current task's, which is
+/// Identity of `task`; credentials, cgroup and `comm` are the current task's, which is
 /// `task` itself at exec and exit and the parent (whose they are copies of) at fork.
 #[inline(always)]
-fn task_info(task: *const u8, off: &KernelOffsets) -> Result<TaskInfo, i64> {
-    let pid = unsafe { read::<i32>(task, off.task_pid) }? as u32;
-    let tgid = unsafe { read::<i32>(task, off.task_tgid) }? as u32;
-    let parent = read_ptr(task, off.task_real_parent)?;
-    let ppid = unsafe { read::<i32>(parent, off.task_tgid) }.unwrap_or(0) as u32;
-    let leader = read_ptr(task, off.task_group_leader)?;
-    let start_ns = unsafe { read::<u64>(leader, off.task_start_boottime) }?;
+fn task_info(task: *const u8, comm: &[u8; COMM_LEN]) -> TaskInfo {
+    let pid: i32 = unsafe { field(task, off!(task_pid)) };
+    let tgid: i32 = unsafe { field(task, off!(task_tgid)) };
+    let parent: *const u8 = unsafe { field(task, off!(task_real_parent)) };
+    let ppid: i32 = unsafe { field(parent, off!(task_tgid)) };
+    let leader: *const u8 = unsafe { field(task, off!(task_group_leader)) };
+    let start_ns: u64 = unsafe { field(leader, off!(task_start_boottime)) };
     let uid_gid = bpf_get_current_uid_gid();
-    Ok(TaskInfo {
-        pid,
-        tgid,
-        ppid,
+    TaskInfo {
+        pid: pid as u32,
+        tgid: tgid as u32,
+        ppid: ppid as u32,
         uid: uid_gid as u32,
         gid: (uid_gid >> 32) as u32,
         _pad: 0,
         start_ns,
         cgroup_id: unsafe { bpf_get_current_cgroup_id() },
-        comm: bpf_get_current_comm().unwrap_or([0; 16]),
-    })
+        comm: *comm,
+    }
 }
 
 /// Identity of the current task from the helpers every program type may call (the
@@ -483,16 +653,6 @@ pub(crate) fn count_loss(slot: u32) {
     }
 }
 
-#[inline(always)]
-unsafe fn read<T>(base: *const u8, offset: u32) -> Result<T, i64> {
-    unsafe { bpf_probe_read_kernel(base.add(offset as usize) as *const T) }.map_err(i64::from)
-}
-
-#[inline(always)]
-fn read_ptr(base: *const u8, offset: u32) -> Result<*const u8, i64> {
-    unsafe { read::<*const u8>(base, offset) }
-}
-
 /// Copies a kernel string; returns its length without the NUL (0 on failure).
 #[inline(always)]
 fn read_str(src: *const u8, dst: &mut [u8; PATH_LEN]) -> u32 {
@@ -503,13 +663,6 @@ fn read_str(src: *const u8, dst: &mut [u8; PATH_LEN]) -> u32 {
         return 0;
     }
     (n - 1) as u32
-}
-
-#[inline(always)]
-fn comm_key(comm: &[u8; 16]) -> [u8; NAME_LEN] {
-    let mut key = [0u8; NAME_LEN];
-    key[..16].copy_from_slice(comm);
-    key
 }
 
 /// `value & mask`, through map memory (`slot` must live in a map value): the verifier does
@@ -536,43 +689,10 @@ pub(crate) fn load_len(slot: &mut u32, n: usize, max: usize) -> usize {
     (opaque(slot, n, usize::MAX).wrapping_sub(1) & (max - 1)) + 1
 }
 
-/// Index just past the last '/' of `path[..len]`.
-///
-/// Scans backwards and stops at the first '/': a forward scan that remembers the last
-/// slash gives the verifier one state per possible position and blows its budget.
-#[inline(always)]
-fn basename_start(path: &[u8; PATH_LEN], len: u32) -> usize {
-    let len = len as usize;
-    for i in 0..PATH_LEN {
-        if i >= len {
-            break;
-        }
-        let j = (len - 1 - i) & (PATH_LEN - 1);
-        if path[j] == b'/' {
-            return j + 1;
-        }
-    }
-    0
-}
-
-/// The NUL-padded key of the basename starting at `start`, cut at `NAME_LEN`.
-#[inline(always)]
-fn name_at(path: &[u8; PATH_LEN], start: usize, len: u32) -> [u8; NAME_LEN] {
-    let mut key = [0u8; NAME_LEN];
-    for (i, k) in key.iter_mut().enumerate() {
-        let j = start + i;
-        if j >= len as usize {
-            break;
-        }
-        *k = path[j & (PATH_LEN - 1)];
-    }
-    key
-}
-
 /// Drops a version suffix ("python3.11" → "python"), as `policy::strip_version` does.
 /// Returns false when there was none or nothing would be left.
 #[inline(always)]
-fn strip_version(key: &mut [u8; NAME_LEN]) -> bool {
+fn strip_version(key: &mut [u8; COMM_LEN]) -> bool {
     let mut len = 0;
     for (i, &c) in key.iter().enumerate() {
         if c == 0 {
@@ -581,11 +701,11 @@ fn strip_version(key: &mut [u8; NAME_LEN]) -> bool {
         len = i + 1;
     }
     let mut keep = len;
-    for _ in 0..NAME_LEN {
+    for _ in 0..COMM_LEN {
         if keep == 0 {
             break;
         }
-        let c = key[(keep - 1) & (NAME_LEN - 1)];
+        let c = key[(keep - 1) & (COMM_LEN - 1)];
         if c.is_ascii_digit() || c == b'.' {
             keep -= 1;
         } else {
@@ -606,11 +726,6 @@ fn strip_version(key: &mut [u8; NAME_LEN]) -> bool {
 #[inline(always)]
 fn path_hash(path: &[u8; PATH_LEN], len: u32) -> u64 {
     fnv1a_at(path, 0, len as usize)
-}
-
-#[inline(always)]
-fn name_hash(path: &[u8; PATH_LEN], start: usize, len: u32) -> u64 {
-    fnv1a_at(path, start, len as usize)
 }
 
 #[cfg(not(test))]

@@ -206,6 +206,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut drain_tick = tokio::time::interval(crate::sensors::DRAIN_INTERVAL);
 
     // The contract's readiness line: every program is attached and existing JVMs are tracked.
     eprintln!("detector ready");
@@ -220,6 +221,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 daemon.drain(guard.get_inner_mut());
                 guard.clear_ready();
             }
+            // Routine events do not wake the daemon (see `sensors::DRAIN_INTERVAL`).
+            _ = drain_tick.tick() => daemon.drain(ring.get_mut()),
             _ = tick.tick() => daemon.check_loss(),
         }
     }

@@ -1266,9 +1266,12 @@ pub async fn run(opts: LearnOptions) -> anyhow::Result<()> {
     // Scripts and tests wait for this line: every program is attached, running JVMs tracked.
     eprintln!("detector learning");
 
+    let mut drain_tick = tokio::time::interval(crate::sensors::DRAIN_INTERVAL);
     let ended_early = loop {
         tokio::select! {
             _ = &mut deadline => break false,
+            // Routine events do not wake the daemon (see `sensors::DRAIN_INTERVAL`).
+            _ = drain_tick.tick() => learner.drain(ring.get_mut()),
             _ = sigterm.recv() => break true,
             _ = sigint.recv() => break true,
             guard = ring.readable_mut() => {

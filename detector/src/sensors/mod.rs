@@ -2,6 +2,7 @@
 //! through maps, attaches them, and gives the daemon their ring buffer and counters.
 
 pub mod btf;
+pub mod lineage;
 pub mod procfs;
 
 use std::path::{Path, PathBuf};
@@ -16,10 +17,11 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use detector_common::{
-    fnv1a, name_key, AllowKey, Config, Lineage, NetAllow, NetKey, CFG_F_BLOCK_CLASS,
-    CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_QUARANTINE,
-    CFG_F_SCOPED, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_INBOUND, EVENT_PAYLOAD,
-    LOSS_LINEAGE_FULL, NAME_LEN, PREFIX_LEN,
+    comm_key, comm_words, fnv1a, AllowKey, Config, Lineage, NetAllow, NetKey, CFG_F_BLOCK_CLASS,
+    CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE, CFG_F_JVM_PATHS,
+    CFG_F_LAUNCHER_MAP, CFG_F_QUARANTINE, CFG_F_SCOPED, COMM_LEN, EVENT_CONNECT, EVENT_EXEC,
+    EVENT_EXIT, EVENT_FORK, EVENT_INBOUND, EVENT_PAYLOAD, LAUNCHER_SLOTS, LOSS_LINEAGE_FULL,
+    PREFIX_LEN,
 };
 
 use crate::policy::{Mode, NetProtocol, Policy, ProgramClass};
@@ -29,6 +31,14 @@ static EBPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/detector-ebpf.o"));
 
 const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// How often the daemon reads the ring buffer without being woken. The kernel programs
+/// wake it (an interrupt per record) only for what it must act on — a classified exec, a
+/// JVM start or exit, a connect, a payload, an inbound match — or when a megabyte is
+/// waiting; routine fork, exit and exec records of JVM lineages wait for this timer, which
+/// keeps their kernel cost at a fraction (`cargo xtask bench kernel`). Records stay in
+/// order: a wake-up drains whatever came before it.
+pub const DRAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The programs, in the order they are attached: fork and exit before exec, so a JVM
 /// tracked at exec has its children tracked from its first fork.
@@ -102,6 +112,14 @@ pub enum SensorError {
         /// whole verifier log is logged at debug level: `DETECTOR_LOG=debug`).
         reason: String,
     },
+    /// A map could not be mapped into the daemon's memory.
+    #[error("mapping the kernel map `{name}`: {source}")]
+    Mmap {
+        /// Map name.
+        name: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A map is missing from the object.
     #[error("map `{name}` is missing from the kernel object or has the wrong type: {source}")]
     Map {
@@ -164,7 +182,7 @@ pub struct Sensors {
     inspected_jvms: std::collections::HashMap<crate::events::ProcessKey, String>,
     events: Option<RingBuf<MapData>>,
     loss: PerCpuArray<MapData, u64>,
-    lineage: HashMap<MapData, u32, Lineage>,
+    lineage: lineage::LineageTable,
     allow: HashMap<MapData, AllowKey, u32>,
     net_allow: LpmTrie<MapData, NetKey, NetAllow>,
     quarantine: HashMap<MapData, u32, u64>,
@@ -246,7 +264,42 @@ where
     T::try_from(m).map_err(|source| SensorError::Map { name, source })
 }
 
-fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> SensorError {
+/// The map itself, for maps aya has no typed wrapper for that fits (the mapped lineage table).
+fn take_data(ebpf: &mut Ebpf, name: &'static str) -> Result<MapData, SensorError> {
+    match ebpf.take_map(name) {
+        Some(aya::maps::Map::Array(data)) => Ok(data),
+        _ => Err(SensorError::Map {
+            name,
+            source: aya::maps::MapError::InvalidName {
+                name: name.to_owned(),
+            },
+        }),
+    }
+}
+
+/// The launcher names `comm` is compared with inline (`Config::launchers`): each name, and
+/// the basename of each launcher path (flagged, to be confirmed by the path's hash), as
+/// `comm` holds them. `None` when they do not fit: the kernel then looks names up in
+/// `JVM_NAMES` instead.
+fn launcher_slots(policy: &Policy) -> Option<Vec<([u8; COMM_LEN], bool)>> {
+    let mut slots: Vec<([u8; COMM_LEN], bool)> = Vec::new();
+    for name in &policy.jvm.launchers {
+        let key = comm_key(name.as_bytes());
+        if !slots.iter().any(|(k, _)| *k == key) {
+            slots.push((key, false));
+        }
+    }
+    for path in &policy.jvm.launcher_paths {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        let key = comm_key(base.as_bytes());
+        if !slots.iter().any(|(k, _)| *k == key) {
+            slots.push((key, true));
+        }
+    }
+    (slots.len() <= LAUNCHER_SLOTS).then_some(slots)
+}
+
+pub(crate) fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> SensorError {
     move |source| SensorError::Map { name, source }
 }
 
@@ -275,6 +328,7 @@ impl Sensors {
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&kernel_btf))
             .verifier_log_level(verifier_log_level())
+            .override_global("OFFSETS", &offsets, true)
             .load(EBPF_OBJECT)?;
 
         let mut flags = 0;
@@ -286,6 +340,10 @@ impl Sensors {
         }
         if !policy.jvm.launcher_paths.is_empty() {
             flags |= CFG_F_JVM_PATHS;
+        }
+        let launchers = launcher_slots(policy);
+        if launchers.is_none() {
+            flags |= CFG_F_LAUNCHER_MAP;
         }
         if policy.egress.block_ldap_rmi {
             flags |= CFG_F_BLOCK_LDAP_RMI;
@@ -301,12 +359,21 @@ impl Sensors {
         if policy.mode == Mode::Enforce {
             flags |= CFG_F_BLOCK_CLASS;
         }
-        let config = Config {
+        let mut config = Config {
             flags,
             scope_level: scope.level,
             scope_cgroup_id: scope.id,
-            offsets,
+            ..Config::default()
         };
+        if let Some(slots) = launchers {
+            for (i, (key, from_path)) in slots.iter().enumerate() {
+                config.launchers[i] = comm_words(key);
+                if *from_path {
+                    config.launcher_paths |= 1 << i;
+                }
+            }
+            config.n_launchers = slots.len() as u32;
+        }
         Array::<_, Config>::try_from(map(&mut ebpf, "CONFIG")?)
             .map_err(map_err("CONFIG"))?
             .set(0, config, 0)
@@ -356,7 +423,10 @@ impl Sensors {
         Ok(Sensors {
             events: Some(take(&mut ebpf, "EVENTS")?),
             loss: take(&mut ebpf, "LOSS")?,
-            lineage: take(&mut ebpf, "LINEAGE")?,
+            lineage: lineage::LineageTable::new(
+                take_data(&mut ebpf, "LINEAGE")?,
+                take(&mut ebpf, "LINEAGE_OVERFLOW")?,
+            )?,
             allow: take(&mut ebpf, "EXEC_ALLOW")?,
             net_allow: take(&mut ebpf, "NET_ALLOW")?,
             quarantine: take(&mut ebpf, "QUARANTINE")?,
@@ -393,14 +463,12 @@ impl Sensors {
 
     /// Starts tracking a process that existed before the programs were attached.
     pub fn track(&mut self, tgid: u32, lineage: Lineage) -> Result<(), SensorError> {
-        self.lineage
-            .insert(tgid, lineage, 0)
-            .map_err(map_err("LINEAGE"))
+        self.lineage.track(tgid, lineage)
     }
 
     /// Whether the kernel tracks `tgid`.
     pub fn is_tracked(&self, tgid: u32) -> bool {
-        self.lineage.get(&tgid, 0).is_ok()
+        self.lineage.is_tracked(tgid)
     }
 
     /// Allows `programs` (absolute paths or basenames) in one JVM's lineage.
@@ -616,11 +684,18 @@ pub fn verifier_verdict(log: &str) -> String {
     verdict.join(" | ")
 }
 
+/// The `EXEC_ALLOW` key of a program: the hash of its full path, or of its name as the
+/// kernel sees it (`comm`, cut at 15 bytes).
 fn allow_key(jvm_tgid: u32, program: &str) -> AllowKey {
+    let hash = if program.contains('/') {
+        fnv1a(program.as_bytes())
+    } else {
+        fnv1a(&comm_key(program.as_bytes()))
+    };
     AllowKey {
         jvm_tgid,
         _pad: 0,
-        hash: fnv1a(program.as_bytes()),
+        hash,
     }
 }
 
@@ -641,11 +716,11 @@ fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
         }
     }
 
-    let mut names = HashMap::<_, [u8; NAME_LEN], u32>::try_from(map(ebpf, "JVM_NAMES")?)
+    let mut names = HashMap::<_, [u8; COMM_LEN], u32>::try_from(map(ebpf, "JVM_NAMES")?)
         .map_err(map_err("JVM_NAMES"))?;
     for launcher in &policy.jvm.launchers {
         names
-            .insert(name_key(launcher.as_bytes()), 1, 0)
+            .insert(comm_key(launcher.as_bytes()), 1, 0)
             .map_err(map_err("JVM_NAMES"))?;
     }
     let mut paths =
@@ -656,7 +731,8 @@ fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
             .map_err(map_err("JVM_PATHS"))?;
     }
 
-    let mut classes = HashMap::<_, [u8; NAME_LEN], u32>::try_from(map(ebpf, "EXEC_CLASS")?)
+    // Keyed as the kernel sees a program's name: `comm`, cut at 15 bytes.
+    let mut classes = HashMap::<_, [u8; COMM_LEN], u32>::try_from(map(ebpf, "EXEC_CLASS")?)
         .map_err(map_err("EXEC_CLASS"))?;
     let lists = [
         (&policy.exec.shells, ProgramClass::Shell),
@@ -666,13 +742,13 @@ fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
     for (list, class) in lists {
         for name in list {
             classes
-                .insert(name_key(name.as_bytes()), class.code(), 0)
+                .insert(comm_key(name.as_bytes()), class.code(), 0)
                 .map_err(map_err("EXEC_CLASS"))?;
         }
     }
     if policy.exec.memfd {
         classes
-            .insert(name_key(b"/memfd"), ProgramClass::Memfd.code(), 0)
+            .insert(comm_key(b"/memfd"), ProgramClass::Memfd.code(), 0)
             .map_err(map_err("EXEC_CLASS"))?;
     }
 

@@ -1,0 +1,151 @@
+//! The daemon's side of the kernel's lineage table (`LINEAGE` in `detector-ebpf`): it marks
+//! processes that were running before the programs were attached as members of a JVM
+//! lineage, exactly as the kernel programs do at fork and exec.
+//!
+//! The table is direct-mapped by tgid (see `detector_common::LINEAGE_SLOTS` for why), and
+//! the kernel updates a slot's overflow count with atomic adds. A `bpf()` map update would
+//! rewrite the whole slot and could undo a concurrent kernel add, so the daemon maps the
+//! array (`BPF_F_MMAPABLE`) and uses the same atomic instructions on the same memory.
+
+use std::{
+    os::fd::{AsFd as _, AsRawFd as _},
+    ptr::NonNull,
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
+};
+
+use aya::maps::{HashMap, MapData};
+use detector_common::{Lineage, LineageSlot, LINEAGE_SLOTS};
+
+use super::SensorError;
+
+/// `LineageSlot` as the daemon sees it through the shared mapping: the same layout, every
+/// member accessed atomically because the kernel writes it concurrently.
+#[repr(C)]
+struct SharedSlot {
+    tgid: AtomicU32,
+    _pad: AtomicU32,
+    overflow: AtomicU64,
+    jvm_tgid: AtomicU32,
+    depth: AtomicU32,
+    jvm_start_ns: AtomicU64,
+}
+
+const _: () = assert!(std::mem::size_of::<SharedSlot>() == std::mem::size_of::<LineageSlot>());
+
+/// The mapped lineage table and its overflow map.
+pub struct LineageTable {
+    /// Keeps the map (and so the mapping's backing) alive.
+    _map: MapData,
+    slots: NonNull<SharedSlot>,
+    len: usize,
+    overflow: HashMap<MapData, u32, Lineage>,
+}
+
+impl std::fmt::Debug for LineageTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineageTable")
+            .field("slots", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `bpf_map_update_elem` flag: fail if the key exists.
+const BPF_NOEXIST: u64 = 1;
+
+impl LineageTable {
+    /// Maps `LINEAGE` (an array of `LINEAGE_SLOTS` slots) read-write.
+    pub fn new(
+        map: MapData,
+        overflow: HashMap<MapData, u32, Lineage>,
+    ) -> Result<LineageTable, SensorError> {
+        let len = LINEAGE_SLOTS as usize;
+        let bytes = len * std::mem::size_of::<SharedSlot>();
+        // SAFETY: a fresh shared mapping of the map's fd; the kernel sized the array's memory
+        // to `bytes` (a page multiple), and nothing else in this process maps it.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(SensorError::Mmap {
+                name: "LINEAGE",
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        let slots = NonNull::new(ptr.cast::<SharedSlot>()).ok_or(SensorError::Mmap {
+            name: "LINEAGE",
+            source: std::io::Error::other("mmap returned a null mapping"),
+        })?;
+        Ok(LineageTable {
+            _map: map,
+            slots,
+            len,
+            overflow,
+        })
+    }
+
+    fn slot(&self, tgid: u32) -> &SharedSlot {
+        let i = (tgid & (LINEAGE_SLOTS - 1)) as usize;
+        debug_assert!(i < self.len);
+        // SAFETY: `i` < `len` slots, mapped for the lifetime of `self`; the members are
+        // atomics, so shared references to memory the kernel also writes are sound.
+        unsafe { &*self.slots.as_ptr().add(i) }
+    }
+
+    /// Starts (or replaces) the lineage of `tgid`, as the kernel's `track` does.
+    pub fn track(&mut self, tgid: u32, lineage: Lineage) -> Result<(), SensorError> {
+        let slot = self.slot(tgid);
+        let current = slot.tgid.load(Ordering::Acquire);
+        if current == tgid || current == 0 {
+            slot.jvm_tgid.store(lineage.jvm_tgid, Ordering::Relaxed);
+            slot.depth.store(lineage.depth, Ordering::Relaxed);
+            slot.jvm_start_ns
+                .store(lineage.jvm_start_ns, Ordering::Relaxed);
+            // Last, and with release ordering: a reader that sees the tgid sees its lineage.
+            slot.tgid.store(tgid, Ordering::Release);
+            return Ok(());
+        }
+        match self.overflow.insert(tgid, lineage, BPF_NOEXIST) {
+            Ok(()) => {
+                self.slot(tgid).overflow.fetch_add(1, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(_) if self.overflow.get(&tgid, 0).is_ok() => self
+                .overflow
+                .insert(tgid, lineage, 0)
+                .map_err(super::map_err("LINEAGE_OVERFLOW")),
+            Err(source) => Err(SensorError::Map {
+                name: "LINEAGE_OVERFLOW",
+                source,
+            }),
+        }
+    }
+
+    /// Whether the kernel tracks `tgid`.
+    pub fn is_tracked(&self, tgid: u32) -> bool {
+        let slot = self.slot(tgid);
+        slot.tgid.load(Ordering::Acquire) == tgid
+            || (slot.overflow.load(Ordering::Acquire) != 0 && self.overflow.get(&tgid, 0).is_ok())
+    }
+}
+
+impl Drop for LineageTable {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe {
+            libc::munmap(
+                self.slots.as_ptr().cast(),
+                self.len * std::mem::size_of::<SharedSlot>(),
+            );
+        }
+    }
+}
+
+// SAFETY: the mapping is owned by the table and accessed only through atomics.
+unsafe impl Send for LineageTable {}
