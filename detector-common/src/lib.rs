@@ -215,6 +215,18 @@ pub struct KernelOffsets {
     pub task_signal: u32,
     /// `signal_struct.live` (an `atomic_t`: its counter is its first member)
     pub signal_live: u32,
+    /// `task_struct.cgroups`
+    pub task_cgroups: u32,
+    /// `css_set.dfl_cgrp`
+    pub css_set_dfl_cgrp: u32,
+    /// `cgroup.level`
+    pub cgroup_level: u32,
+    /// `cgroup.self.parent` (the parent's `self`, which is its first member)
+    pub cgroup_parent: u32,
+    /// `cgroup.kn`
+    pub cgroup_kn: u32,
+    /// `kernfs_node.id` (the cgroup id)
+    pub kernfs_node_id: u32,
 }
 
 /// The one entry of the `CONFIG` array map.

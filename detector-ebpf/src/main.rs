@@ -24,9 +24,9 @@ mod ingress;
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
+        bpf_get_current_cgroup_id, bpf_get_current_comm,
         bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_get_smp_processor_id,
-        bpf_ktime_get_boot_ns, bpf_probe_read_user_buf, bpf_send_signal,
+        bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_user_buf, bpf_send_signal,
         generated::bpf_probe_read_kernel_str,
     },
     macros::{btf_tracepoint, map},
@@ -66,6 +66,12 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     dentry_name: 0,
     task_signal: 0,
     signal_live: 0,
+    task_cgroups: 0,
+    css_set_dfl_cgrp: 0,
+    cgroup_level: 0,
+    cgroup_parent: 0,
+    cgroup_kn: 0,
+    kernfs_node_id: 0,
 };
 
 /// `OFFSETS.$field`, read so that LLVM cannot fold the zero it was compiled with.
@@ -301,7 +307,7 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let lineage = if is_jvm {
         // A JVM (even one started by another JVM) is the root of its own lineage: a child
         // is attributed to the nearest JVM above it.
-        if cfg.flags & CFG_F_SCOPED != 0 && !tracked && !in_scope(cfg) {
+        if cfg.flags & CFG_F_SCOPED != 0 && !tracked && !in_scope(cfg, task) {
             return Ok(());
         }
         let own = Lineage {
@@ -639,11 +645,55 @@ pub(crate) fn task_info_current() -> Result<TaskInfo, i64> {
     })
 }
 
-/// Whether the current task is inside the configured scope cgroup (or below it).
+/// Whether `task` (the current task) is inside the configured scope cgroup or below it.
+///
+/// `bpf_get_current_ancestor_cgroup_id` would say so in one call, but tracing programs may
+/// call it only from 6.x on; this walks the same chain (the task's default-hierarchy cgroup,
+/// up through its parents to the scope's level) on every kernel. It runs once per JVM exec.
 #[inline(always)]
-fn in_scope(cfg: &Config) -> bool {
-    let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(cfg.scope_level as i32) };
-    ancestor == cfg.scope_cgroup_id
+fn in_scope(cfg: &Config, task: *const u8) -> bool {
+    let level = cfg.scope_level;
+    let Ok(cset) = (unsafe { probe::<*const u8>(task, off!(task_cgroups)) }) else {
+        return false;
+    };
+    let Ok(mut cgrp) = (unsafe { probe::<*const u8>(cset, off!(css_set_dfl_cgrp)) }) else {
+        return false;
+    };
+    let Ok(mut at) = (unsafe { probe::<i32>(cgrp, off!(cgroup_level)) }) else {
+        return false;
+    };
+    if at < level as i32 {
+        return false;
+    }
+    // Cgroup trees are shallow; a deeper task is simply not matched.
+    for _ in 0..MAX_CGROUP_DEPTH {
+        if at <= level as i32 {
+            break;
+        }
+        let Ok(parent) = (unsafe { probe::<*const u8>(cgrp, off!(cgroup_parent)) }) else {
+            return false;
+        };
+        cgrp = parent;
+        at -= 1;
+    }
+    if at != level as i32 {
+        return false;
+    }
+    let Ok(kn) = (unsafe { probe::<*const u8>(cgrp, off!(cgroup_kn)) }) else {
+        return false;
+    };
+    unsafe { probe::<u64>(kn, off!(kernfs_node_id)) }.is_ok_and(|id| id == cfg.scope_cgroup_id)
+}
+
+/// Levels `in_scope` climbs at most.
+const MAX_CGROUP_DEPTH: usize = 32;
+
+/// `bpf_probe_read_kernel` of the member at `offset`: for pointers whose BTF type the
+/// verifier does not know (the cgroup walk goes from `self`, a `cgroup_subsys_state`, to
+/// the `cgroup` around it).
+#[inline(always)]
+unsafe fn probe<T>(base: *const u8, offset: usize) -> Result<T, i64> {
+    unsafe { bpf_probe_read_kernel(base.add(offset) as *const T) }.map_err(i64::from)
 }
 
 #[inline(always)]

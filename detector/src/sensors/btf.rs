@@ -266,6 +266,12 @@ impl Btf {
             dentry_name: self.offset_of("dentry", "d_name.name")?,
             task_signal: self.offset_of("task_struct", "signal")?,
             signal_live: self.offset_of("signal_struct", "live")?,
+            task_cgroups: self.offset_of("task_struct", "cgroups")?,
+            css_set_dfl_cgrp: self.offset_of("css_set", "dfl_cgrp")?,
+            cgroup_level: self.offset_of("cgroup", "level")?,
+            cgroup_parent: self.offset_of("cgroup", "self.parent")?,
+            cgroup_kn: self.offset_of("cgroup", "kn")?,
+            kernfs_node_id: self.offset_of("kernfs_node", "id")?,
         })
     }
 }
