@@ -86,9 +86,11 @@ macro_rules! off {
 
 // === maps ===
 
-/// Every event, in order. 8 MiB holds several thousand exec events if userspace stalls.
+/// Every event, in order. 4 MiB holds ~3,000 exec events (or ~40,000 fork and exit events)
+/// if userspace stalls. Its pages count in the daemon's resident memory twice (the kernel
+/// maps the data area twice, so that a record that wraps reads as one), hence not more.
 #[map]
-pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 
 /// Per-CPU counters of what could not be recorded: slot `EVENT_*` counts failed ring
 /// buffer reserves of that kind, slot `LOSS_LINEAGE_FULL` failed lineage inserts.

@@ -202,6 +202,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         quarantined: Default::default(),
     };
     daemon.seed(&scope);
+    daemon.sensors.seeded();
+    release_startup_memory();
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -254,6 +256,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     eprintln!("detector stats {stats}");
     tracing::info!("detached; bye");
     Ok(())
+}
+
+/// Hands the memory start-up used (kernel BTF, the object's parse, /proc) back to the
+/// system: glibc keeps freed heap memory mapped, and it would count as resident for ever.
+pub(crate) fn release_startup_memory() {
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
 }
 
 impl Daemon {

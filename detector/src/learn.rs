@@ -1257,6 +1257,8 @@ pub async fn run(opts: LearnOptions) -> anyhow::Result<()> {
         decode_errors: 0,
     };
     learner.seed(&policy, &scope);
+    learner.sensors.seeded();
+    crate::daemon::release_startup_memory();
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;

@@ -32,11 +32,14 @@ struct SharedSlot {
 
 const _: () = assert!(std::mem::size_of::<SharedSlot>() == std::mem::size_of::<LineageSlot>());
 
-/// The mapped lineage table and its overflow map.
+/// The lineage table, mapped while the daemon writes to it, and its overflow map.
+///
+/// The mapping is made on first use and dropped by [`LineageTable::unmap`]: the kernel maps
+/// all of the table's pages at once, and they would count in the daemon's resident memory
+/// for ever although it needs them only while seeding.
 pub struct LineageTable {
-    /// Keeps the map (and so the mapping's backing) alive.
-    _map: MapData,
-    slots: NonNull<SharedSlot>,
+    map: MapData,
+    slots: Option<NonNull<SharedSlot>>,
     len: usize,
     overflow: HashMap<MapData, u32, Lineage>,
 }
@@ -53,13 +56,22 @@ impl std::fmt::Debug for LineageTable {
 const BPF_NOEXIST: u64 = 1;
 
 impl LineageTable {
-    /// Maps `LINEAGE` (an array of `LINEAGE_SLOTS` slots) read-write.
-    pub fn new(
-        map: MapData,
-        overflow: HashMap<MapData, u32, Lineage>,
-    ) -> Result<LineageTable, SensorError> {
-        let len = LINEAGE_SLOTS as usize;
-        let bytes = len * std::mem::size_of::<SharedSlot>();
+    /// The table `LINEAGE` (an array of `LINEAGE_SLOTS` slots) and `LINEAGE_OVERFLOW`.
+    pub fn new(map: MapData, overflow: HashMap<MapData, u32, Lineage>) -> LineageTable {
+        LineageTable {
+            map,
+            slots: None,
+            len: LINEAGE_SLOTS as usize,
+            overflow,
+        }
+    }
+
+    /// Maps the table read-write, once.
+    fn mapped(&mut self) -> Result<NonNull<SharedSlot>, SensorError> {
+        if let Some(slots) = self.slots {
+            return Ok(slots);
+        }
+        let bytes = self.len * std::mem::size_of::<SharedSlot>();
         // SAFETY: a fresh shared mapping of the map's fd; the kernel sized the array's memory
         // to `bytes` (a page multiple), and nothing else in this process maps it.
         let ptr = unsafe {
@@ -68,7 +80,7 @@ impl LineageTable {
                 bytes,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
-                map.fd().as_fd().as_raw_fd(),
+                self.map.fd().as_fd().as_raw_fd(),
                 0,
             )
         };
@@ -82,25 +94,36 @@ impl LineageTable {
             name: "LINEAGE",
             source: std::io::Error::other("mmap returned a null mapping"),
         })?;
-        Ok(LineageTable {
-            _map: map,
-            slots,
-            len,
-            overflow,
-        })
+        self.slots = Some(slots);
+        Ok(slots)
     }
 
-    fn slot(&self, tgid: u32) -> &SharedSlot {
+    /// Drops the mapping (the next use maps the table again).
+    pub fn unmap(&mut self) {
+        if let Some(slots) = self.slots.take() {
+            // SAFETY: the mapping made in `mapped`, unmapped once.
+            unsafe {
+                libc::munmap(
+                    slots.as_ptr().cast(),
+                    self.len * std::mem::size_of::<SharedSlot>(),
+                );
+            }
+        }
+    }
+
+    fn slot(&mut self, tgid: u32) -> Result<&SharedSlot, SensorError> {
+        let slots = self.mapped()?;
         let i = (tgid & (LINEAGE_SLOTS - 1)) as usize;
         debug_assert!(i < self.len);
-        // SAFETY: `i` < `len` slots, mapped for the lifetime of `self`; the members are
-        // atomics, so shared references to memory the kernel also writes are sound.
-        unsafe { &*self.slots.as_ptr().add(i) }
+        // SAFETY: `i` < `len` slots, mapped until `unmap` (which needs `&mut self`, so not
+        // while this borrow lives); the members are atomics, so shared references to memory
+        // the kernel also writes are sound.
+        Ok(unsafe { &*slots.as_ptr().add(i) })
     }
 
     /// Starts (or replaces) the lineage of `tgid`, as the kernel's `track` does.
     pub fn track(&mut self, tgid: u32, lineage: Lineage) -> Result<(), SensorError> {
-        let slot = self.slot(tgid);
+        let slot = self.slot(tgid)?;
         let current = slot.tgid.load(Ordering::Acquire);
         if current == tgid || current == 0 {
             slot.jvm_tgid.store(lineage.jvm_tgid, Ordering::Relaxed);
@@ -113,7 +136,7 @@ impl LineageTable {
         }
         match self.overflow.insert(tgid, lineage, BPF_NOEXIST) {
             Ok(()) => {
-                self.slot(tgid).overflow.fetch_add(1, Ordering::AcqRel);
+                self.slot(tgid)?.overflow.fetch_add(1, Ordering::AcqRel);
                 Ok(())
             }
             Err(_) if self.overflow.get(&tgid, 0).is_ok() => self
@@ -128,22 +151,17 @@ impl LineageTable {
     }
 
     /// Whether the kernel tracks `tgid`.
-    pub fn is_tracked(&self, tgid: u32) -> bool {
-        let slot = self.slot(tgid);
-        slot.tgid.load(Ordering::Acquire) == tgid
-            || (slot.overflow.load(Ordering::Acquire) != 0 && self.overflow.get(&tgid, 0).is_ok())
+    pub fn is_tracked(&mut self, tgid: u32) -> Result<bool, SensorError> {
+        let slot = self.slot(tgid)?;
+        let in_slot = slot.tgid.load(Ordering::Acquire) == tgid;
+        let overflowed = slot.overflow.load(Ordering::Acquire) != 0;
+        Ok(in_slot || (overflowed && self.overflow.get(&tgid, 0).is_ok()))
     }
 }
 
 impl Drop for LineageTable {
     fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, unmapped once.
-        unsafe {
-            libc::munmap(
-                self.slots.as_ptr().cast(),
-                self.len * std::mem::size_of::<SharedSlot>(),
-            );
-        }
+        self.unmap();
     }
 }
 

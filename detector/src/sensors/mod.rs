@@ -314,22 +314,33 @@ impl Sensors {
         if EBPF_OBJECT.is_empty() {
             return Err(SensorError::NoObject);
         }
-        let raw_btf = std::fs::read(VMLINUX_BTF).map_err(|source| SensorError::NoBtf {
-            path: VMLINUX_BTF,
-            source,
-        })?;
-        let offsets = btf::Btf::parse(&raw_btf)?.kernel_offsets()?;
-        let kernel_btf = aya::Btf::parse(&raw_btf, aya::Endianness::default()).map_err(|e| {
-            SensorError::Offsets(btf::BtfError::Malformed {
-                reason: e.to_string(),
-            })
-        })?;
-
-        let mut ebpf = EbpfLoader::new()
-            .btf(Some(&kernel_btf))
+        // Parsed kernel BTF takes tens of MiB; each parse below is dropped as soon as it has
+        // served, so the start-up peak holds one at a time.
+        let offsets = {
+            let raw_btf = std::fs::read(VMLINUX_BTF).map_err(|source| SensorError::NoBtf {
+                path: VMLINUX_BTF,
+                source,
+            })?;
+            btf::Btf::parse(&raw_btf)?.kernel_offsets()?
+        };
+        let mut loader = EbpfLoader::new();
+        // `new` parsed the kernel BTF for CO-RE relocations, which Rust programs do not have
+        // (the offsets above stand in for them): freed before the object is loaded.
+        loader.btf(None);
+        let mut ebpf = loader
             .verifier_log_level(verifier_log_level())
             .override_global("OFFSETS", &offsets, true)
             .load(EBPF_OBJECT)?;
+        // The BTF tracepoints are loaded against the kernel's type ids.
+        let kernel_btf = aya::Btf::from_sys_fs().map_err(|e| match e {
+            aya::BtfError::FileError { path, error } => SensorError::NoBtf {
+                path: VMLINUX_BTF,
+                source: std::io::Error::new(error.kind(), format!("{}: {error}", path.display())),
+            },
+            other => SensorError::Offsets(btf::BtfError::Malformed {
+                reason: other.to_string(),
+            }),
+        })?;
 
         let mut flags = 0;
         if policy.mode == Mode::Enforce {
@@ -391,6 +402,8 @@ impl Sensors {
             prog.attach()
                 .map_err(|e| program_error(name, "attach", e))?;
         }
+        // Tens of MiB once parsed; the socket and packet programs do not need it.
+        drop(kernel_btf);
 
         // Attached as BPF links, which the kernel always runs alongside every other program
         // on the cgroup (e.g. Cilium's): multi-attach is implied, and a link refuses the
@@ -426,7 +439,7 @@ impl Sensors {
             lineage: lineage::LineageTable::new(
                 take_data(&mut ebpf, "LINEAGE")?,
                 take(&mut ebpf, "LINEAGE_OVERFLOW")?,
-            )?,
+            ),
             allow: take(&mut ebpf, "EXEC_ALLOW")?,
             net_allow: take(&mut ebpf, "NET_ALLOW")?,
             quarantine: take(&mut ebpf, "QUARANTINE")?,
@@ -466,9 +479,14 @@ impl Sensors {
         self.lineage.track(tgid, lineage)
     }
 
-    /// Whether the kernel tracks `tgid`.
-    pub fn is_tracked(&self, tgid: u32) -> bool {
-        self.lineage.is_tracked(tgid)
+    /// Whether the kernel tracks `tgid` (false if that cannot be read: seeding then tracks it).
+    pub fn is_tracked(&mut self, tgid: u32) -> bool {
+        self.lineage.is_tracked(tgid).unwrap_or(false)
+    }
+
+    /// Done seeding for now: gives back the memory used to write the lineage table.
+    pub fn seeded(&mut self) {
+        self.lineage.unmap();
     }
 
     /// Allows `programs` (absolute paths or basenames) in one JVM's lineage.
