@@ -674,13 +674,27 @@ mod tests {
     }
 
     #[test]
+    fn comm_keys_are_cut_as_the_kernel_cuts_comm() {
+        assert_eq!(&comm_key(b"java")[..5], b"java\0");
+        let long = comm_key(b"x86_64-linux-gnu-python3.11");
+        assert_eq!(&long[..15], b"x86_64-linux-gn");
+        assert_eq!(long[15], 0);
+        let words = comm_words(&comm_key(b"java"));
+        assert_eq!(words[0], u64::from_ne_bytes(*b"java\0\0\0\0"));
+        assert_eq!(words[1], 0);
+    }
+
+    #[test]
     fn layouts_have_no_hidden_padding() {
         use core::mem::size_of;
         assert_eq!(size_of::<TaskInfo>(), 4 * 6 + 8 + 8 + COMM_LEN);
         assert_eq!(size_of::<EventHeader>(), 16);
         assert_eq!(size_of::<Lineage>(), 16);
-        assert_eq!(size_of::<Config>(), 16 + size_of::<KernelOffsets>());
+        assert_eq!(size_of::<Config>(), 16 + 16 * LAUNCHER_SLOTS + 8);
         assert_eq!(size_of::<Config>() % 8, 0);
+        assert_eq!(size_of::<KernelOffsets>(), 4 * 22);
+        assert_eq!(size_of::<LineageSlot>(), 32);
+        assert_eq!(LINEAGE_SLOTS as usize * size_of::<LineageSlot>() % 4096, 0);
         assert_eq!(
             size_of::<ExecEvent>(),
             16 + size_of::<TaskInfo>() + 16 + 24 + 2 * PATH_LEN + ARGS_LEN

@@ -2,6 +2,7 @@
 //! through maps, attaches them, and gives the daemon their ring buffer and counters.
 
 pub mod btf;
+pub mod kernel;
 pub mod lineage;
 pub mod procfs;
 
@@ -66,6 +67,18 @@ pub enum SensorError {
     NotRoot {
         /// The effective uid.
         euid: u32,
+    },
+    /// The kernel's version could not be read.
+    #[error("cannot tell which kernel this is: {reason}")]
+    KernelUnknown {
+        /// Why.
+        reason: String,
+    },
+    /// The kernel is older than the programs need.
+    #[error("kernel {release} is too old: detector needs Linux 5.8 or newer (BPF ring buffer, BTF tracepoints, bpf_send_signal)")]
+    KernelTooOld {
+        /// `uname -r`.
+        release: String,
     },
     /// This binary was built with `DETECTOR_SKIP_EBPF_BUILD`.
     #[error("this detector binary was built without its kernel programs; rebuild with `cargo xtask build`")]
@@ -314,6 +327,9 @@ impl Sensors {
         if EBPF_OBJECT.is_empty() {
             return Err(SensorError::NoObject);
         }
+        let kernel = kernel::Kernel::running()?;
+        kernel.check_floor()?;
+        tracing::info!("{}", kernel.hooks());
         // Parsed kernel BTF takes tens of MiB; each parse below is dropped as soon as it has
         // served, so the start-up peak holds one at a time.
         let offsets = {
