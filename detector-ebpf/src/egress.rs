@@ -10,13 +10,13 @@
 //! - `cgroup_skb/egress` looks at packets of remembered sockets only: the first one that
 //!   carries data is classified (LDAP, JRMP, DNS: `detector_common::classify_payload`) and
 //!   the socket is forgotten, so the cost is bounded to one payload per socket. In
-//!   enforce mode, LDAP or JRMP found this way on a non-standard port gets every packet
-//!   of that socket dropped: the server sees a handshake, never a request.
+//!   enforce mode, LDAP or JRMP found this way on a non-standard port gets every data
+//!   segment of that socket dropped: the server sees a handshake, never a request.
 
 use aya_ebpf::{
     helpers::{bpf_get_socket_cookie, bpf_skb_load_bytes},
     macros::{cgroup_skb, cgroup_sock_addr, map},
-    maps::{lpm_trie::Key, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
     programs::{SkBuffContext, SockAddrContext},
     EbpfContext,
 };
@@ -34,9 +34,10 @@ use crate::{
 
 // === maps ===
 
-/// Destination port → `PROTO_*` (LDAP, RMI and DNS ports from the policy).
+/// Destination port → `PROTO_*` (LDAP, RMI and DNS ports from the policy; `PROTO_NONE`
+/// elsewhere). An array: one inlined access per JVM connect instead of a hash lookup.
 #[map]
-static PORT_CLASS: HashMap<u16, u32> = HashMap::with_max_entries(256, 0);
+static PORT_CLASS: Array<u32> = Array::with_max_entries(1 << 16, 0);
 
 /// Egress allowlist: JVM (0 = all) + address prefix → ports.
 #[map]
@@ -142,7 +143,7 @@ fn on_egress(ctx: &SockAddrContext, v6: bool, hook: u32) -> i32 {
         flags |= NET_F_V4;
     }
 
-    let port_class = unsafe { PORT_CLASS.get(port) }.map_or(PROTO_NONE, |c| *c);
+    let port_class = PORT_CLASS.get(u32::from(port)).map_or(PROTO_NONE, |c| *c);
     let dangerous = port_class == PROTO_LDAP || port_class == PROTO_RMI;
     let mut allow = allowlisted(lineage.jvm_tgid, &addr, port, dangerous);
     // DNS is always inspected: the query name is what exfiltration hides in.
@@ -274,17 +275,8 @@ fn emit_connect(
 // === first payload ===
 
 fn try_payload(ctx: &SkBuffContext) -> Result<i32, i64> {
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    let Some(watch) = (unsafe { WATCH.get(cookie) }).copied() else {
-        return Ok(1);
-    };
-    if watch.flags & NET_F_BLOCKED != 0 {
-        return Ok(0);
-    }
-    if watch.flags & NET_F_SENT != 0 {
-        return Ok(1);
-    }
-
+    // Headers first: a handshake or a bare ACK carries nothing to inspect or drop, and
+    // returns before the socket lookup (most packets of a connection are such).
     // cgroup skb programs see the packet from its network header.
     let first: u8 = ctx.load(0)?;
     let (l4_at, l4_proto) = match first >> 4 {
@@ -301,9 +293,20 @@ fn try_payload(ctx: &SkBuffContext) -> Result<i32, i64> {
         _ => return Ok(1),
     };
     if payload_at >= ctx.len() as usize {
-        // A handshake or a bare ACK: keep waiting for the data.
         return Ok(1);
     }
+
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+    let Some(watch) = (unsafe { WATCH.get(cookie) }).copied() else {
+        return Ok(1);
+    };
+    if watch.flags & NET_F_BLOCKED != 0 {
+        return Ok(0);
+    }
+    if watch.flags & NET_F_SENT != 0 {
+        return Ok(1);
+    }
+
     // Only the first payload is inspected; the entry stays for the inbound side.
     if let Some(w) = WATCH.get_ptr_mut(cookie) {
         unsafe { (*w).flags |= NET_F_SENT };

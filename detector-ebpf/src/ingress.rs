@@ -58,6 +58,11 @@ enum Needle {
 }
 
 fn try_ingress(ctx: &SkBuffContext) -> Result<i32, i64> {
+    // Headers first: a segment without data (handshake, bare ACK, FIN) has nothing to scan
+    // and nothing worth dropping, and returns before the socket lookup.
+    let Some((payload_at, remote, remote_port, local_port, v4)) = tcp_payload(ctx)? else {
+        return Ok(1);
+    };
     let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
     let outbound = WATCH.get_ptr_mut(cookie);
     if let Some(w) = outbound {
@@ -69,10 +74,6 @@ fn try_ingress(ctx: &SkBuffContext) -> Result<i32, i64> {
             return Ok(1);
         }
     }
-
-    let Some((payload_at, remote, remote_port, local_port, v4)) = tcp_payload(ctx)? else {
-        return Ok(1);
-    };
 
     let Some(ev) = INBOUND_SCRATCH.get_ptr_mut(0) else {
         return Ok(1);
@@ -93,8 +94,8 @@ fn try_ingress(ctx: &SkBuffContext) -> Result<i32, i64> {
             let mut verdict = 1;
             if let Some(cfg) = CONFIG.get(0) {
                 if cfg.flags & CFG_F_ENFORCE != 0 && cfg.flags & CFG_F_BLOCK_CLASS != 0 {
-                    // The class must never reach the JVM: this packet, its retransmissions
-                    // and everything after it on this connection are dropped.
+                    // The class must never reach the JVM: this segment, its retransmissions
+                    // and every later data segment on this connection are dropped.
                     w.flags |= NET_F_BLOCKED;
                     flags |= NET_F_BLOCKED;
                     verdict = 0;

@@ -735,7 +735,7 @@ fn allow_key(jvm_tgid: u32, program: &str) -> AllowKey {
 
 /// Writes the policy's lists into the kernel's lookup maps.
 fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
-    let mut ports = HashMap::<_, u16, u32>::try_from(map(ebpf, "PORT_CLASS")?)
+    let mut ports = Array::<_, u32>::try_from(map(ebpf, "PORT_CLASS")?)
         .map_err(map_err("PORT_CLASS"))?;
     let port_lists = [
         (&policy.egress.ldap_ports, NetProtocol::Ldap),
@@ -745,7 +745,7 @@ fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
     for (list, protocol) in port_lists {
         for port in list {
             ports
-                .insert(*port, protocol.code(), 0)
+                .set(u32::from(*port), protocol.code(), 0)
                 .map_err(map_err("PORT_CLASS"))?;
         }
     }
