@@ -6,7 +6,8 @@
 //! copied at fork, in the kernel, a grandchild shell is attributed to its JVM even when
 //! the shell in between has already exited, and nothing depends on userspace keeping up.
 //!
-//! Non-JVM work costs one hash lookup per fork/exit and one lookup of `comm` per exec.
+//! Non-JVM work costs one array access per fork/exit (the direct-mapped `LINEAGE`) and,
+//! per exec, a compare of `comm` with the launcher names held in `CONFIG`.
 //!
 //! Why `tp_btf` and not the classic `tracepoint/sched/*`: the raw tracepoints hand us the
 //! `task_struct` and `linux_binprm` pointers, which lets us tell a new thread from a new
