@@ -17,6 +17,7 @@
 #![no_main]
 
 mod egress;
+mod floor;
 mod ingress;
 
 use aya_ebpf::{
