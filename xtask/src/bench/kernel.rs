@@ -1,0 +1,1319 @@
+//! `cargo xtask bench kernel`: what the detector's kernel programs themselves cost per
+//! operation, measured by the kernel (issue 8).
+//!
+//! With `kernel.bpf_stats_enabled` on, the kernel adds up, per program, how often it ran
+//! (`run_cnt`) and for how long (`run_time_ns`). We read both from `/proc/PID/fdinfo` of the
+//! program fds a tool holds, before and after a fixed number of operations, sum the deltas
+//! over all of the tool's programs and divide by the operations: nanoseconds of BPF per
+//! operation. No wall clock: the numbers do not depend on how busy the machine is, only on
+//! what the programs do (and on how many other processes trip the global hooks meanwhile,
+//! which the runs/op column shows).
+//!
+//! Three tools, each measured alone on the same four workloads:
+//!
+//! - the detector: the real daemon, scoped with `--cgroup` to a cgroup this benchmark creates;
+//! - bpftrace: a JVM-lineage script on four tracepoints, the reference to beat;
+//! - the floor: empty programs on the detector's hooks (`detector-ebpf/src/floor.rs`).
+//!
+//! Every workload runs inside that cgroup: the socket programs (the detector's and the
+//! floor's) are attached to it, so a connect from outside it would cost them nothing. This
+//! process joins it for the non-JVM workloads and its JVMs are started there.
+//!
+//! The JVM workloads run in one JVM each that warms up, prints `ready`, waits for a line on
+//! stdin, does its operations, prints `done` and waits again: the snapshots bracket the
+//! operations alone, not the JVM's start-up or exit.
+
+use std::{
+    collections::BTreeMap,
+    fs::{self, File},
+    io::{BufRead as _, BufReader, Write as _},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{self, Child, ChildStdin, ChildStdout, Command, Stdio},
+    sync::mpsc::{self, Receiver, RecvTimeoutError},
+    thread::{self, JoinHandle},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, ensure, Context as _, Result};
+use aya::{
+    programs::{
+        cgroup_skb::CgroupSkbAttachType, links::CgroupAttachMode, BtfTracePoint, CgroupSkb,
+        CgroupSockAddr,
+    },
+    Btf, Ebpf, EbpfLoader,
+};
+use serde_json::{json, Value};
+
+use super::{
+    compile_java,
+    connect::{non_jvm_storm, LoopbackServer},
+    daemon_binary,
+    exec::spawn_storm,
+    java, Daemon, ScratchDir, SETTLE,
+};
+use crate::{command_line, lab::cgroup::LabCgroup, Workspace};
+
+const STATS_SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
+/// Where bpftrace finds tracepoints; mounted for the bpftrace run if no tracefs is.
+const TRACEFS: &str = "/sys/kernel/tracing";
+/// How long bpftrace may take to attach, and a JVM to warm up.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The JVM workloads: `java KernelBench spawn N` or `java KernelBench connect PORT N`.
+const JAVA_CLASS: &str = "KernelBench";
+const JAVA_SOURCE: &str = r#"import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+
+public final class KernelBench {
+    interface Op {
+        void run() throws Exception;
+    }
+
+    public static void main(String[] args) throws Exception {
+        final Op op;
+        final int n;
+        if (args[0].equals("spawn")) {
+            n = Integer.parseInt(args[1]);
+            ProcessBuilder pb = new ProcessBuilder("/bin/true")
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.DISCARD);
+            op = () -> {
+                int rc = pb.start().waitFor();
+                if (rc != 0) {
+                    throw new IllegalStateException("/bin/true exited with " + rc);
+                }
+            };
+        } else {
+            int port = Integer.parseInt(args[1]);
+            n = Integer.parseInt(args[2]);
+            InetSocketAddress target =
+                new InetSocketAddress(InetAddress.getByAddress(new byte[] {127, 0, 0, 1}), port);
+            op = () -> {
+                Socket socket = new Socket();
+                // Close with RST, so no TIME_WAIT piles up over thousands of connects.
+                socket.setSoLinger(true, 0);
+                socket.connect(target);
+                socket.close();
+            };
+        }
+        // Class loading, the JIT and the process reaper's threads settle here, unmeasured.
+        for (int i = 0; i < Math.max(1, n / 10); i++) {
+            op.run();
+        }
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+        System.out.println("ready");
+        System.out.flush();
+        in.readLine();
+        for (int i = 0; i < n; i++) {
+            op.run();
+        }
+        System.out.println("done");
+        System.out.flush();
+        in.readLine();
+    }
+}
+"#;
+
+/// The bpftrace reference: the lineage of every JVM (tainted at the exec of `java`, copied
+/// at fork, dropped at exit), and a count of the connects its tasks make. The map is keyed
+/// by thread id at fork and exit (threads are tasks too) and looked up by process id at
+/// connect, where the process's own entry is the one that matters. BEGIN runs once every
+/// probe is attached: its line says the measurement may start.
+const BPFTRACE_SCRIPT: &str = r#"
+BEGIN { printf("bench: attached\n"); }
+tracepoint:sched:sched_process_exec /comm == "java"/ { @jvm[pid] = 1; }
+tracepoint:sched:sched_process_fork /@jvm[pid]/ { @jvm[args->child_pid] = 1; }
+tracepoint:sched:sched_process_exit /@jvm[tid]/ { delete(@jvm[tid]); }
+tracepoint:syscalls:sys_enter_connect /@jvm[pid]/ { @connects = count(); }
+END { clear(@jvm); }
+"#;
+
+/// The floor's programs (detector-ebpf/src/floor.rs) and their hooks.
+const FLOOR_TRACEPOINTS: [(&str, &str); 3] = [
+    ("floor_fork", "sched_process_fork"),
+    ("floor_exec", "sched_process_exec"),
+    ("floor_exit", "sched_process_exit"),
+];
+const FLOOR_SOCK_ADDR: [&str; 4] = [
+    "floor_connect4",
+    "floor_connect6",
+    "floor_sendmsg4",
+    "floor_sendmsg6",
+];
+/// Attached before the JVM workloads only, as the daemon attaches its packet programs to a
+/// cgroup once a JVM runs in it.
+const FLOOR_PACKET: [(&str, CgroupSkbAttachType); 2] = [
+    ("floor_egress", CgroupSkbAttachType::Egress),
+    ("floor_ingress", CgroupSkbAttachType::Ingress),
+];
+
+// === workloads ===
+
+/// The four fixed workloads, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    Spawn,
+    Connect,
+    JvmSpawn,
+    JvmConnect,
+}
+
+impl Workload {
+    const ALL: [Self; 4] = [Self::Spawn, Self::Connect, Self::JvmSpawn, Self::JvmConnect];
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Spawn => "spawn",
+            Self::Connect => "connect",
+            Self::JvmSpawn => "jvm_spawn",
+            Self::JvmConnect => "jvm_connect",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Spawn => "posix_spawn(/bin/true) + wait, non-JVM parent",
+            Self::Connect => "loopback TCP connect, non-JVM process",
+            Self::JvmSpawn => "ProcessBuilder(\"/bin/true\").start().waitFor() in a JVM",
+            Self::JvmConnect => "loopback TCP connect from a JVM thread",
+        }
+    }
+
+    /// The issue's goal for the detector, in BPF nanoseconds per operation.
+    fn goal_ns(self) -> f64 {
+        match self {
+            Self::Spawn => 250.0,
+            Self::Connect => 60.0,
+            Self::JvmSpawn => 5000.0,
+            Self::JvmConnect => 1000.0,
+        }
+    }
+
+    /// Program runs every tool must show per operation, or its programs did not see the
+    /// workload: a spawn is at least a fork, an exec and an exit; a connect at least one
+    /// connect hook.
+    fn min_runs_per_op(self) -> u64 {
+        match self {
+            Self::Spawn | Self::JvmSpawn => 3,
+            Self::Connect | Self::JvmConnect => 1,
+        }
+    }
+
+    fn is_jvm(self) -> bool {
+        matches!(self, Self::JvmSpawn | Self::JvmConnect)
+    }
+}
+
+// === options ===
+
+/// Options of `bench kernel`.
+#[derive(Debug, clap::Args)]
+pub struct KernelArgs {
+    /// `/bin/true` spawns by this (non-JVM) process [default: 2000, --quick: 200].
+    #[arg(long)]
+    spawns: Option<u32>,
+    /// Loopback connects by this (non-JVM) process [default: 20000, --quick: 2000].
+    #[arg(long)]
+    connects: Option<u32>,
+    /// `/bin/true` spawns by the JVM [default: 2000, --quick: 200].
+    #[arg(long)]
+    jvm_spawns: Option<u32>,
+    /// Loopback connects by the JVM [default: 20000, --quick: 2000].
+    #[arg(long)]
+    jvm_connects: Option<u32>,
+    /// A short smoke run (a tenth of the operations); explicit flags still win.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// Validated options of `bench kernel`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelOpts {
+    spawns: u32,
+    connects: u32,
+    jvm_spawns: u32,
+    jvm_connects: u32,
+}
+
+impl KernelOpts {
+    pub fn quick() -> Self {
+        Self {
+            spawns: 200,
+            connects: 2000,
+            jvm_spawns: 200,
+            jvm_connects: 2000,
+        }
+    }
+
+    fn full() -> Self {
+        Self {
+            spawns: 2000,
+            connects: 20_000,
+            jvm_spawns: 2000,
+            jvm_connects: 20_000,
+        }
+    }
+
+    fn ops(&self, workload: Workload) -> u32 {
+        match workload {
+            Workload::Spawn => self.spawns,
+            Workload::Connect => self.connects,
+            Workload::JvmSpawn => self.jvm_spawns,
+            Workload::JvmConnect => self.jvm_connects,
+        }
+    }
+}
+
+impl KernelArgs {
+    pub fn resolve(&self) -> Result<KernelOpts> {
+        let defaults = if self.quick {
+            KernelOpts::quick()
+        } else {
+            KernelOpts::full()
+        };
+        let opts = KernelOpts {
+            spawns: self.spawns.unwrap_or(defaults.spawns),
+            connects: self.connects.unwrap_or(defaults.connects),
+            jvm_spawns: self.jvm_spawns.unwrap_or(defaults.jvm_spawns),
+            jvm_connects: self.jvm_connects.unwrap_or(defaults.jvm_connects),
+        };
+        for workload in Workload::ALL {
+            ensure!(
+                opts.ops(workload) > 0,
+                "every workload needs at least one operation ({} has 0)",
+                workload.key()
+            );
+        }
+        Ok(opts)
+    }
+}
+
+// === the benchmark ===
+
+/// The tools, in the order they are measured and printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    Detector,
+    Bpftrace,
+    Floor,
+}
+
+impl Tool {
+    const ALL: [Self; 3] = [Self::Detector, Self::Bpftrace, Self::Floor];
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Detector => "detector",
+            Self::Bpftrace => "bpftrace",
+            Self::Floor => "floor",
+        }
+    }
+}
+
+/// Runs the benchmark; errors when a tool's programs cannot be found or did not run, never
+/// on the goals.
+pub fn kernel(ws: &Workspace, opts: &KernelOpts, build_first: bool) -> Result<()> {
+    let bin = daemon_binary(ws, build_first)?;
+    let object = ebpf_object(ws)?;
+    let dir = ScratchDir::create("kernel")?;
+    compile_java(&dir.path, JAVA_CLASS, JAVA_SOURCE)?;
+    let server = LoopbackServer::start()?;
+    crate::lab::cgroup::remove_stale();
+    let cgroup = LabCgroup::create("bench-kernel")?;
+    let _stats = StatsSwitch::on()?;
+
+    let bench = Bench {
+        opts,
+        cgroup: &cgroup,
+        java_dir: &dir.path,
+        addr: server.addr,
+    };
+    let mut results = Vec::new();
+    for tool in Tool::ALL {
+        println!("==> bench: kernel: {}", tool.key());
+        let runs = match tool {
+            Tool::Detector => measure_detector(&bench, &bin)?,
+            Tool::Bpftrace => measure_bpftrace(&bench, &dir.path)?,
+            Tool::Floor => measure_floor(&bench, &object)?,
+        };
+        results.push((tool, runs));
+    }
+    report(opts, &results);
+    Ok(())
+}
+
+/// What the workloads need, shared by every tool's run.
+#[derive(Debug)]
+struct Bench<'a> {
+    opts: &'a KernelOpts,
+    cgroup: &'a LabCgroup,
+    java_dir: &'a Path,
+    addr: SocketAddr,
+}
+
+/// The kernel object `detector/build.rs` built (it embeds a copy in the daemon).
+fn ebpf_object(ws: &Workspace) -> Result<PathBuf> {
+    let object = ws
+        .target_dir
+        .join("ebpf/bpfel-unknown-none/release/detector");
+    ensure!(
+        object.is_file(),
+        "no kernel object at {}: run `cargo xtask build`",
+        object.display()
+    );
+    Ok(object)
+}
+
+fn measure_detector(bench: &Bench<'_>, bin: &Path) -> Result<Vec<Measured>> {
+    let daemon = Daemon::start_scoped(bin, bench.cgroup.path())?;
+    thread::sleep(SETTLE);
+    let runs = bench.run_workloads(daemon.pid(), || Ok(()))?;
+    let stats = daemon.stop()?;
+    // The JVM's children are in its lineage: fork, exec (twice, with jspawnhelper) and exit
+    // events. Far fewer means the daemon did not track the JVM and the numbers would flatter it.
+    let jvm_spawns = u64::from(bench.opts.jvm_spawns);
+    ensure!(
+        stats.events >= 3 * jvm_spawns,
+        "the detector received {} events for {jvm_spawns} JVM spawns: it did not track the JVM",
+        stats.events
+    );
+    if stats.total_lost() > 0 {
+        println!("note: the detector lost events: {}", stats.loss_line());
+    }
+    Ok(runs)
+}
+
+fn measure_bpftrace(bench: &Bench<'_>, dir: &Path) -> Result<Vec<Measured>> {
+    let _tracefs = Tracefs::mount_if_absent()?;
+    let script = dir.join("lineage.bt");
+    fs::write(&script, BPFTRACE_SCRIPT).with_context(|| format!("writing {}", script.display()))?;
+    let bpftrace = Bpftrace::start(&script)?;
+    thread::sleep(SETTLE);
+    let runs = bench.run_workloads(bpftrace.pid(), || Ok(()))?;
+    let connects = bpftrace.stop()?;
+    // The script must have seen the JVM's connects, or it did not follow the lineage and
+    // its cost is not that of the job.
+    let jvm_connects = u64::from(bench.opts.jvm_connects);
+    ensure!(
+        connects >= jvm_connects,
+        "bpftrace counted {connects} JVM connects for {jvm_connects}: its script did not track the JVM"
+    );
+    Ok(runs)
+}
+
+fn measure_floor(bench: &Bench<'_>, object: &Path) -> Result<Vec<Measured>> {
+    let mut floor = Floor::load(object, bench.cgroup.path())?;
+    thread::sleep(SETTLE);
+    bench.run_workloads(process::id(), || floor.attach_packet())
+}
+
+impl Bench<'_> {
+    /// Runs every workload inside the cgroup and measures the programs `pid` holds;
+    /// `before_jvm` runs once, before the first JVM workload.
+    fn run_workloads(
+        &self,
+        pid: u32,
+        mut before_jvm: impl FnMut() -> Result<()>,
+    ) -> Result<Vec<Measured>> {
+        let names = program_names(pid)?;
+        let mut runs = Vec::new();
+        let mut jvm_ready = false;
+        for workload in Workload::ALL {
+            if workload.is_jvm() && !jvm_ready {
+                before_jvm()?;
+                jvm_ready = true;
+            }
+            let ops = self.opts.ops(workload);
+            let delta = if workload.is_jvm() {
+                self.jvm_workload(pid, workload, ops)?
+            } else {
+                self.own_workload(pid, workload, ops)?
+            };
+            let measured = Measured::new(workload, ops, delta, &names);
+            measured.check()?;
+            println!(
+                "==> bench: {}: {ops} ops, {:.0} ns/op, {:.2} program runs/op",
+                workload.key(),
+                measured.ns_per_op(),
+                measured.runs_per_op()
+            );
+            runs.push(measured);
+        }
+        Ok(runs)
+    }
+
+    /// A non-JVM workload, run by this process from inside the cgroup.
+    fn own_workload(&self, pid: u32, workload: Workload, ops: u32) -> Result<Delta> {
+        let _inside = Joined::enter(self.cgroup)?;
+        let op = |n| -> Result<()> {
+            match workload {
+                Workload::Spawn => spawn_storm(n).map(drop),
+                _ => non_jvm_storm(self.addr, n).map(drop),
+            }
+        };
+        // Warm the page cache and the allocator; not measured.
+        op((ops / 10).max(1))?;
+        let before = ProgStats::read(pid)?;
+        op(ops)?;
+        let after = ProgStats::read(pid)?;
+        after.since(&before)
+    }
+
+    /// A JVM workload: one JVM started inside the cgroup, measured between its `ready`
+    /// and `done`.
+    fn jvm_workload(&self, pid: u32, workload: Workload, ops: u32) -> Result<Delta> {
+        let mut cmd = java(self.java_dir, JAVA_CLASS);
+        match workload {
+            Workload::JvmSpawn => cmd.args(["spawn".to_owned(), ops.to_string()]),
+            _ => cmd.args([
+                "connect".to_owned(),
+                self.addr.port().to_string(),
+                ops.to_string(),
+            ]),
+        };
+        self.cgroup.enter_before_exec(&mut cmd)?;
+        let mut jvm = JvmWorkload::start(&mut cmd)?;
+        jvm.expect("ready")?;
+        let before = ProgStats::read(pid)?;
+        jvm.go()?;
+        jvm.expect("done")?;
+        let after = ProgStats::read(pid)?;
+        jvm.finish()?;
+        after.since(&before)
+    }
+}
+
+// === program statistics ===
+
+/// `run_time_ns` and `run_cnt` of one program.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counters {
+    ns: u64,
+    runs: u64,
+}
+
+/// The counters of every program a process holds an fd of, by program id.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ProgStats(BTreeMap<u32, Counters>);
+
+/// Per program id: what it added during a workload.
+type Delta = BTreeMap<u32, Counters>;
+
+impl ProgStats {
+    /// Reads `/proc/PID/fdinfo` of every BPF program fd of `pid`. Reading files starts no
+    /// process, so taking a snapshot trips none of the hooks being measured.
+    fn read(pid: u32) -> Result<Self> {
+        let mut stats = Self::default();
+        for fd in prog_fds(pid)? {
+            let path = format!("/proc/{pid}/fdinfo/{fd}");
+            // An fd closed since the listing is not a program the tool still runs.
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let (id, counters) = parse_fdinfo(&text).with_context(|| format!("reading {path}"))?;
+            stats.0.insert(id, counters);
+        }
+        ensure!(
+            !stats.0.is_empty(),
+            "process {pid} holds no BPF programs (is it still running?)"
+        );
+        Ok(stats)
+    }
+
+    fn since(&self, before: &Self) -> Result<Delta> {
+        let mut delta = Delta::new();
+        for (id, now) in &self.0 {
+            let then = before.0.get(id).copied().unwrap_or_default();
+            ensure!(
+                now.ns >= then.ns && now.runs >= then.runs,
+                "the counters of program {id} went backwards: are the statistics off?"
+            );
+            delta.insert(
+                *id,
+                Counters {
+                    ns: now.ns - then.ns,
+                    runs: now.runs - then.runs,
+                },
+            );
+        }
+        if let Some(gone) = before.0.keys().find(|id| !self.0.contains_key(id)) {
+            bail!("program {gone} was unloaded during the workload");
+        }
+        Ok(delta)
+    }
+}
+
+/// The fds of `pid` that are BPF programs (links and maps also carry a `prog_id` or are
+/// BPF objects; only `anon_inode:bpf-prog` is a program).
+fn prog_fds(pid: u32) -> Result<Vec<String>> {
+    let dir = format!("/proc/{pid}/fd");
+    let mut fds = Vec::new();
+    for entry in fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
+        let entry = entry.with_context(|| format!("listing {dir}"))?;
+        if fs::read_link(entry.path())
+            .is_ok_and(|target| target == Path::new("anon_inode:bpf-prog"))
+        {
+            fds.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(fds)
+}
+
+/// `prog_id`, `run_time_ns` and `run_cnt` from a program fd's fdinfo.
+fn parse_fdinfo(text: &str) -> Result<(u32, Counters)> {
+    let field = |key: &str| -> Result<u64> {
+        let value = text
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+            .with_context(|| format!("no `{key}` (a kernel older than 5.1?)"))?;
+        value
+            .trim()
+            .parse()
+            .with_context(|| format!("`{key}:{value}` is not a number"))
+    };
+    let id = u32::try_from(field("prog_id")?).context("prog_id out of range")?;
+    Ok((
+        id,
+        Counters {
+            ns: field("run_time_ns")?,
+            runs: field("run_cnt")?,
+        },
+    ))
+}
+
+/// Program id → name, from bpftool. The kernel keeps 15 characters of a name
+/// (`sched_process_e` is exec or exit), so where the name is cut and the program hangs on a
+/// tracepoint whose name it starts with, the tracepoint's name stands in: bpftool tells
+/// which from the program's link (tp_btf) or perf event (bpftrace's tracepoints). Run
+/// before the measurement: bpftool is a process, and its exec would trip the hooks.
+fn program_names(pid: u32) -> Result<BTreeMap<u32, String>> {
+    let ids: Vec<u32> = ProgStats::read(pid)?.0.into_keys().collect();
+    let progs = bpftool_json(&["prog", "show"])?;
+    let mut tracepoints = BTreeMap::new();
+    for (what, key) in [
+        (["link", "show"], "tp_name"),
+        (["perf", "show"], "tracepoint"),
+    ] {
+        for entry in bpftool_json(&what)?.as_array().into_iter().flatten() {
+            if let (Some(id), Some(tracepoint)) = (entry["prog_id"].as_u64(), entry[key].as_str()) {
+                tracepoints.insert(id, tracepoint.to_owned());
+            }
+        }
+    }
+    let mut names = BTreeMap::new();
+    for id in ids {
+        let name = progs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|prog| prog["id"].as_u64() == Some(u64::from(id)))
+            .and_then(|prog| prog["name"].as_str())
+            .unwrap_or_default();
+        let name = match tracepoints.get(&u64::from(id)) {
+            Some(tp) if name.len() == 15 && tp.starts_with(name) => tp.clone(),
+            _ if name.is_empty() => format!("prog {id}"),
+            _ => name.to_owned(),
+        };
+        names.insert(id, name);
+    }
+    Ok(names)
+}
+
+/// `bpftool ARGS --json`, parsed.
+fn bpftool_json(args: &[&str]) -> Result<Value> {
+    let mut cmd = Command::new("bpftool");
+    cmd.args(args).arg("--json");
+    let out = cmd.output().with_context(|| {
+        format!(
+            "running `{}` (bpftool is installed by `cargo xtask setup`)",
+            command_line(&cmd)
+        )
+    })?;
+    ensure!(
+        out.status.success(),
+        "`{}` failed ({}): {}",
+        command_line(&cmd),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("`{}` printed no JSON", command_line(&cmd)))
+}
+
+// === a measurement ===
+
+/// One tool on one workload.
+#[derive(Debug)]
+struct Measured {
+    workload: Workload,
+    ops: u32,
+    /// (program name, its counters' deltas), by program id.
+    programs: Vec<(String, Counters)>,
+}
+
+impl Measured {
+    fn new(workload: Workload, ops: u32, delta: Delta, names: &BTreeMap<u32, String>) -> Self {
+        let programs = delta
+            .into_iter()
+            .map(|(id, counters)| {
+                let name = names
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("prog {id}"));
+                (name, counters)
+            })
+            .collect();
+        Self {
+            workload,
+            ops,
+            programs,
+        }
+    }
+
+    fn total(&self) -> Counters {
+        self.programs
+            .iter()
+            .fold(Counters::default(), |sum, (_, c)| Counters {
+                ns: sum.ns + c.ns,
+                runs: sum.runs + c.runs,
+            })
+    }
+
+    fn ns_per_op(&self) -> f64 {
+        self.total().ns as f64 / f64::from(self.ops)
+    }
+
+    fn runs_per_op(&self) -> f64 {
+        self.total().runs as f64 / f64::from(self.ops)
+    }
+
+    /// Programs that ran less than the workload makes them run were not measuring it.
+    fn check(&self) -> Result<()> {
+        let total = self.total();
+        let needed = self.workload.min_runs_per_op() * u64::from(self.ops);
+        ensure!(
+            total.runs >= needed,
+            "{}: the programs ran {} times for {} operations (at least {needed} expected): \
+             are they attached, and are the statistics on?",
+            self.workload.key(),
+            total.runs,
+            self.ops
+        );
+        ensure!(
+            total.ns > 0,
+            "{}: the programs ran {} times in 0 ns: kernel.bpf_stats_enabled is off",
+            self.workload.key(),
+            total.runs
+        );
+        Ok(())
+    }
+}
+
+// === the report ===
+
+fn report(opts: &KernelOpts, results: &[(Tool, Vec<Measured>)]) {
+    let find = |tool: Tool, workload: Workload| {
+        results
+            .iter()
+            .find(|(t, _)| *t == tool)
+            .and_then(|(_, runs)| runs.iter().find(|m| m.workload == workload))
+    };
+    let mut summary = serde_json::Map::new();
+    let mut table = Vec::new();
+    for workload in Workload::ALL {
+        let ops = opts.ops(workload);
+        let ns = move |tool| find(tool, workload).map(Measured::ns_per_op);
+        let goal = workload.goal_ns();
+        let met = ns(Tool::Detector).map(|d| d <= goal);
+        let below = ns(Tool::Detector)
+            .zip(ns(Tool::Bpftrace))
+            .map(|(d, b)| d < b);
+
+        println!();
+        println!("{} — {ops} ops", workload.title());
+        println!(
+            "  {:<10} {:>9} {:>8}  {}",
+            "tool", "ns/op", "runs/op", "goals"
+        );
+        let mut row = serde_json::Map::new();
+        row.insert("ops".to_owned(), json!(ops));
+        for tool in Tool::ALL {
+            let Some(m) = find(tool, workload) else {
+                continue;
+            };
+            let goals = match tool {
+                Tool::Detector => format!(
+                    "<= {} ns/op: {}; below bpftrace: {}",
+                    fmt_ns(goal),
+                    verdict(met),
+                    verdict(below)
+                ),
+                _ => String::new(),
+            };
+            println!(
+                "  {:<10} {:>9} {:>8.2}  {goals}",
+                tool.key(),
+                fmt_ns(m.ns_per_op()),
+                m.runs_per_op()
+            );
+            row.insert(tool.key().to_owned(), json!(round1(m.ns_per_op())));
+        }
+        row.insert("goal_ns".to_owned(), json!(goal));
+        row.insert("goal_met".to_owned(), json!(met));
+        row.insert("below_bpftrace".to_owned(), json!(below));
+        if let Some(m) = find(Tool::Detector, workload) {
+            breakdown(m);
+            let programs: Vec<Value> = m
+                .programs
+                .iter()
+                .filter(|(_, c)| c.runs > 0)
+                .map(|(name, c)| json!({"program": name, "runs": c.runs, "ns": c.ns}))
+                .collect();
+            row.insert("detector_programs".to_owned(), Value::Array(programs));
+        }
+        summary.insert(workload.key().to_owned(), Value::Object(row));
+        let cells = Tool::ALL.map(|tool| ns(tool).map_or_else(|| "-".to_owned(), fmt_ns));
+        table.push((workload, cells, goal, met, below));
+    }
+
+    println!();
+    println!("BPF ns per operation (kernel.bpf_stats_enabled run_time_ns / ops):");
+    println!(
+        "  {:<12} {:>9} {:>9} {:>9} {:>9}  {:<8} {}",
+        "workload", "detector", "bpftrace", "floor", "goal", "goal met", "below bpftrace"
+    );
+    for (workload, [detector, bpftrace, floor], goal, met, below) in table {
+        println!(
+            "  {:<12} {:>9} {:>9} {:>9} {:>9}  {:<8} {}",
+            workload.key(),
+            detector,
+            bpftrace,
+            floor,
+            format!("<= {}", fmt_ns(goal)),
+            verdict(met),
+            verdict(below)
+        );
+    }
+    println!();
+    println!("bench kernel summary {}", Value::Object(summary));
+}
+
+/// The detector's programs on one workload: where its nanoseconds go.
+fn breakdown(m: &Measured) {
+    let total = m.total().ns.max(1) as f64;
+    println!(
+        "  detector programs:  {:<20} {:>9} {:>9} {:>7}",
+        "program", "runs", "ns/run", "share"
+    );
+    for (name, c) in &m.programs {
+        if c.runs == 0 {
+            continue;
+        }
+        println!(
+            "                      {:<20} {:>9} {:>9} {:>6.1}%",
+            name,
+            c.runs,
+            fmt_ns(c.ns as f64 / c.runs as f64),
+            c.ns as f64 * 100.0 / total
+        );
+    }
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "NOT MET",
+        None => "-",
+    }
+}
+
+/// `68,700` or `78`: whole nanoseconds with thousands separators.
+fn fmt_ns(ns: f64) -> String {
+    let whole = format!("{:.0}", ns.max(0.0));
+    let mut out = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+// === impl StatsSwitch ===
+
+/// `kernel.bpf_stats_enabled = 1` while alive; the previous value comes back on drop, on
+/// errors too. (The kernel counts nothing with it off: the accounting has a cost of its
+/// own, which is in every number here, the floor's included.)
+#[derive(Debug)]
+struct StatsSwitch {
+    previous: String,
+}
+
+impl StatsSwitch {
+    fn on() -> Result<Self> {
+        let previous = fs::read_to_string(STATS_SYSCTL)
+            .with_context(|| format!("reading {STATS_SYSCTL}"))?
+            .trim()
+            .to_owned();
+        fs::write(STATS_SYSCTL, "1").with_context(|| format!("writing 1 to {STATS_SYSCTL}"))?;
+        Ok(Self { previous })
+    }
+}
+
+impl Drop for StatsSwitch {
+    fn drop(&mut self) {
+        if let Err(err) = fs::write(STATS_SYSCTL, &self.previous) {
+            eprintln!(
+                "warning: restoring {STATS_SYSCTL} to {}: {err}",
+                self.previous
+            );
+        }
+    }
+}
+
+// === impl Tracefs ===
+
+/// tracefs at /sys/kernel/tracing for bpftrace's tracepoints, unmounted on drop if we
+/// mounted it (the detector itself needs none: its tracepoints are BTF ones).
+#[derive(Debug)]
+struct Tracefs {
+    mounted_here: bool,
+}
+
+impl Tracefs {
+    fn mount_if_absent() -> Result<Self> {
+        let mounts = fs::read_to_string("/proc/mounts").context("reading /proc/mounts")?;
+        if mounts
+            .lines()
+            .any(|line| line.split_whitespace().nth(2) == Some("tracefs"))
+        {
+            return Ok(Self {
+                mounted_here: false,
+            });
+        }
+        let target = std::ffi::CString::new(TRACEFS).context("tracefs path")?;
+        let fstype = c"tracefs";
+        // SAFETY: every pointer is a valid NUL-terminated string that outlives the call; no
+        // data argument.
+        let rc = unsafe {
+            libc::mount(
+                fstype.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("mounting tracefs at {TRACEFS} for bpftrace"));
+        }
+        Ok(Self { mounted_here: true })
+    }
+}
+
+impl Drop for Tracefs {
+    fn drop(&mut self) {
+        if !self.mounted_here {
+            return;
+        }
+        let Ok(target) = std::ffi::CString::new(TRACEFS) else {
+            return;
+        };
+        // SAFETY: `target` is a valid NUL-terminated path.
+        if unsafe { libc::umount(target.as_ptr()) } != 0 {
+            eprintln!(
+                "warning: unmounting {TRACEFS}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+// === impl Joined ===
+
+/// This process inside the benchmark's cgroup; back in its own cgroup on drop. Must be
+/// dropped before the cgroup, whose drop kills whatever is still inside.
+#[derive(Debug)]
+struct Joined {
+    home: PathBuf,
+}
+
+impl Joined {
+    fn enter(cgroup: &LabCgroup) -> Result<Self> {
+        let own = fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+        let path = own
+            .lines()
+            .find_map(|line| line.strip_prefix("0::"))
+            .context("this process is in no cgroup v2 (no `0::` line in /proc/self/cgroup)")?;
+        let mount = crate::lab::cgroup::cgroup2_mount()?;
+        let home = mount
+            .join(path.trim_start_matches('/'))
+            .join("cgroup.procs");
+        move_self(&cgroup.path().join("cgroup.procs"))?;
+        Ok(Self { home })
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Err(err) = move_self(&self.home) {
+            eprintln!("warning: leaving the benchmark's cgroup: {err:#}");
+        }
+    }
+}
+
+/// Moves this whole process (every thread) into the cgroup of `procs`.
+fn move_self(procs: &Path) -> Result<()> {
+    fs::write(procs, process::id().to_string())
+        .with_context(|| format!("moving this process to {}", procs.display()))
+}
+
+// === impl JvmWorkload ===
+
+/// A running `KernelBench`: its stdout, line by line, and its stdin to say go.
+#[derive(Debug)]
+struct JvmWorkload {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl JvmWorkload {
+    fn start(cmd: &mut Command) -> Result<Self> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("running java (is openjdk-17-jdk-headless installed? `cargo xtask setup`)")?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .context("the JVM's stdout is not piped")?;
+        let (lines, reader) = line_reader(stdout);
+        Ok(Self {
+            child,
+            stdin,
+            lines,
+            reader: Some(reader),
+        })
+    }
+
+    /// Waits for `word` alone on a line (other lines, e.g. `Picked up JAVA_TOOL_OPTIONS`,
+    /// are skipped).
+    fn expect(&mut self, word: &str) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.trim() == word => return Ok(()),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => bail!("the JVM printed no `{word}` in time"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().context("waiting for the JVM")?;
+                    bail!("the JVM exited ({status}) before printing `{word}`");
+                }
+            }
+        }
+    }
+
+    fn go(&mut self) -> Result<()> {
+        let stdin = self.stdin.as_mut().context("the JVM's stdin is closed")?;
+        stdin
+            .write_all(b"\n")
+            .and_then(|()| stdin.flush())
+            .context("telling the JVM to go")
+    }
+
+    /// Lets the JVM exit, and checks that it did so cleanly.
+    fn finish(mut self) -> Result<()> {
+        drop(self.stdin.take());
+        let status = self.child.wait().context("waiting for the JVM")?;
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        ensure!(status.success(), "the JVM workload failed ({status})");
+        Ok(())
+    }
+}
+
+impl Drop for JvmWorkload {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Sends each line of `stdout` as it arrives.
+fn line_reader(stdout: ChildStdout) -> (Receiver<String>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (rx, reader)
+}
+
+// === impl Bpftrace ===
+
+/// `bpftrace FILE`, from the line its BEGIN probe prints (every probe attached) to SIGINT.
+#[derive(Debug)]
+struct Bpftrace {
+    child: Child,
+    lines: Receiver<String>,
+    reader: Option<JoinHandle<()>>,
+    stopped: bool,
+}
+
+impl Bpftrace {
+    fn start(script: &Path) -> Result<Self> {
+        let mut cmd = Command::new("bpftrace");
+        cmd.arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().with_context(|| {
+            format!(
+                "starting `{}` (bpftrace is installed by `cargo xtask setup`)",
+                command_line(&cmd)
+            )
+        })?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("bpftrace's stdout is not piped")?;
+        let (lines, reader) = line_reader(stdout);
+        let mut bpftrace = Self {
+            child,
+            lines,
+            reader: Some(reader),
+            stopped: false,
+        };
+        bpftrace.wait_attached()?;
+        Ok(bpftrace)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn wait_attached(&mut self) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.trim() == "bench: attached" => break,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => bail!("bpftrace did not attach in time"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().context("waiting for bpftrace")?;
+                    self.stopped = true;
+                    bail!("bpftrace exited ({status}) before attaching (its stderr is above)");
+                }
+            }
+        }
+        let programs = ProgStats::read(self.pid())?.0.len();
+        // Four tracepoints, plus BEGIN and END.
+        ensure!(
+            programs >= 4,
+            "bpftrace holds {programs} programs, not the script's four tracepoints and more"
+        );
+        Ok(())
+    }
+
+    /// SIGINT, and the `@connects` count it prints on the way out.
+    fn stop(mut self) -> Result<u64> {
+        let pid = libc::pid_t::try_from(self.child.id()).context("bpftrace pid out of range")?;
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own unreaped child.
+        if unsafe { libc::kill(pid, libc::SIGINT) } != 0 {
+            bail!("SIGINT to bpftrace: {}", std::io::Error::last_os_error());
+        }
+        let status = self.child.wait().context("waiting for bpftrace")?;
+        self.stopped = true;
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        ensure!(status.success(), "bpftrace did not stop cleanly ({status})");
+        let connects = self
+            .lines
+            .try_iter()
+            .find_map(|line| line.trim().strip_prefix("@connects:")?.trim().parse().ok())
+            .unwrap_or(0);
+        Ok(connects)
+    }
+}
+
+impl Drop for Bpftrace {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// === impl Floor ===
+
+/// The floor's programs, loaded by this process from the built object and attached to the
+/// same hooks as the detector's; dropping it detaches and unloads them.
+struct Floor {
+    ebpf: Ebpf,
+    cgroup: File,
+}
+
+impl std::fmt::Debug for Floor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Floor").finish_non_exhaustive()
+    }
+}
+
+impl Floor {
+    fn load(object: &Path, cgroup: &Path) -> Result<Self> {
+        let bytes = fs::read(object).with_context(|| format!("reading {}", object.display()))?;
+        let btf = Btf::from_sys_fs().context("reading the kernel's BTF")?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .load(&bytes)
+            .with_context(|| format!("loading {}", object.display()))?;
+        for (name, tracepoint) in FLOOR_TRACEPOINTS {
+            let prog: &mut BtfTracePoint = program(&mut ebpf, name)?
+                .try_into()
+                .with_context(|| format!("{name} is not a tp_btf program"))?;
+            prog.load(tracepoint, &btf)
+                .with_context(|| format!("loading {name}"))?;
+            prog.attach().with_context(|| format!("attaching {name}"))?;
+        }
+        let cgroup = File::open(cgroup).with_context(|| format!("opening {}", cgroup.display()))?;
+        for name in FLOOR_SOCK_ADDR {
+            let prog: &mut CgroupSockAddr = program(&mut ebpf, name)?
+                .try_into()
+                .with_context(|| format!("{name} is not a cgroup_sock_addr program"))?;
+            prog.load().with_context(|| format!("loading {name}"))?;
+            prog.attach(&cgroup, CgroupAttachMode::Single)
+                .with_context(|| format!("attaching {name}"))?;
+        }
+        for (name, _) in FLOOR_PACKET {
+            let prog: &mut CgroupSkb = program(&mut ebpf, name)?
+                .try_into()
+                .with_context(|| format!("{name} is not a cgroup_skb program"))?;
+            prog.load().with_context(|| format!("loading {name}"))?;
+        }
+        Ok(Self { ebpf, cgroup })
+    }
+
+    fn attach_packet(&mut self) -> Result<()> {
+        for (name, direction) in FLOOR_PACKET {
+            let prog: &mut CgroupSkb = program(&mut self.ebpf, name)?
+                .try_into()
+                .with_context(|| format!("{name} is not a cgroup_skb program"))?;
+            prog.attach(&self.cgroup, direction, CgroupAttachMode::Single)
+                .with_context(|| format!("attaching {name}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::programs::Program> {
+    ebpf.program_mut(name).with_context(|| {
+        format!("no program {name} in the kernel object: rebuild it with `cargo xtask build`")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fdinfo_of_a_program_is_read() {
+        let text = "pos:\t0\nflags:\t02000002\nmnt_id:\t17\nino:\t1044\nprog_type:\t5\n\
+                    prog_jited:\t1\nprog_tag:\tc26c3f0909892784\nmemlock:\t4096\nprog_id:\t33\n\
+                    run_time_ns:\t17493\nrun_cnt:\t39\nrecursion_misses:\t0\nverified_insns:\t42\n";
+        assert_eq!(
+            parse_fdinfo(text).expect("parses"),
+            (
+                33,
+                Counters {
+                    ns: 17493,
+                    runs: 39
+                }
+            )
+        );
+        assert!(parse_fdinfo("prog_id:\t1\n").is_err());
+    }
+
+    #[test]
+    fn deltas_cover_every_program() {
+        let c = |ns, runs| Counters { ns, runs };
+        let before = ProgStats(BTreeMap::from([(1, c(100, 2)), (2, c(0, 0))]));
+        let after = ProgStats(BTreeMap::from([
+            (1, c(350, 5)),
+            (2, c(40, 1)),
+            (3, c(7, 1)),
+        ]));
+        let delta = after.since(&before).expect("valid");
+        assert_eq!(
+            delta,
+            BTreeMap::from([(1, c(250, 3)), (2, c(40, 1)), (3, c(7, 1))])
+        );
+        assert!(before.since(&after).is_err());
+        let shrunk = ProgStats(BTreeMap::from([(1, c(350, 5))]));
+        assert!(shrunk.since(&before).is_err());
+
+        let names = BTreeMap::from([(1, "sched_process_exec".to_owned())]);
+        let m = Measured::new(Workload::Connect, 4, delta, &names);
+        assert_eq!(m.total(), c(297, 5));
+        assert!((m.ns_per_op() - 74.25).abs() < 1e-9);
+        assert_eq!(m.programs[0].0, "sched_process_exec");
+        assert_eq!(m.programs[1].0, "prog 2");
+        assert!(m.check().is_ok());
+        let m = Measured::new(Workload::Spawn, 4, BTreeMap::from([(1, c(9, 11))]), &names);
+        assert!(m.check().is_err(), "3 runs per spawn are the least");
+    }
+
+    #[test]
+    fn nanoseconds_read_well() {
+        assert_eq!(fmt_ns(68_700.4), "68,700");
+        assert_eq!(fmt_ns(78.0), "78");
+        assert_eq!(fmt_ns(1_234_567.0), "1,234,567");
+        assert_eq!(fmt_ns(999.6), "1,000");
+    }
+
+    #[test]
+    fn quick_and_explicit_options() {
+        let args = KernelArgs {
+            spawns: Some(5),
+            connects: None,
+            jvm_spawns: None,
+            jvm_connects: None,
+            quick: true,
+        };
+        let opts = args.resolve().expect("valid");
+        assert_eq!(opts.ops(Workload::Spawn), 5);
+        assert_eq!(opts.ops(Workload::JvmConnect), 2000);
+        let zero = KernelArgs {
+            spawns: None,
+            connects: Some(0),
+            jvm_spawns: None,
+            jvm_connects: None,
+            quick: false,
+        };
+        assert!(zero.resolve().is_err());
+    }
+}
