@@ -735,10 +735,7 @@ fn report(opts: &KernelOpts, results: &[(Tool, Vec<Measured>)]) {
 
         println!();
         println!("{} — {ops} ops", workload.title());
-        println!(
-            "  {:<10} {:>9} {:>8}  {}",
-            "tool", "ns/op", "runs/op", "goals"
-        );
+        println!("  {:<10} {:>9} {:>8}  goals", "tool", "ns/op", "runs/op");
         let mut row = serde_json::Map::new();
         row.insert("ops".to_owned(), json!(ops));
         for tool in Tool::ALL {
@@ -783,8 +780,8 @@ fn report(opts: &KernelOpts, results: &[(Tool, Vec<Measured>)]) {
     println!();
     println!("BPF ns per operation (kernel.bpf_stats_enabled run_time_ns / ops):");
     println!(
-        "  {:<12} {:>9} {:>9} {:>9} {:>9}  {:<8} {}",
-        "workload", "detector", "bpftrace", "floor", "goal", "goal met", "below bpftrace"
+        "  {:<12} {:>9} {:>9} {:>9} {:>9}  {:<8} below bpftrace",
+        "workload", "detector", "bpftrace", "floor", "goal", "goal met"
     );
     for (workload, [detector, bpftrace, floor], goal, met, below) in table {
         println!(
