@@ -213,6 +213,10 @@ impl Workload {
 /// Options of `bench kernel`.
 #[derive(Debug, clap::Args)]
 pub struct KernelArgs {
+    /// Rounds; each measures every tool once, and the tables show the median [default: 3,
+    /// --quick: 1].
+    #[arg(long)]
+    rounds: Option<u32>,
     /// `/bin/true` spawns by this (non-JVM) process [default: 2000, --quick: 200].
     #[arg(long)]
     spawns: Option<u32>,
@@ -225,7 +229,7 @@ pub struct KernelArgs {
     /// Loopback connects by the JVM [default: 20000, --quick: 2000].
     #[arg(long)]
     jvm_connects: Option<u32>,
-    /// A short smoke run (a tenth of the operations); explicit flags still win.
+    /// A short smoke run (one round, a tenth of the operations); explicit flags still win.
     #[arg(long)]
     quick: bool,
 }
@@ -233,6 +237,7 @@ pub struct KernelArgs {
 /// Validated options of `bench kernel`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelOpts {
+    rounds: u32,
     spawns: u32,
     connects: u32,
     jvm_spawns: u32,
@@ -242,6 +247,7 @@ pub struct KernelOpts {
 impl KernelOpts {
     pub fn quick() -> Self {
         Self {
+            rounds: 1,
             spawns: 200,
             connects: 2000,
             jvm_spawns: 200,
@@ -251,6 +257,7 @@ impl KernelOpts {
 
     fn full() -> Self {
         Self {
+            rounds: 3,
             spawns: 2000,
             connects: 20_000,
             jvm_spawns: 2000,
@@ -276,11 +283,13 @@ impl KernelArgs {
             KernelOpts::full()
         };
         let opts = KernelOpts {
+            rounds: self.rounds.unwrap_or(defaults.rounds),
             spawns: self.spawns.unwrap_or(defaults.spawns),
             connects: self.connects.unwrap_or(defaults.connects),
             jvm_spawns: self.jvm_spawns.unwrap_or(defaults.jvm_spawns),
             jvm_connects: self.jvm_connects.unwrap_or(defaults.jvm_connects),
         };
+        ensure!(opts.rounds > 0, "--rounds must be at least 1");
         for workload in Workload::ALL {
             ensure!(
                 opts.ops(workload) > 0,
@@ -332,15 +341,23 @@ pub fn kernel(ws: &Workspace, opts: &KernelOpts, build_first: bool) -> Result<()
         java_dir: &dir.path,
         addr: server.addr,
     };
+    // The tools take turns within each round, so a slow drift of the machine (frequency,
+    // caches, other load) hits all of them alike.
     let mut results = Vec::new();
-    for tool in Tool::ALL {
-        println!("==> bench: kernel: {}", tool.key());
-        let runs = match tool {
-            Tool::Detector => measure_detector(&bench, &bin)?,
-            Tool::Bpftrace => measure_bpftrace(&bench, &dir.path)?,
-            Tool::Floor => measure_floor(&bench, &object)?,
-        };
-        results.push((tool, runs));
+    for round in 1..=opts.rounds {
+        for tool in Tool::ALL {
+            println!(
+                "==> bench: kernel: round {round}/{}: {}",
+                opts.rounds,
+                tool.key()
+            );
+            let runs = match tool {
+                Tool::Detector => measure_detector(&bench, &bin)?,
+                Tool::Bpftrace => measure_bpftrace(&bench, &dir.path)?,
+                Tool::Floor => measure_floor(&bench, &object)?,
+            };
+            results.extend(runs.into_iter().map(|m| (tool, m)));
+        }
     }
     report(opts, &results);
     Ok(())
@@ -715,33 +732,43 @@ impl Measured {
 
 // === the report ===
 
-fn report(opts: &KernelOpts, results: &[(Tool, Vec<Measured>)]) {
-    let find = |tool: Tool, workload: Workload| {
-        results
+fn report(opts: &KernelOpts, results: &[(Tool, Measured)]) {
+    let combined = |tool: Tool, workload: Workload| {
+        let samples: Vec<&Measured> = results
             .iter()
-            .find(|(t, _)| *t == tool)
-            .and_then(|(_, runs)| runs.iter().find(|m| m.workload == workload))
+            .filter(|(t, m)| *t == tool && m.workload == workload)
+            .map(|(_, m)| m)
+            .collect();
+        Combined::of(&samples)
     };
     let mut summary = serde_json::Map::new();
+    summary.insert("rounds".to_owned(), json!(opts.rounds));
     let mut table = Vec::new();
     for workload in Workload::ALL {
         let ops = opts.ops(workload);
-        let ns = move |tool| find(tool, workload).map(Measured::ns_per_op);
+        let tools = Tool::ALL.map(|tool| combined(tool, workload));
+        let [detector, bpftrace, _] = &tools;
         let goal = workload.goal_ns();
-        let met = ns(Tool::Detector).map(|d| d <= goal);
-        let below = ns(Tool::Detector)
-            .zip(ns(Tool::Bpftrace))
-            .map(|(d, b)| d < b);
+        let met = detector.as_ref().map(|d| d.median <= goal);
+        let below = detector
+            .as_ref()
+            .zip(bpftrace.as_ref())
+            .map(|(d, b)| d.median < b.median);
 
         println!();
-        println!("{} — {ops} ops", workload.title());
-        println!("  {:<10} {:>9} {:>8}  goals", "tool", "ns/op", "runs/op");
+        println!(
+            "{} — {ops} ops, median of {} round(s)",
+            workload.title(),
+            opts.rounds
+        );
+        println!(
+            "  {:<10} {:>9} {:>17} {:>8}  goals",
+            "tool", "ns/op", "range", "runs/op"
+        );
         let mut row = serde_json::Map::new();
         row.insert("ops".to_owned(), json!(ops));
-        for tool in Tool::ALL {
-            let Some(m) = find(tool, workload) else {
-                continue;
-            };
+        for (tool, c) in Tool::ALL.iter().zip(&tools) {
+            let Some(c) = c else { continue };
             let goals = match tool {
                 Tool::Detector => format!(
                     "<= {} ns/op: {}; below bpftrace: {}",
@@ -752,19 +779,24 @@ fn report(opts: &KernelOpts, results: &[(Tool, Vec<Measured>)]) {
                 _ => String::new(),
             };
             println!(
-                "  {:<10} {:>9} {:>8.2}  {goals}",
+                "  {:<10} {:>9} {:>17} {:>8.2}  {goals}",
                 tool.key(),
-                fmt_ns(m.ns_per_op()),
-                m.runs_per_op()
+                fmt_ns(c.median),
+                format!("{}–{}", fmt_ns(c.min), fmt_ns(c.max)),
+                c.runs_per_op
             );
-            row.insert(tool.key().to_owned(), json!(round1(m.ns_per_op())));
+            row.insert(tool.key().to_owned(), json!(round1(c.median)));
+            row.insert(
+                format!("{}_range", tool.key()),
+                json!([round1(c.min), round1(c.max)]),
+            );
         }
         row.insert("goal_ns".to_owned(), json!(goal));
         row.insert("goal_met".to_owned(), json!(met));
         row.insert("below_bpftrace".to_owned(), json!(below));
-        if let Some(m) = find(Tool::Detector, workload) {
-            breakdown(m);
-            let programs: Vec<Value> = m
+        if let Some(d) = detector {
+            breakdown(d, opts.rounds);
+            let programs: Vec<Value> = d
                 .programs
                 .iter()
                 .filter(|(_, c)| c.runs > 0)
@@ -773,12 +805,18 @@ fn report(opts: &KernelOpts, results: &[(Tool, Vec<Measured>)]) {
             row.insert("detector_programs".to_owned(), Value::Array(programs));
         }
         summary.insert(workload.key().to_owned(), Value::Object(row));
-        let cells = Tool::ALL.map(|tool| ns(tool).map_or_else(|| "-".to_owned(), fmt_ns));
+        let cells = tools.each_ref().map(|c| {
+            c.as_ref()
+                .map_or_else(|| "-".to_owned(), |c| fmt_ns(c.median))
+        });
         table.push((workload, cells, goal, met, below));
     }
 
     println!();
-    println!("BPF ns per operation (kernel.bpf_stats_enabled run_time_ns / ops):");
+    println!(
+        "BPF ns per operation (run_time_ns delta / operations, median of {} round(s)):",
+        opts.rounds
+    );
     println!(
         "  {:<12} {:>9} {:>9} {:>9} {:>9}  {:<8} below bpftrace",
         "workload", "detector", "bpftrace", "floor", "goal", "goal met"
@@ -799,19 +837,63 @@ fn report(opts: &KernelOpts, results: &[(Tool, Vec<Measured>)]) {
     println!("bench kernel summary {}", Value::Object(summary));
 }
 
+/// One tool on one workload over every round.
+#[derive(Debug)]
+struct Combined {
+    median: f64,
+    min: f64,
+    max: f64,
+    runs_per_op: f64,
+    /// Per program name, summed over the rounds (program ids change from round to round).
+    programs: Vec<(String, Counters)>,
+}
+
+impl Combined {
+    fn of(samples: &[&Measured]) -> Option<Self> {
+        let mut ns: Vec<f64> = samples.iter().map(|m| m.ns_per_op()).collect();
+        ns.sort_by(f64::total_cmp);
+        let mid = ns.len() / 2;
+        let median = match ns.len() {
+            0 => return None,
+            len if len % 2 == 1 => ns[mid],
+            _ => (ns[mid - 1] + ns[mid]) / 2.0,
+        };
+        let ops: u64 = samples.iter().map(|m| u64::from(m.ops)).sum();
+        let runs: u64 = samples.iter().map(|m| m.total().runs).sum();
+        let mut programs: Vec<(String, Counters)> = Vec::new();
+        for (name, c) in samples.iter().flat_map(|m| &m.programs) {
+            match programs.iter_mut().find(|(n, _)| n == name) {
+                Some((_, sum)) => {
+                    sum.ns += c.ns;
+                    sum.runs += c.runs;
+                }
+                None => programs.push((name.clone(), *c)),
+            }
+        }
+        Some(Self {
+            median,
+            min: ns[0],
+            max: ns[ns.len() - 1],
+            runs_per_op: runs as f64 / ops as f64,
+            programs,
+        })
+    }
+}
+
 /// The detector's programs on one workload: where its nanoseconds go.
-fn breakdown(m: &Measured) {
-    let total = m.total().ns.max(1) as f64;
+fn breakdown(c: &Combined, rounds: u32) {
+    let total = c.programs.iter().map(|(_, c)| c.ns).sum::<u64>().max(1) as f64;
+    println!("  detector programs, summed over {rounds} round(s):");
     println!(
-        "  detector programs:  {:<20} {:>9} {:>9} {:>7}",
+        "    {:<20} {:>9} {:>9} {:>7}",
         "program", "runs", "ns/run", "share"
     );
-    for (name, c) in &m.programs {
+    for (name, c) in &c.programs {
         if c.runs == 0 {
             continue;
         }
         println!(
-            "                      {:<20} {:>9} {:>9} {:>6.1}%",
+            "    {:<20} {:>9} {:>9} {:>6.1}%",
             name,
             c.runs,
             fmt_ns(c.ns as f64 / c.runs as f64),
@@ -1295,6 +1377,7 @@ mod tests {
     #[test]
     fn quick_and_explicit_options() {
         let args = KernelArgs {
+            rounds: None,
             spawns: Some(5),
             connects: None,
             jvm_spawns: None,
@@ -1304,7 +1387,9 @@ mod tests {
         let opts = args.resolve().expect("valid");
         assert_eq!(opts.ops(Workload::Spawn), 5);
         assert_eq!(opts.ops(Workload::JvmConnect), 2000);
+        assert_eq!(opts.rounds, 1);
         let zero = KernelArgs {
+            rounds: None,
             spawns: None,
             connects: Some(0),
             jvm_spawns: None,
