@@ -22,10 +22,16 @@
 //! The JVM workloads run in one JVM each that warms up, prints `ready`, waits for a line on
 //! stdin, does its operations, prints `done` and waits again: the snapshots bracket the
 //! operations alone, not the JVM's start-up or exit.
+//!
+//! - stats.rs: the statistics switch, and the counters read from a tool's program fds;
+//! - tools.rs: the bpftrace reference and the floor.
+
+mod stats;
+mod tools;
 
 use std::{
     collections::BTreeMap,
-    fs::{self, File},
+    fs,
     io::{BufRead as _, BufReader, Write as _},
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -36,14 +42,12 @@ use std::{
 };
 
 use anyhow::{bail, ensure, Context as _, Result};
-use aya::{
-    programs::{
-        cgroup_skb::CgroupSkbAttachType, links::CgroupAttachMode, BtfTracePoint, CgroupSkb,
-        CgroupSockAddr,
-    },
-    Btf, Ebpf, EbpfLoader,
-};
 use serde_json::{json, Value};
+
+use self::{
+    stats::{program_names, Counters, Delta, ProgStats, StatsSwitch},
+    tools::{Bpftrace, Floor, Tracefs, BPFTRACE_SCRIPT},
+};
 
 use super::{
     compile_java,
@@ -52,11 +56,8 @@ use super::{
     exec::spawn_storm,
     java, Daemon, ScratchDir, SETTLE,
 };
-use crate::{command_line, lab::cgroup::LabCgroup, Workspace};
+use crate::{lab::cgroup::LabCgroup, Workspace};
 
-const STATS_SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
-/// Where bpftrace finds tracepoints; mounted for the bpftrace run if no tracefs is.
-const TRACEFS: &str = "/sys/kernel/tracing";
 /// How long bpftrace may take to attach, and a JVM to warm up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -117,39 +118,6 @@ public final class KernelBench {
     }
 }
 "#;
-
-/// The bpftrace reference: the lineage of every JVM (tainted at the exec of `java`, copied
-/// at fork, dropped at exit), and a count of the connects its tasks make. The map is keyed
-/// by thread id at fork and exit (threads are tasks too) and looked up by process id at
-/// connect, where the process's own entry is the one that matters. BEGIN runs once every
-/// probe is attached: its line says the measurement may start.
-const BPFTRACE_SCRIPT: &str = r#"
-BEGIN { printf("bench: attached\n"); }
-tracepoint:sched:sched_process_exec /comm == "java"/ { @jvm[pid] = 1; }
-tracepoint:sched:sched_process_fork /@jvm[pid]/ { @jvm[args->child_pid] = 1; }
-tracepoint:sched:sched_process_exit /@jvm[tid]/ { delete(@jvm[tid]); }
-tracepoint:syscalls:sys_enter_connect /@jvm[pid]/ { @connects = count(); }
-END { clear(@jvm); }
-"#;
-
-/// The floor's programs (detector-ebpf/src/floor.rs) and their hooks.
-const FLOOR_TRACEPOINTS: [(&str, &str); 3] = [
-    ("floor_fork", "sched_process_fork"),
-    ("floor_exec", "sched_process_exec"),
-    ("floor_exit", "sched_process_exit"),
-];
-const FLOOR_SOCK_ADDR: [&str; 4] = [
-    "floor_connect4",
-    "floor_connect6",
-    "floor_sendmsg4",
-    "floor_sendmsg6",
-];
-/// Attached before the JVM workloads only, as the daemon attaches its packet programs to a
-/// cgroup once a JVM runs in it.
-const FLOOR_PACKET: [(&str, CgroupSkbAttachType); 2] = [
-    ("floor_egress", CgroupSkbAttachType::Egress),
-    ("floor_ingress", CgroupSkbAttachType::Ingress),
-];
 
 // === workloads ===
 
@@ -504,163 +472,6 @@ impl Bench<'_> {
     }
 }
 
-// === program statistics ===
-
-/// `run_time_ns` and `run_cnt` of one program.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Counters {
-    ns: u64,
-    runs: u64,
-}
-
-/// The counters of every program a process holds an fd of, by program id.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct ProgStats(BTreeMap<u32, Counters>);
-
-/// Per program id: what it added during a workload.
-type Delta = BTreeMap<u32, Counters>;
-
-impl ProgStats {
-    /// Reads `/proc/PID/fdinfo` of every BPF program fd of `pid`. Reading files starts no
-    /// process, so taking a snapshot trips none of the hooks being measured.
-    fn read(pid: u32) -> Result<Self> {
-        let mut stats = Self::default();
-        for fd in prog_fds(pid)? {
-            let path = format!("/proc/{pid}/fdinfo/{fd}");
-            // An fd closed since the listing is not a program the tool still runs.
-            let Ok(text) = fs::read_to_string(&path) else {
-                continue;
-            };
-            let (id, counters) = parse_fdinfo(&text).with_context(|| format!("reading {path}"))?;
-            stats.0.insert(id, counters);
-        }
-        ensure!(
-            !stats.0.is_empty(),
-            "process {pid} holds no BPF programs (is it still running?)"
-        );
-        Ok(stats)
-    }
-
-    fn since(&self, before: &Self) -> Result<Delta> {
-        let mut delta = Delta::new();
-        for (id, now) in &self.0 {
-            let then = before.0.get(id).copied().unwrap_or_default();
-            ensure!(
-                now.ns >= then.ns && now.runs >= then.runs,
-                "the counters of program {id} went backwards: are the statistics off?"
-            );
-            delta.insert(
-                *id,
-                Counters {
-                    ns: now.ns - then.ns,
-                    runs: now.runs - then.runs,
-                },
-            );
-        }
-        if let Some(gone) = before.0.keys().find(|id| !self.0.contains_key(id)) {
-            bail!("program {gone} was unloaded during the workload");
-        }
-        Ok(delta)
-    }
-}
-
-/// The fds of `pid` that are BPF programs (links and maps also carry a `prog_id` or are
-/// BPF objects; only `anon_inode:bpf-prog` is a program).
-fn prog_fds(pid: u32) -> Result<Vec<String>> {
-    let dir = format!("/proc/{pid}/fd");
-    let mut fds = Vec::new();
-    for entry in fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
-        let entry = entry.with_context(|| format!("listing {dir}"))?;
-        if fs::read_link(entry.path())
-            .is_ok_and(|target| target == Path::new("anon_inode:bpf-prog"))
-        {
-            fds.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    Ok(fds)
-}
-
-/// `prog_id`, `run_time_ns` and `run_cnt` from a program fd's fdinfo.
-fn parse_fdinfo(text: &str) -> Result<(u32, Counters)> {
-    let field = |key: &str| -> Result<u64> {
-        let value = text
-            .lines()
-            .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-            .with_context(|| format!("no `{key}` (a kernel older than 5.1?)"))?;
-        value
-            .trim()
-            .parse()
-            .with_context(|| format!("`{key}:{value}` is not a number"))
-    };
-    let id = u32::try_from(field("prog_id")?).context("prog_id out of range")?;
-    Ok((
-        id,
-        Counters {
-            ns: field("run_time_ns")?,
-            runs: field("run_cnt")?,
-        },
-    ))
-}
-
-/// Program id → name, from bpftool. The kernel keeps 15 characters of a name
-/// (`sched_process_e` is exec or exit), so where the name is cut and the program hangs on a
-/// tracepoint whose name it starts with, the tracepoint's name stands in: bpftool tells
-/// which from the program's link (tp_btf) or perf event (bpftrace's tracepoints). Run
-/// before the measurement: bpftool is a process, and its exec would trip the hooks.
-fn program_names(pid: u32) -> Result<BTreeMap<u32, String>> {
-    let ids: Vec<u32> = ProgStats::read(pid)?.0.into_keys().collect();
-    let progs = bpftool_json(&["prog", "show"])?;
-    let mut tracepoints = BTreeMap::new();
-    for (what, key) in [
-        (["link", "show"], "tp_name"),
-        (["perf", "show"], "tracepoint"),
-    ] {
-        for entry in bpftool_json(&what)?.as_array().into_iter().flatten() {
-            if let (Some(id), Some(tracepoint)) = (entry["prog_id"].as_u64(), entry[key].as_str()) {
-                tracepoints.insert(id, tracepoint.to_owned());
-            }
-        }
-    }
-    let mut names = BTreeMap::new();
-    for id in ids {
-        let name = progs
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|prog| prog["id"].as_u64() == Some(u64::from(id)))
-            .and_then(|prog| prog["name"].as_str())
-            .unwrap_or_default();
-        let name = match tracepoints.get(&u64::from(id)) {
-            Some(tp) if name.len() == 15 && tp.starts_with(name) => tp.clone(),
-            _ if name.is_empty() => format!("prog {id}"),
-            _ => name.to_owned(),
-        };
-        names.insert(id, name);
-    }
-    Ok(names)
-}
-
-/// `bpftool ARGS --json`, parsed.
-fn bpftool_json(args: &[&str]) -> Result<Value> {
-    let mut cmd = Command::new("bpftool");
-    cmd.args(args).arg("--json");
-    let out = cmd.output().with_context(|| {
-        format!(
-            "running `{}` (bpftool is installed by `cargo xtask setup`)",
-            command_line(&cmd)
-        )
-    })?;
-    ensure!(
-        out.status.success(),
-        "`{}` failed ({}): {}",
-        command_line(&cmd),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("`{}` printed no JSON", command_line(&cmd)))
-}
-
 // === a measurement ===
 
 /// One tool on one workload.
@@ -927,97 +738,6 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-// === impl StatsSwitch ===
-
-/// `kernel.bpf_stats_enabled = 1` while alive; the previous value comes back on drop, on
-/// errors too. (The kernel counts nothing with it off: the accounting has a cost of its
-/// own, which is in every number here, the floor's included.)
-#[derive(Debug)]
-struct StatsSwitch {
-    previous: String,
-}
-
-impl StatsSwitch {
-    fn on() -> Result<Self> {
-        let previous = fs::read_to_string(STATS_SYSCTL)
-            .with_context(|| format!("reading {STATS_SYSCTL}"))?
-            .trim()
-            .to_owned();
-        fs::write(STATS_SYSCTL, "1").with_context(|| format!("writing 1 to {STATS_SYSCTL}"))?;
-        Ok(Self { previous })
-    }
-}
-
-impl Drop for StatsSwitch {
-    fn drop(&mut self) {
-        if let Err(err) = fs::write(STATS_SYSCTL, &self.previous) {
-            eprintln!(
-                "warning: restoring {STATS_SYSCTL} to {}: {err}",
-                self.previous
-            );
-        }
-    }
-}
-
-// === impl Tracefs ===
-
-/// tracefs at /sys/kernel/tracing for bpftrace's tracepoints, unmounted on drop if we
-/// mounted it (the detector itself needs none: its tracepoints are BTF ones).
-#[derive(Debug)]
-struct Tracefs {
-    mounted_here: bool,
-}
-
-impl Tracefs {
-    fn mount_if_absent() -> Result<Self> {
-        let mounts = fs::read_to_string("/proc/mounts").context("reading /proc/mounts")?;
-        if mounts
-            .lines()
-            .any(|line| line.split_whitespace().nth(2) == Some("tracefs"))
-        {
-            return Ok(Self {
-                mounted_here: false,
-            });
-        }
-        let target = std::ffi::CString::new(TRACEFS).context("tracefs path")?;
-        let fstype = c"tracefs";
-        // SAFETY: every pointer is a valid NUL-terminated string that outlives the call; no
-        // data argument.
-        let rc = unsafe {
-            libc::mount(
-                fstype.as_ptr(),
-                target.as_ptr(),
-                fstype.as_ptr(),
-                0,
-                std::ptr::null(),
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("mounting tracefs at {TRACEFS} for bpftrace"));
-        }
-        Ok(Self { mounted_here: true })
-    }
-}
-
-impl Drop for Tracefs {
-    fn drop(&mut self) {
-        if !self.mounted_here {
-            return;
-        }
-        let Ok(target) = std::ffi::CString::new(TRACEFS) else {
-            return;
-        };
-        // SAFETY: `target` is a valid NUL-terminated path.
-        if unsafe { libc::umount(target.as_ptr()) } != 0 {
-            eprintln!(
-                "warning: unmounting {TRACEFS}: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
-}
-
 // === impl Joined ===
 
 /// This process inside the benchmark's cgroup; back in its own cgroup on drop. Must be
@@ -1150,192 +870,9 @@ fn line_reader(stdout: ChildStdout) -> (Receiver<String>, JoinHandle<()>) {
     (rx, reader)
 }
 
-// === impl Bpftrace ===
-
-/// `bpftrace FILE`, from the line its BEGIN probe prints (every probe attached) to SIGINT.
-#[derive(Debug)]
-struct Bpftrace {
-    child: Child,
-    lines: Receiver<String>,
-    reader: Option<JoinHandle<()>>,
-    stopped: bool,
-}
-
-impl Bpftrace {
-    fn start(script: &Path) -> Result<Self> {
-        let mut cmd = Command::new("bpftrace");
-        cmd.arg(script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().with_context(|| {
-            format!(
-                "starting `{}` (bpftrace is installed by `cargo xtask setup`)",
-                command_line(&cmd)
-            )
-        })?;
-        let stdout = child
-            .stdout
-            .take()
-            .context("bpftrace's stdout is not piped")?;
-        let (lines, reader) = line_reader(stdout);
-        let mut bpftrace = Self {
-            child,
-            lines,
-            reader: Some(reader),
-            stopped: false,
-        };
-        bpftrace.wait_attached()?;
-        Ok(bpftrace)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn wait_attached(&mut self) -> Result<()> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.trim() == "bench: attached" => break,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => bail!("bpftrace did not attach in time"),
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.child.wait().context("waiting for bpftrace")?;
-                    self.stopped = true;
-                    bail!("bpftrace exited ({status}) before attaching (its stderr is above)");
-                }
-            }
-        }
-        let programs = ProgStats::read(self.pid())?.0.len();
-        // Four tracepoints, plus BEGIN and END.
-        ensure!(
-            programs >= 4,
-            "bpftrace holds {programs} programs, not the script's four tracepoints and more"
-        );
-        Ok(())
-    }
-
-    /// SIGINT, and the `@connects` count it prints on the way out.
-    fn stop(mut self) -> Result<u64> {
-        let pid = libc::pid_t::try_from(self.child.id()).context("bpftrace pid out of range")?;
-        // SAFETY: kill has no memory-safety preconditions; the pid is our own unreaped child.
-        if unsafe { libc::kill(pid, libc::SIGINT) } != 0 {
-            bail!("SIGINT to bpftrace: {}", std::io::Error::last_os_error());
-        }
-        let status = self.child.wait().context("waiting for bpftrace")?;
-        self.stopped = true;
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        ensure!(status.success(), "bpftrace did not stop cleanly ({status})");
-        let connects = self
-            .lines
-            .try_iter()
-            .find_map(|line| line.trim().strip_prefix("@connects:")?.trim().parse().ok())
-            .unwrap_or(0);
-        Ok(connects)
-    }
-}
-
-impl Drop for Bpftrace {
-    fn drop(&mut self) {
-        if !self.stopped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-// === impl Floor ===
-
-/// The floor's programs, loaded by this process from the built object and attached to the
-/// same hooks as the detector's; dropping it detaches and unloads them.
-struct Floor {
-    ebpf: Ebpf,
-    cgroup: File,
-}
-
-impl std::fmt::Debug for Floor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Floor").finish_non_exhaustive()
-    }
-}
-
-impl Floor {
-    fn load(object: &Path, cgroup: &Path) -> Result<Self> {
-        let bytes = fs::read(object).with_context(|| format!("reading {}", object.display()))?;
-        let btf = Btf::from_sys_fs().context("reading the kernel's BTF")?;
-        let mut ebpf = EbpfLoader::new()
-            .btf(Some(&btf))
-            .load(&bytes)
-            .with_context(|| format!("loading {}", object.display()))?;
-        for (name, tracepoint) in FLOOR_TRACEPOINTS {
-            let prog: &mut BtfTracePoint = program(&mut ebpf, name)?
-                .try_into()
-                .with_context(|| format!("{name} is not a tp_btf program"))?;
-            prog.load(tracepoint, &btf)
-                .with_context(|| format!("loading {name}"))?;
-            prog.attach().with_context(|| format!("attaching {name}"))?;
-        }
-        let cgroup = File::open(cgroup).with_context(|| format!("opening {}", cgroup.display()))?;
-        for name in FLOOR_SOCK_ADDR {
-            let prog: &mut CgroupSockAddr = program(&mut ebpf, name)?
-                .try_into()
-                .with_context(|| format!("{name} is not a cgroup_sock_addr program"))?;
-            prog.load().with_context(|| format!("loading {name}"))?;
-            prog.attach(&cgroup, CgroupAttachMode::Single)
-                .with_context(|| format!("attaching {name}"))?;
-        }
-        for (name, _) in FLOOR_PACKET {
-            let prog: &mut CgroupSkb = program(&mut ebpf, name)?
-                .try_into()
-                .with_context(|| format!("{name} is not a cgroup_skb program"))?;
-            prog.load().with_context(|| format!("loading {name}"))?;
-        }
-        Ok(Self { ebpf, cgroup })
-    }
-
-    fn attach_packet(&mut self) -> Result<()> {
-        for (name, direction) in FLOOR_PACKET {
-            let prog: &mut CgroupSkb = program(&mut self.ebpf, name)?
-                .try_into()
-                .with_context(|| format!("{name} is not a cgroup_skb program"))?;
-            prog.attach(&self.cgroup, direction, CgroupAttachMode::Single)
-                .with_context(|| format!("attaching {name}"))?;
-        }
-        Ok(())
-    }
-}
-
-fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::programs::Program> {
-    ebpf.program_mut(name).with_context(|| {
-        format!("no program {name} in the kernel object: rebuild it with `cargo xtask build`")
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fdinfo_of_a_program_is_read() {
-        let text = "pos:\t0\nflags:\t02000002\nmnt_id:\t17\nino:\t1044\nprog_type:\t5\n\
-                    prog_jited:\t1\nprog_tag:\tc26c3f0909892784\nmemlock:\t4096\nprog_id:\t33\n\
-                    run_time_ns:\t17493\nrun_cnt:\t39\nrecursion_misses:\t0\nverified_insns:\t42\n";
-        assert_eq!(
-            parse_fdinfo(text).expect("parses"),
-            (
-                33,
-                Counters {
-                    ns: 17493,
-                    runs: 39
-                }
-            )
-        );
-        assert!(parse_fdinfo("prog_id:\t1\n").is_err());
-    }
 
     #[test]
     fn deltas_cover_every_program() {
