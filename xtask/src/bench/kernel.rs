@@ -171,6 +171,20 @@ impl Workload {
         }
     }
 
+    /// Program runs per operation the workload itself makes, where every tool's are known:
+    /// a spawn is one fork, one exit and one exec (two from a JVM, whose ProcessBuilder
+    /// starts `jspawnhelper`, which execs the program); a connect from this process trips
+    /// one connect hook. (A JVM's connect also runs the packet programs, a varying number of
+    /// times.) More runs than that come from other processes on the machine-wide hooks.
+    fn expected_runs_per_op(self, tool: Tool) -> Option<f64> {
+        match (self, tool) {
+            (Self::Spawn, _) => Some(3.0),
+            (Self::Connect, _) | (Self::JvmConnect, Tool::Bpftrace) => Some(1.0),
+            (Self::JvmSpawn, _) => Some(4.0),
+            (Self::JvmConnect, _) => None,
+        }
+    }
+
     fn is_jvm(self) -> bool {
         matches!(self, Self::JvmSpawn | Self::JvmConnect)
     }
@@ -555,6 +569,7 @@ fn report(opts: &KernelOpts, results: &[(Tool, Measured)]) {
     let mut summary = serde_json::Map::new();
     summary.insert("rounds".to_owned(), json!(opts.rounds));
     let mut table = Vec::new();
+    let mut busy = Vec::new();
     for workload in Workload::ALL {
         let ops = opts.ops(workload);
         let tools = Tool::ALL.map(|tool| combined(tool, workload));
@@ -597,6 +612,21 @@ fn report(opts: &KernelOpts, results: &[(Tool, Measured)]) {
                 c.runs_per_op
             );
             row.insert(tool.key().to_owned(), json!(round1(c.median)));
+            row.insert(
+                format!("{}_runs_per_op", tool.key()),
+                json!((c.runs_per_op * 100.0).round() / 100.0),
+            );
+            if let Some(expected) = workload.expected_runs_per_op(*tool) {
+                // 2% slack: a few runs from the machine's own background are expected.
+                if c.runs_per_op > expected * 1.02 {
+                    busy.push(format!(
+                        "{} {} {:.2} > {expected}",
+                        tool.key(),
+                        workload.key(),
+                        c.runs_per_op
+                    ));
+                }
+            }
             row.insert(
                 format!("{}_range", tool.key()),
                 json!([round1(c.min), round1(c.max)]),
@@ -644,6 +674,15 @@ fn report(opts: &KernelOpts, results: &[(Tool, Measured)]) {
             verdict(below)
         );
     }
+    if !busy.is_empty() {
+        println!(
+            "note: more program runs per operation than the workload makes ({}): other \
+             processes tripped the machine-wide hooks meanwhile, and their runs are in these \
+             numbers; run again on a quiet machine",
+            busy.join(", ")
+        );
+    }
+    summary.insert("busy".to_owned(), json!(!busy.is_empty()));
     println!();
     println!("bench kernel summary {}", Value::Object(summary));
 }
