@@ -368,9 +368,12 @@ fn ebpf_object(ws: &Workspace) -> Result<PathBuf> {
 }
 
 fn measure_detector(bench: &Bench<'_>, bin: &Path) -> Result<Vec<Measured>> {
-    let daemon = Daemon::start_scoped(bin, bench.cgroup.path())?;
+    let mut daemon = Daemon::start_scoped(bin, bench.cgroup.path())?;
     thread::sleep(SETTLE);
-    let runs = bench.run_workloads(daemon.pid(), || Ok(()))?;
+    let runs = match bench.run_workloads(daemon.pid(), || Ok(())) {
+        Ok(runs) => runs,
+        Err(err) => bail!("{err:#}{}", daemon.state()),
+    };
     let stats = daemon.stop()?;
     // The JVM's children are in its lineage: fork, exec (twice, with jspawnhelper) and exit
     // events. Far fewer means the daemon did not track the JVM and the numbers would flatter it.

@@ -311,6 +311,22 @@ impl Daemon {
         Stats::parse(json).with_context(|| format!("reading the daemon's stats {json}"))
     }
 
+    /// For an error message: whether the daemon is still running, and if not how it ended
+    /// and the end of its stderr.
+    fn state(&mut self) -> String {
+        match self.child.try_wait() {
+            Ok(None) => "; the daemon is still running".to_owned(),
+            Ok(Some(status)) => {
+                self.stopped = true;
+                format!(
+                    "; the daemon exited ({status}){}",
+                    tail(&self.collect_stderr())
+                )
+            }
+            Err(err) => format!("; waiting for the daemon failed: {err}"),
+        }
+    }
+
     /// Kills the daemon and returns how it ended and the end of its stderr, for error messages.
     fn kill(&mut self) -> (String, String) {
         let _ = self.child.kill();
