@@ -195,7 +195,7 @@ impl Workload {
 /// Options of `bench kernel`.
 #[derive(Debug, clap::Args)]
 pub struct KernelArgs {
-    /// Rounds; each measures every tool once, and the tables show the median [default: 3,
+    /// Rounds; each measures every tool once, and the tables show the median [default: 5,
     /// --quick: 1].
     #[arg(long)]
     rounds: Option<u32>,
@@ -239,7 +239,10 @@ impl KernelOpts {
 
     fn full() -> Self {
         Self {
-            rounds: 3,
+            // Each run's time includes whatever the CPU went through meanwhile (cache
+            // misses after other work, a vCPU descheduled by the host): on a busy machine
+            // single rounds of the same tool differ by up to 2x; the median of five holds.
+            rounds: 5,
             spawns: 2000,
             connects: 20_000,
             jvm_spawns: 2000,
