@@ -21,6 +21,7 @@
 #![expect(internal_features, reason = "atomic_xadd, see atomic_add")]
 
 mod egress;
+mod floor;
 mod ingress;
 
 use aya_ebpf::{

@@ -16,7 +16,7 @@
 //! - run.rs: one scenario in one mode, as an observation;
 //! - report.rs: the verdicts and the table.
 
-mod cgroup;
+pub(crate) mod cgroup;
 mod daemon;
 mod report;
 mod run;

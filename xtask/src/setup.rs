@@ -26,6 +26,8 @@ const PACKAGES: &[&str] = &[
     "python3",
     "perl",
     "bpftool",
+    // The reference tool `cargo xtask bench kernel` compares the detector's kernel cost with.
+    "bpftrace",
     // A real Alertmanager for the alert-sink integration test (tests/tests/sinks_alertmanager.rs),
     // which starts its own instance on loopback; the package's service is not used.
     "prometheus-alertmanager",

@@ -17,10 +17,12 @@ const STEPS: [(&str, Step); 7] = [
     ("integration tests", integration_tests),
     // The Log4Shell lab, every scenario in every mode (tests/lab/README.md).
     ("lab", |ws| lab::lab(ws, &lab::LabOpts::for_test())),
-    // Smoke runs: they fail on errors and lost kernel events, never on the cost ratios.
+    // Smoke runs: they fail on errors and lost kernel events, never on the cost ratios or
+    // the kernel-cost goals.
     ("bench", |ws| {
         bench::exec(ws, &bench::ExecOpts::quick(), false)?;
-        bench::connect(ws, &bench::ConnectOpts::quick(), false)
+        bench::connect(ws, &bench::ConnectOpts::quick(), false)?;
+        bench::kernel(ws, &bench::KernelOpts::quick(), false)
     }),
 ];
 

@@ -349,7 +349,7 @@ fn check_config(bin: &Path, policy: &Path) -> Result<Option<String>> {
 
 /// Connects to `addr` `n` times from this process, one after the other, closing each
 /// connection with RST; returns how long that took.
-fn non_jvm_storm(addr: SocketAddr, n: u32) -> Result<Duration> {
+pub(super) fn non_jvm_storm(addr: SocketAddr, n: u32) -> Result<Duration> {
     let started = Instant::now();
     for i in 1..=n {
         let stream =
@@ -421,14 +421,14 @@ fn loop_time(stdout: &str) -> Result<Duration> {
 /// A TCP listener on 127.0.0.1 (ephemeral port) whose thread accepts and closes every
 /// connection, for both storms to connect to.
 #[derive(Debug)]
-struct LoopbackServer {
-    addr: SocketAddr,
+pub(super) struct LoopbackServer {
+    pub(super) addr: SocketAddr,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
 }
 
 impl LoopbackServer {
-    fn start() -> Result<Self> {
+    pub(super) fn start() -> Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .context("listening on 127.0.0.1 (ephemeral port)")?;
         // std listens with a backlog of 128; listen() again on a listening socket only

@@ -188,7 +188,7 @@ pub fn exec(ws: &Workspace, opts: &ExecOpts, build_first: bool) -> Result<()> {
 }
 
 /// Spawns `/bin/true` `n` times, one after the other, and returns how long that took.
-fn spawn_storm(n: u32) -> Result<Duration> {
+pub(super) fn spawn_storm(n: u32) -> Result<Duration> {
     let started = Instant::now();
     for _ in 0..n {
         let status = Command::new("/bin/true")

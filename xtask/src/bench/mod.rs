@@ -5,14 +5,17 @@
 //!   storm.
 //! - `connect` (connect.rs): loopback connects by a non-JVM program and by a JVM; event loss
 //!   and connect events under a JVM connect storm with loopback not allowlisted.
+//! - `kernel` (kernel.rs): the kernel programs' own run time per operation, from the
+//!   kernel's BPF statistics, for the detector, a bpftrace reference and empty programs.
 //!
-//! Both measure the same way: timed rounds alternate detached (no daemon) and attached
+//! `exec` and `connect` measure the same way: timed rounds alternate detached (no daemon) and attached
 //! (daemon started and ready), so slow drifts of the machine hit both sides alike; medians
 //! absorb outliers. This module holds what they share: the daemon's life cycle and its
 //! `detector stats` line, the rounds and their medians, and compiling the Java programs.
 
 mod connect;
 mod exec;
+mod kernel;
 
 use std::{
     env, fs,
@@ -28,6 +31,7 @@ use anyhow::{bail, ensure, Context as _, Result};
 
 pub use connect::{connect, ConnectArgs, ConnectOpts};
 pub use exec::{exec, ExecArgs, ExecOpts};
+pub use kernel::{kernel, KernelArgs, KernelOpts};
 
 use crate::{build, fmt_duration, is_root, run_step, Workspace};
 
@@ -188,10 +192,23 @@ struct Daemon {
 
 impl Daemon {
     fn start(bin: &Path, config: Option<&Path>) -> Result<Self> {
+        Self::start_with(bin, config, None)
+    }
+
+    /// Like `start`, scoped with `--cgroup` to JVMs started inside `cgroup`; the socket
+    /// programs then run only for sockets of that cgroup.
+    fn start_scoped(bin: &Path, cgroup: &Path) -> Result<Self> {
+        Self::start_with(bin, None, Some(cgroup))
+    }
+
+    fn start_with(bin: &Path, config: Option<&Path>, cgroup: Option<&Path>) -> Result<Self> {
         let mut cmd = Command::new(bin);
         cmd.args(["run", "--mode", "monitor"]);
         if let Some(config) = config {
             cmd.arg("--config").arg(config);
+        }
+        if let Some(cgroup) = cgroup {
+            cmd.arg("--cgroup").arg(cgroup);
         }
         let mut child = cmd
             .stdin(Stdio::null())
@@ -222,6 +239,10 @@ impl Daemon {
         };
         daemon.wait_ready()?;
         Ok(daemon)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     fn wait_ready(&mut self) -> Result<()> {
@@ -288,6 +309,22 @@ impl Daemon {
                 )
             })?;
         Stats::parse(json).with_context(|| format!("reading the daemon's stats {json}"))
+    }
+
+    /// For an error message: whether the daemon is still running, and if not how it ended
+    /// and the end of its stderr.
+    fn state(&mut self) -> String {
+        match self.child.try_wait() {
+            Ok(None) => "; the daemon is still running".to_owned(),
+            Ok(Some(status)) => {
+                self.stopped = true;
+                format!(
+                    "; the daemon exited ({status}){}",
+                    tail(&self.collect_stderr())
+                )
+            }
+            Err(err) => format!("; waiting for the daemon failed: {err}"),
+        }
     }
 
     /// Kills the daemon and returns how it ended and the end of its stderr, for error messages.
