@@ -41,7 +41,7 @@ use detector_common::{
     CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_SCOPED, CLASS_MEMFD, CLASS_NONE,
     CLASS_WRITABLE_DIR, COMM_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_KINDS,
     EXEC_F_ALLOWED, EXEC_F_ARGS_TRUNCATED, EXEC_F_JVM, EXEC_F_KILLED, EXEC_F_KILL_FAILED,
-    EXEC_F_MEMFD, LAUNCHER_SLOTS, LINEAGE_OVERFLOW_ENTRIES, LINEAGE_SLOTS, LOSS_LINEAGE_FULL,
+    EXEC_F_MEMFD, LAUNCHER_SLOTS, LINEAGE_OVERFLOW_ENTRIES, LINEAGE_SLOTS, LOSS_LINEAGE_FULL, TRACKED_LANES, TRACKED_LINES, tracked_index,
     PATH_LEN, PREFIX_LEN, SIGKILL,
 };
 
@@ -74,6 +74,8 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     cgroup_parent: 0,
     cgroup_kn: 0,
     kernfs_node_id: 0,
+    task_comm: 0,
+    _pad: 0,
 };
 
 /// `OFFSETS.$field`, read so that LLVM cannot fold the zero it was compiled with.
@@ -106,6 +108,12 @@ pub(crate) static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 /// `LINEAGE_SLOTS` for why); the daemon maps it to seed processes that predate it.
 #[map]
 static LINEAGE: Array<LineageSlot> = Array::with_max_entries(LINEAGE_SLOTS, BPF_F_MMAPABLE);
+
+/// How many tracked tgids map to each counter (see `TRACKED_LINES` for why); the daemon
+/// maps it to count the processes it seeds.
+#[map]
+static TRACKED: Array<[u32; TRACKED_LANES as usize]> =
+    Array::with_max_entries(TRACKED_LINES, BPF_F_MMAPABLE);
 
 /// Tracked tgids whose `LINEAGE` slot holds another tgid.
 #[map]
@@ -165,6 +173,11 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
 /// all of them — this is one array access and a compare.
 #[inline(always)]
 pub(crate) fn lineage_of(tgid: u32) -> Option<Lineage> {
+    let (line, lane) = tracked_index(tgid);
+    let counts = TRACKED.get(line)?;
+    if counts[lane & (TRACKED_LANES as usize - 1)] == 0 {
+        return None;
+    }
     let slot = LINEAGE.get(tgid & (LINEAGE_SLOTS - 1))?;
     if slot.tgid == tgid {
         return Some(slot.lineage);
@@ -182,15 +195,24 @@ fn track(tgid: u32, lineage: Lineage) {
         return;
     };
     let slot = unsafe { &mut *slot };
-    if slot.tgid == tgid || slot.tgid == 0 {
-        // The lineage first, then the tgid that makes it visible.
+    if slot.tgid == tgid {
+        slot.lineage = lineage;
+        return;
+    }
+    if slot.tgid == 0 {
+        // The lineage first, then the tgid that makes it visible, then the count that
+        // makes the slot worth reading.
         slot.lineage = lineage;
         slot.tgid = tgid;
+        count_tracked(tgid, 1);
         return;
     }
     const BPF_NOEXIST: u64 = 1;
     match LINEAGE_OVERFLOW.insert(tgid, lineage, BPF_NOEXIST) {
-        Ok(()) => atomic_add(&mut slot.overflow, 1),
+        Ok(()) => {
+            atomic_add(&mut slot.overflow, 1);
+            count_tracked(tgid, 1);
+        }
         // Already there (a JVM exec in a tracked process): replace it, the count stays.
         Err(_) if unsafe { LINEAGE_OVERFLOW.get(tgid) }.is_some() => {
             let _ = LINEAGE_OVERFLOW.insert(tgid, lineage, 0);
@@ -208,8 +230,25 @@ fn untrack(tgid: u32) {
     let slot = unsafe { &mut *slot };
     if slot.tgid == tgid {
         slot.tgid = 0;
+        count_tracked(tgid, u32::MAX);
     } else if slot.overflow != 0 && LINEAGE_OVERFLOW.remove(tgid).is_ok() {
         atomic_add(&mut slot.overflow, u64::MAX);
+        count_tracked(tgid, u32::MAX);
+    }
+}
+
+/// Adds `delta` (wrapping: `u32::MAX` is -1) to the `TRACKED` counter of `tgid`.
+#[inline(always)]
+fn count_tracked(tgid: u32, delta: u32) {
+    let (line, lane) = tracked_index(tgid);
+    if let Some(counts) = TRACKED.get_ptr_mut(line) {
+        let counts = unsafe { &mut *counts };
+        let counter = &mut counts[lane & (TRACKED_LANES as usize - 1)];
+        unsafe {
+            core::intrinsics::atomic_xadd::<u32, u32, { core::intrinsics::AtomicOrdering::Relaxed }>(
+                counter, delta,
+            )
+        };
     }
 }
 
@@ -241,19 +280,17 @@ enum Launcher {
 /// Compares `comm` with the launcher names in `cfg` (a few register compares: every exec on
 /// the host passes here), or looks it up in `JVM_NAMES` when there are more of them.
 #[inline(always)]
-fn launcher(cfg: &Config, comm: &[u8; COMM_LEN]) -> Launcher {
+fn launcher(cfg: &Config, lo: u64, hi: u64) -> Launcher {
     if cfg.flags & CFG_F_LAUNCHER_MAP != 0 {
+        let mut comm = [0u8; COMM_LEN];
+        comm[..8].copy_from_slice(&lo.to_ne_bytes());
+        comm[8..].copy_from_slice(&hi.to_ne_bytes());
         return if unsafe { JVM_NAMES.get(comm) }.is_some_and(|v| *v != 0) {
             Launcher::Name
         } else {
             Launcher::No
         };
     }
-    let mut lo = [0u8; 8];
-    let mut hi = [0u8; 8];
-    lo.copy_from_slice(&comm[..8]);
-    hi.copy_from_slice(&comm[8..]);
-    let (lo, hi) = (u64::from_ne_bytes(lo), u64::from_ne_bytes(hi));
     let mut found = Launcher::No;
     for i in 0..LAUNCHER_SLOTS {
         if i as u32 >= cfg.n_launchers {
@@ -281,9 +318,12 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let Some(cfg) = CONFIG.get(0) else {
         return Ok(());
     };
-    // exec set `comm` to the basename of the path execve was given (cut at 15 bytes).
-    let comm = bpf_get_current_comm().map_err(i64::from)?;
-    let launcher = launcher(cfg, &comm);
+    // exec set `comm` to the basename of the path execve was given (cut at 15 bytes). Two
+    // plain loads from the task, not the helper's copy: every exec on the host runs this.
+    let task: *const u8 = ctx.arg(0);
+    let comm_lo: u64 = unsafe { field(task, off!(task_comm)) };
+    let comm_hi: u64 = unsafe { field(task, off!(task_comm) + 8) };
+    let launcher = launcher(cfg, comm_lo, comm_hi);
     // Fast path for everything that is neither a JVM nor in a JVM's lineage.
     if !tracked && launcher == Launcher::No {
         return Ok(());
@@ -293,8 +333,10 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
         return Ok(());
     };
     let ev = unsafe { &mut *ev };
-    let task: *const u8 = ctx.arg(0);
     let bprm: *const u8 = ctx.arg(2);
+    let mut comm = [0u8; COMM_LEN];
+    comm[..8].copy_from_slice(&comm_lo.to_ne_bytes());
+    comm[8..].copy_from_slice(&comm_hi.to_ne_bytes());
 
     let filename: *const u8 = unsafe { field(bprm, off!(bprm_filename)) };
     ev.filename_len = read_str(filename, &mut ev.filename);

@@ -272,6 +272,8 @@ impl Btf {
             cgroup_parent: self.offset_of("cgroup", "self.parent")?,
             cgroup_kn: self.offset_of("cgroup", "kn")?,
             kernfs_node_id: self.offset_of("kernfs_node", "id")?,
+            task_comm: self.offset_of("task_struct", "comm")?,
+            _pad: 0,
         })
     }
 }

@@ -14,7 +14,9 @@ use std::{
 };
 
 use aya::maps::{HashMap, MapData};
-use detector_common::{Lineage, LineageSlot, LINEAGE_SLOTS};
+use detector_common::{
+    tracked_index, Lineage, LineageSlot, LINEAGE_SLOTS, TRACKED_LANES, TRACKED_LINES,
+};
 
 use super::SensorError;
 
@@ -41,7 +43,39 @@ pub struct LineageTable {
     map: MapData,
     slots: Option<NonNull<SharedSlot>>,
     len: usize,
+    /// `TRACKED`, the counters in front of the table, mapped alongside it.
+    counts_map: MapData,
+    counts: Option<NonNull<AtomicU32>>,
     overflow: HashMap<MapData, u32, Lineage>,
+}
+
+/// Bytes of the `TRACKED` array.
+const COUNTS_BYTES: usize = (TRACKED_LINES * TRACKED_LANES) as usize * 4;
+
+/// A shared read-write mapping of an mmapable array map.
+fn map_shared(map: &MapData, name: &'static str, bytes: usize) -> Result<NonNull<u8>, SensorError> {
+    // SAFETY: a fresh shared mapping of the map's fd; the kernel sized the array's memory
+    // to `bytes` (a page multiple), and nothing else in this process maps it.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            map.fd().as_fd().as_raw_fd(),
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(SensorError::Mmap {
+            name,
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    NonNull::new(ptr.cast::<u8>()).ok_or(SensorError::Mmap {
+        name,
+        source: std::io::Error::other("mmap returned a null mapping"),
+    })
 }
 
 impl std::fmt::Debug for LineageTable {
@@ -56,14 +90,38 @@ impl std::fmt::Debug for LineageTable {
 const BPF_NOEXIST: u64 = 1;
 
 impl LineageTable {
-    /// The table `LINEAGE` (an array of `LINEAGE_SLOTS` slots) and `LINEAGE_OVERFLOW`.
-    pub fn new(map: MapData, overflow: HashMap<MapData, u32, Lineage>) -> LineageTable {
+    /// The table `LINEAGE` (an array of `LINEAGE_SLOTS` slots), its counters `TRACKED`
+    /// and `LINEAGE_OVERFLOW`.
+    pub fn new(
+        map: MapData,
+        counts_map: MapData,
+        overflow: HashMap<MapData, u32, Lineage>,
+    ) -> LineageTable {
         LineageTable {
             map,
             slots: None,
             len: LINEAGE_SLOTS as usize,
+            counts_map,
+            counts: None,
             overflow,
         }
+    }
+
+    /// Adds one to the `TRACKED` counter of `tgid`, as the kernel's `track` does.
+    fn count(&mut self, tgid: u32) -> Result<(), SensorError> {
+        let counts = match self.counts {
+            Some(c) => c,
+            None => {
+                let c = map_shared(&self.counts_map, "TRACKED", COUNTS_BYTES)?.cast::<AtomicU32>();
+                self.counts = Some(c);
+                c
+            }
+        };
+        let (line, lane) = tracked_index(tgid);
+        let i = line as usize * TRACKED_LANES as usize + lane;
+        // SAFETY: `i` is below TRACKED_LINES * TRACKED_LANES, the mapped counters.
+        unsafe { &*counts.as_ptr().add(i) }.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Maps the table read-write, once.
@@ -72,34 +130,17 @@ impl LineageTable {
             return Ok(slots);
         }
         let bytes = self.len * std::mem::size_of::<SharedSlot>();
-        // SAFETY: a fresh shared mapping of the map's fd; the kernel sized the array's memory
-        // to `bytes` (a page multiple), and nothing else in this process maps it.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                self.map.fd().as_fd().as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(SensorError::Mmap {
-                name: "LINEAGE",
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        let slots = NonNull::new(ptr.cast::<SharedSlot>()).ok_or(SensorError::Mmap {
-            name: "LINEAGE",
-            source: std::io::Error::other("mmap returned a null mapping"),
-        })?;
+        let slots = map_shared(&self.map, "LINEAGE", bytes)?.cast::<SharedSlot>();
         self.slots = Some(slots);
         Ok(slots)
     }
 
     /// Drops the mapping (the next use maps the table again).
     pub fn unmap(&mut self) {
+        if let Some(counts) = self.counts.take() {
+            // SAFETY: the mapping made in `count`, unmapped once.
+            unsafe { libc::munmap(counts.as_ptr().cast(), COUNTS_BYTES) };
+        }
         if let Some(slots) = self.slots.take() {
             // SAFETY: the mapping made in `mapped`, unmapped once.
             unsafe {
@@ -132,12 +173,15 @@ impl LineageTable {
                 .store(lineage.jvm_start_ns, Ordering::Relaxed);
             // Last, and with release ordering: a reader that sees the tgid sees its lineage.
             slot.tgid.store(tgid, Ordering::Release);
+            if current == 0 {
+                self.count(tgid)?;
+            }
             return Ok(());
         }
         match self.overflow.insert(tgid, lineage, BPF_NOEXIST) {
             Ok(()) => {
                 self.slot(tgid)?.overflow.fetch_add(1, Ordering::AcqRel);
-                Ok(())
+                self.count(tgid)
             }
             Err(_) if self.overflow.get(&tgid, 0).is_ok() => self
                 .overflow

@@ -454,6 +454,7 @@ impl Sensors {
             loss: take(&mut ebpf, "LOSS")?,
             lineage: lineage::LineageTable::new(
                 take_data(&mut ebpf, "LINEAGE")?,
+                take_data(&mut ebpf, "TRACKED")?,
                 take(&mut ebpf, "LINEAGE_OVERFLOW")?,
             ),
             allow: take(&mut ebpf, "EXEC_ALLOW")?,
@@ -735,8 +736,8 @@ fn allow_key(jvm_tgid: u32, program: &str) -> AllowKey {
 
 /// Writes the policy's lists into the kernel's lookup maps.
 fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
-    let mut ports = Array::<_, u32>::try_from(map(ebpf, "PORT_CLASS")?)
-        .map_err(map_err("PORT_CLASS"))?;
+    let mut ports =
+        Array::<_, u32>::try_from(map(ebpf, "PORT_CLASS")?).map_err(map_err("PORT_CLASS"))?;
     let port_lists = [
         (&policy.egress.ldap_ports, NetProtocol::Ldap),
         (&policy.egress.rmi_ports, NetProtocol::Rmi),
