@@ -81,7 +81,7 @@ impl Series {
     }
 
     /// Whether the package comes from bullseye, through the private apt configuration.
-    fn from_bullseye(self) -> bool {
+    fn is_bullseye(self) -> bool {
         self == Series::V5_10
     }
 }
@@ -323,7 +323,9 @@ impl Kernel {
     }
 
     fn vmlinuz(&self) -> PathBuf {
-        self.dir.join("boot").join(format!("vmlinuz-{}", self.version()))
+        self.dir
+            .join("boot")
+            .join(format!("vmlinuz-{}", self.version()))
     }
 
     /// The newest package of `series`, from the cache if it is there, else downloaded and
@@ -384,9 +386,8 @@ impl Kernel {
             fs::remove_dir_all(&self.dir)
                 .with_context(|| format!("removing {}", self.dir.display()))?;
         }
-        fs::rename(&partial, &self.dir).with_context(|| {
-            format!("renaming {} to {}", partial.display(), self.dir.display())
-        })?;
+        fs::rename(&partial, &self.dir)
+            .with_context(|| format!("renaming {} to {}", partial.display(), self.dir.display()))?;
         fs::write(self.dir.join(".complete"), &self.package)
             .with_context(|| format!("marking {} complete", self.dir.display()))?;
         ensure!(
@@ -423,7 +424,7 @@ struct Apt {
 
 impl Apt {
     fn for_series(series: Series) -> Result<Self> {
-        if !series.from_bullseye() {
+        if !series.is_bullseye() {
             return Ok(Apt {
                 options: Vec::new(),
             });
@@ -432,10 +433,7 @@ impl Apt {
         let sources = root.join("sources.list");
         let state = root.join("state");
         let cache = root.join("cache");
-        for dir in [
-            state.join("lists/partial"),
-            cache.join("archives/partial"),
-        ] {
+        for dir in [state.join("lists/partial"), cache.join("archives/partial")] {
             fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         fs::write(&sources, BULLSEYE_SOURCES)
@@ -519,12 +517,7 @@ fn is_older_than(dir: &Path, age: Duration) -> Result<bool> {
 // === booting ===
 
 /// Boots `kernel` with the guest script and reads back what each check did.
-fn boot(
-    ws: &Workspace,
-    kernel: &Kernel,
-    daemon: &Path,
-    tests: &HashMap<String, PathBuf>,
-) -> Row {
+fn boot(ws: &Workspace, kernel: &Kernel, daemon: &Path, tests: &HashMap<String, PathBuf>) -> Row {
     match try_boot(ws, kernel, daemon, tests) {
         Ok(row) => row,
         Err(err) => Row::failed(
@@ -573,7 +566,11 @@ fn try_boot(
         .arg(format!("bash {}", script.display()))
         .current_dir(&share)
         .stdin(Stdio::null())
-        .stdout(console_file.try_clone().context("duplicating a file handle")?)
+        .stdout(
+            console_file
+                .try_clone()
+                .context("duplicating a file handle")?,
+        )
         .stderr(console_file)
         // Its own process group, so a timeout kills QEMU along with vng.
         .process_group(0);
@@ -759,10 +756,8 @@ fn read_results(kernel: &Kernel, share: &Path) -> Row {
     let uname = fs::read_to_string(share.join("uname")).unwrap_or_default();
     let uname = uname.trim();
     if !uname.is_empty() && uname != kernel.version() {
-        row.problems.push(format!(
-            "the guest runs {uname}, not {}",
-            kernel.version()
-        ));
+        row.problems
+            .push(format!("the guest runs {uname}, not {}", kernel.version()));
     }
     let results = fs::read_to_string(share.join("results")).unwrap_or_default();
     let lines: HashMap<&str, (&str, &str)> = results
@@ -867,11 +862,13 @@ fn table(rows: &[Row]) -> String {
         }));
         // Every check ends with `assert_nothing_lost` on the stats line: no loss is proven
         // only when they all got there.
-        cells.push(if row.outcomes.iter().all(|o| matches!(o, Outcome::Passed(_))) {
-            "✓".to_owned()
-        } else {
-            "✗ unproven".to_owned()
-        });
+        cells.push(
+            if row.outcomes.iter().all(|o| matches!(o, Outcome::Passed(_))) {
+                "✓".to_owned()
+            } else {
+                "✗ unproven".to_owned()
+            },
+        );
         cells.push(fmt_duration(row.took));
         lines.push(cells);
     }
