@@ -209,12 +209,22 @@ pub fn kernels(ws: &Workspace, opts: &KernelsOpts) -> Result<()> {
         .canonicalize()
         .with_context(|| format!("locating the daemon binary {}", daemon.display()))?;
     let tests = test_binaries(ws)?;
+    let dir = env::temp_dir().join(format!("detector-kernels-{}", std::process::id()));
+    let classes = dir.join("classes");
+    fs::create_dir_all(&classes).with_context(|| format!("creating {}", classes.display()))?;
+    let guest = Guest {
+        ws,
+        daemon: &daemon,
+        tests: &tests,
+        dir: &dir,
+        classes: &classes,
+    };
 
     let mut rows = Vec::new();
     for &series in &opts.series {
         let kernel_started = Instant::now();
         let row = match Kernel::fetch(series) {
-            Ok(kernel) => boot(ws, &kernel, &daemon, &tests),
+            Ok(kernel) => guest.boot(&kernel),
             Err(err) => Row::failed(series, None, format!("fetching the kernel: {err:#}")),
         };
         let row = Row {
@@ -244,6 +254,9 @@ pub fn kernels(ws: &Workspace, opts: &KernelsOpts) -> Result<()> {
         failed.len(),
         fmt_duration(started.elapsed())
     );
+    // The guests' logs stay where a kernel failed; the shared classes are only a cache.
+    fs::remove_dir_all(&classes).with_context(|| format!("removing {}", classes.display()))?;
+    let _ = fs::remove_dir(&dir);
     if !failed.is_empty() {
         let names: Vec<String> = failed.iter().map(|r| r.series.to_string()).collect();
         bail!("the kernel matrix failed on {}", names.join(", "));
@@ -353,7 +366,7 @@ impl Kernel {
 
     fn download_and_extract(&self, apt: &Apt) -> Result<()> {
         let download = Path::new(CACHE_DIR).join(format!(".download-{}", std::process::id()));
-        let partial = self.dir.with_extension("partial");
+        let partial = Path::new(CACHE_DIR).join(format!("{}.partial", self.package));
         for dir in [&download, &partial] {
             if dir.exists() {
                 fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
@@ -516,126 +529,126 @@ fn is_older_than(dir: &Path, age: Duration) -> Result<bool> {
 
 // === booting ===
 
-/// Boots `kernel` with the guest script and reads back what each check did.
-fn boot(ws: &Workspace, kernel: &Kernel, daemon: &Path, tests: &HashMap<String, PathBuf>) -> Row {
-    match try_boot(ws, kernel, daemon, tests) {
-        Ok(row) => row,
-        Err(err) => Row::failed(
+/// What every guest shares: the binaries, the Java classes, the run's directory.
+struct Guest<'a> {
+    ws: &'a Workspace,
+    daemon: &'a Path,
+    /// Test target name → binary.
+    tests: &'a HashMap<String, PathBuf>,
+    /// Holds each guest's shared directory, named after its series.
+    dir: &'a Path,
+    /// `DETECTOR_TEST_JAVA_CLASSES` in every guest.
+    classes: &'a Path,
+}
+
+impl Guest<'_> {
+    /// Boots `kernel` with the guest script and reads back what each check did.
+    fn boot(&self, kernel: &Kernel) -> Row {
+        match self.try_boot(kernel) {
+            Ok(row) => row,
+            Err(err) => Row::failed(
+                kernel.series,
+                Some(kernel.version().to_owned()),
+                format!("booting: {err:#}"),
+            ),
+        }
+    }
+
+    fn try_boot(&self, kernel: &Kernel) -> Result<Row> {
+        let share = self.dir.join(kernel.series.to_string());
+        if share.exists() {
+            fs::remove_dir_all(&share).with_context(|| format!("removing {}", share.display()))?;
+        }
+        fs::create_dir_all(&share).with_context(|| format!("creating {}", share.display()))?;
+        let script = share.join("cmd.sh");
+        fs::write(&script, self.script(&share)?)
+            .with_context(|| format!("writing {}", script.display()))?;
+        let console = share.join("console.log");
+        let console_file = fs::File::create(&console)
+            .with_context(|| format!("creating {}", console.display()))?;
+
+        let mut cmd = Command::new(setup::vng_program());
+        cmd.arg("--verbose")
+            // /dev/kvm here only runs kernels built for its paravirtual flavour.
+            .arg("--disable-kvm")
+            .arg("--run")
+            .arg(kernel.vmlinuz())
+            .args(["--user", "root", "--memory", "2G", "--cpus", "2"])
+            .arg(format!("--rwdir={}", share.display()))
+            .arg(format!("--rwdir={}", self.classes.display()))
+            // vng's default under software emulation is `-cpu max` (AVX and newer extensions):
+            // with it, javac died of SIGSEGV in C1-compiled code. On Westmere (SSE 4.2, no
+            // AVX) HotSpot generates code that QEMU's emulation runs reliably.
+            .arg("--qemu-opts=-cpu Westmere")
+            .arg("--exec")
+            .arg(format!("bash {}", script.display()))
+            .current_dir(&share)
+            .stdin(Stdio::null())
+            .stdout(
+                console_file
+                    .try_clone()
+                    .context("duplicating a file handle")?,
+            )
+            .stderr(console_file)
+            // Its own process group, so a timeout kills QEMU along with vng.
+            .process_group(0);
+        println!(
+            "==> kernels: {}: booting {} (log: {})",
             kernel.series,
-            Some(kernel.version().to_owned()),
-            format!("booting: {err:#}"),
-        ),
-    }
-}
-
-fn try_boot(
-    ws: &Workspace,
-    kernel: &Kernel,
-    daemon: &Path,
-    tests: &HashMap<String, PathBuf>,
-) -> Result<Row> {
-    let share = env::temp_dir().join(format!(
-        "detector-kernels-{}-{}",
-        std::process::id(),
-        kernel.series
-    ));
-    if share.exists() {
-        fs::remove_dir_all(&share).with_context(|| format!("removing {}", share.display()))?;
-    }
-    fs::create_dir_all(&share).with_context(|| format!("creating {}", share.display()))?;
-    let script = share.join("cmd.sh");
-    fs::write(&script, guest_script(ws, &share, daemon, tests)?)
-        .with_context(|| format!("writing {}", script.display()))?;
-    let console = share.join("console.log");
-    let console_file =
-        fs::File::create(&console).with_context(|| format!("creating {}", console.display()))?;
-
-    let mut cmd = Command::new(setup::vng_program());
-    cmd.arg("--verbose")
-        // /dev/kvm here only runs kernels built for its paravirtual flavour.
-        .arg("--disable-kvm")
-        .arg("--run")
-        .arg(kernel.vmlinuz())
-        .args(["--user", "root", "--memory", "2G", "--cpus", "2"])
-        .arg(format!("--rwdir={}", share.display()))
-        // QEMU's default `-cpu max` under software emulation advertises AVX, whose emulation
-        // crashed JIT-compiled code in the JVM (javac died of SIGSEGV); a CPU model without
-        // it makes HotSpot use SSE code paths.
-        .arg("--qemu-opts=-cpu Westmere")
-        .arg("--exec")
-        .arg(format!("bash {}", script.display()))
-        .current_dir(&share)
-        .stdin(Stdio::null())
-        .stdout(
-            console_file
-                .try_clone()
-                .context("duplicating a file handle")?,
-        )
-        .stderr(console_file)
-        // Its own process group, so a timeout kills QEMU along with vng.
-        .process_group(0);
-    println!(
-        "==> kernels: {}: booting {} (log: {})",
-        kernel.series,
-        kernel.version(),
-        share.display()
-    );
-    let booted = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("starting `{}`", command_line(&cmd)))?;
-    let deadline = booted + GUEST_TIMEOUT;
-    let timed_out = loop {
-        if child.try_wait().context("waiting for vng")?.is_some() {
-            break false;
-        }
-        if Instant::now() >= deadline {
-            if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
-                // SAFETY: kill has no memory-safety preconditions; the group is the one we
-                // created for this child, which is not reaped yet.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            kernel.version(),
+            share.display()
+        );
+        let booted = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting `{}`", command_line(&cmd)))?;
+        let deadline = booted + GUEST_TIMEOUT;
+        let timed_out = loop {
+            if child.try_wait().context("waiting for vng")?.is_some() {
+                break false;
             }
-            let _ = child.wait();
-            break true;
+            if Instant::now() >= deadline {
+                if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
+                    // SAFETY: kill has no memory-safety preconditions; the group is the one we
+                    // created for this child, which is not reaped yet.
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                }
+                let _ = child.wait();
+                break true;
+            }
+            thread::sleep(Duration::from_millis(200));
+        };
+
+        // vng's own exit code is not the script's (it reports 255 for a clean power-off): the
+        // script's files say what happened.
+        let mut row = read_results(kernel, &share);
+        if timed_out {
+            row.problems.push(format!(
+                "the guest did not finish within {} and was killed",
+                fmt_duration(GUEST_TIMEOUT)
+            ));
         }
-        thread::sleep(Duration::from_millis(200));
-    };
+        if !share.join("done").is_file() && !timed_out {
+            row.problems.push(format!(
+                "the guest stopped before its script finished (console: {})",
+                console.display()
+            ));
+        }
+        if row.passed() {
+            fs::remove_dir_all(&share).with_context(|| format!("removing {}", share.display()))?;
+        } else {
+            row.problems
+                .push(format!("logs kept in {}", share.display()));
+        }
+        Ok(row)
+    }
 
-    // vng's own exit code is not the script's (it reports 255 for a clean power-off): the
-    // script's files say what happened.
-    let mut row = read_results(kernel, &share);
-    if timed_out {
-        row.problems.push(format!(
-            "the guest did not finish within {} and was killed",
-            fmt_duration(GUEST_TIMEOUT)
-        ));
-    }
-    if !share.join("done").is_file() && !timed_out {
-        row.problems.push(format!(
-            "the guest stopped before its script finished (console: {})",
-            console.display()
-        ));
-    }
-    if row.passed() {
-        fs::remove_dir_all(&share).with_context(|| format!("removing {}", share.display()))?;
-    } else {
-        row.problems
-            .push(format!("logs kept in {}", share.display()));
-    }
-    Ok(row)
-}
-
-/// The script the guest runs as root. Its output and every check's result go to files in
-/// `share`.
-fn guest_script(
-    ws: &Workspace,
-    share: &Path,
-    daemon: &Path,
-    tests: &HashMap<String, PathBuf>,
-) -> Result<String> {
-    let path = env::var("PATH").context("PATH is not set")?;
-    let mut script = format!(
-        r#"#!/bin/bash
+    /// The script the guest runs as root. Its output and every check's result go to files in
+    /// `share`.
+    fn script(&self, share: &Path) -> Result<String> {
+        let path = env::var("PATH").context("PATH is not set")?;
+        let mut script = format!(
+            r#"#!/bin/bash
 # Written by `cargo xtask kernels`; runs as root inside the guest.
 set -u
 share={share}
@@ -646,6 +659,10 @@ grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 cgroup2 /sys
 grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
 ip link set lo up
 export PATH={path} CI=true DETECTOR_BIN={daemon} DETECTOR_TEST_TIMEOUT_SCALE={TIMEOUT_SCALE}
+# javac takes most of a minute here: the first test compiles, the others (and guests) re-use.
+# A directory inside the shared one: the harness replaces it when stale, and a mount point
+# cannot be removed.
+export DETECTOR_TEST_JAVA_CLASSES={classes}/java
 cd {root}
 
 # check ID NEEDS BINARY TEST: runs one test; appends "ID EXIT-CODE MILLISECONDS" to results.
@@ -662,23 +679,25 @@ check() {{
 }}
 : >"$share/results"
 "#,
-        share = shell_quote(share),
-        path = shell_quote(Path::new(&path)),
-        daemon = shell_quote(daemon),
-        root = shell_quote(&ws.root),
-    );
-    for check in &CHECKS {
-        let bin = &tests[check.target];
-        script.push_str(&format!(
-            "check {} {} {} {}\n",
-            check.id,
-            check.needs.unwrap_or("-"),
-            shell_quote(bin),
-            check.test
-        ));
+            share = shell_quote(share),
+            path = shell_quote(Path::new(&path)),
+            daemon = shell_quote(self.daemon),
+            classes = shell_quote(self.classes),
+            root = shell_quote(&self.ws.root),
+        );
+        for check in &CHECKS {
+            let bin = &self.tests[check.target];
+            script.push_str(&format!(
+                "check {} {} {} {}\n",
+                check.id,
+                check.needs.unwrap_or("-"),
+                shell_quote(bin),
+                check.test
+            ));
+        }
+        script.push_str("echo done >\"$share/done\"\n");
+        Ok(script)
     }
-    script.push_str("echo done >\"$share/done\"\n");
-    Ok(script)
 }
 
 /// `'...'` for bash, refusing what would need escaping: these are paths this machine made.
