@@ -828,12 +828,13 @@ fn failure_reason(log: &str) -> String {
     const DAEMON_STDERR: &str = "--- detector stderr ---";
     if log.contains(NOT_READY) {
         if let Some((_, stderr)) = log.split_once(DAEMON_STDERR) {
+            // The daemon's last word before exiting is its one-line cause; the test harness's
+            // own trailer starts at `note:` or `failures:`.
             let error = stderr
                 .lines()
                 .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("detector stats "))
                 .take_while(|l| !l.starts_with("note: run with") && !l.starts_with("failures:"))
-                .filter(|l| l.contains("error"))
+                .filter(|l| !l.is_empty())
                 .last();
             if let Some(error) = error {
                 return format!("the daemon did not start: {}", shorten(error));
@@ -951,12 +952,15 @@ mod tests {
                    command: ...\n\
                    --- 0 alert(s) ---\n\
                    --- detector stderr ---\n\
-                   error: loading sched_process_exec: the verifier refused it\n\
+                   2026-12-05T12:32:09Z  INFO detector::daemon: starting: mode monitor\n\
+                   detector: kernel program `sched_process_exec` failed to load: Bad address\n\
+                   \n\
+                   note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\
                    \n\
                    failures:\n";
         assert_eq!(
             failure_reason(log),
-            "the daemon did not start: error: loading sched_process_exec: the verifier refused it"
+            "the daemon did not start: detector: kernel program `sched_process_exec` failed to load: Bad address"
         );
         let log = "thread 't' panicked at tests/tests/x.rs:1:1:\nthe shell was not SIGKILLed:\n";
         assert_eq!(failure_reason(log), "the shell was not SIGKILLed:");
