@@ -190,3 +190,13 @@ fn checked(running: RunningProgram) -> ProgramRun {
     );
     run
 }
+
+#[cfg(test)]
+mod tests {
+    /// The scenarios compile (javac -Xlint:all). With `DETECTOR_TEST_JAVA_CLASSES` set, this is
+    /// how the kernel matrix compiles them once on the host, in seconds, for all its guests.
+    #[test]
+    fn scenarios_compile() {
+        assert!(super::compile().join("Scenario.class").is_file());
+    }
+}

@@ -120,6 +120,8 @@ impl KernelsArgs {
         } else {
             self.kernels
         };
+        // Always in matrix order, each once.
+        series.sort_by_key(|s| Series::ALL.iter().position(|a| a == s));
         series.dedup();
         KernelsOpts {
             series,
@@ -212,6 +214,7 @@ pub fn kernels(ws: &Workspace, opts: &KernelsOpts) -> Result<()> {
     let dir = env::temp_dir().join(format!("detector-kernels-{}", std::process::id()));
     let classes = dir.join("classes");
     fs::create_dir_all(&classes).with_context(|| format!("creating {}", classes.display()))?;
+    compile_java(&tests, &classes.join("java"))?;
     let guest = Guest {
         ws,
         daemon: &daemon,
@@ -264,6 +267,22 @@ pub fn kernels(ws: &Workspace, opts: &KernelsOpts) -> Result<()> {
     Ok(())
 }
 
+/// The test harness library (tests/src) as cargo names its unit-test binary, and the unit test
+/// that compiles the Java scenarios.
+const HARNESS_LIB: &str = "integration_tests";
+const COMPILE_JAVA_TEST: &str = "java::tests::scenarios_compile";
+
+/// Compiles the Java scenarios on the host into `classes` through the harness's own code
+/// (javac takes seconds here, most of a minute in a guest), where every guest re-uses them.
+fn compile_java(tests: &HashMap<String, PathBuf>, classes: &Path) -> Result<()> {
+    run_step(
+        "kernels",
+        Command::new(&tests[HARNESS_LIB])
+            .args(["--exact", COMPILE_JAVA_TEST, "--quiet"])
+            .env("DETECTOR_TEST_JAVA_CLASSES", classes),
+    )
+}
+
 /// Builds the integration tests without running them and returns each test target's binary.
 fn test_binaries(ws: &Workspace) -> Result<HashMap<String, PathBuf>> {
     let mut cmd = ws.host_cargo();
@@ -287,9 +306,8 @@ fn test_binaries(ws: &Workspace) -> Result<HashMap<String, PathBuf>> {
         let Ok(message) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        let is_test = message["target"]["kind"]
-            .as_array()
-            .is_some_and(|kinds| kinds.iter().any(|k| k == "test"));
+        // Test targets, and the harness library's own unit tests (HARNESS_LIB).
+        let is_test = message["profile"]["test"] == true;
         if message["reason"] != "compiler-artifact" || !is_test {
             continue;
         }
@@ -305,11 +323,10 @@ fn test_binaries(ws: &Workspace) -> Result<HashMap<String, PathBuf>> {
         status.success(),
         "building the integration tests failed ({status})"
     );
-    for check in &CHECKS {
+    for target in CHECKS.iter().map(|c| c.target).chain([HARNESS_LIB]) {
         ensure!(
-            binaries.contains_key(check.target),
-            "cargo built no test binary for tests/tests/{}.rs",
-            check.target
+            binaries.contains_key(target),
+            "cargo built no test binary for the integration tests' {target:?}"
         );
     }
     Ok(binaries)
@@ -537,7 +554,7 @@ struct Guest<'a> {
     tests: &'a HashMap<String, PathBuf>,
     /// Holds each guest's shared directory, named after its series.
     dir: &'a Path,
-    /// `DETECTOR_TEST_JAVA_CLASSES` in every guest.
+    /// Shared with every guest; `DETECTOR_TEST_JAVA_CLASSES` is its `java` directory.
     classes: &'a Path,
 }
 
@@ -659,9 +676,8 @@ grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 cgroup2 /sys
 grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
 ip link set lo up
 export PATH={path} CI=true DETECTOR_BIN={daemon} DETECTOR_TEST_TIMEOUT_SCALE={TIMEOUT_SCALE}
-# javac takes most of a minute here: the first test compiles, the others (and guests) re-use.
-# A directory inside the shared one: the harness replaces it when stale, and a mount point
-# cannot be removed.
+# Compiled on the host already: javac takes most of a minute here. A directory inside the
+# shared one: the harness replaces it if stale, and a mount point cannot be removed.
 export DETECTOR_TEST_JAVA_CLASSES={classes}/java
 cd {root}
 
