@@ -359,9 +359,17 @@ impl Kernel {
     }
 
     /// The newest package of `series`, from the cache if it is there, else downloaded and
-    /// extracted into the cache.
+    /// extracted into the cache. If that fails, once more with fresh package lists: stale
+    /// lists can name a package the mirror no longer has, or none at all.
     fn fetch(series: Series) -> Result<Self> {
-        let apt = Apt::for_series(series)?;
+        Self::fetch_with(series, false).or_else(|err| {
+            println!("==> kernels: {series}: {err:#}; refreshing the package lists and retrying");
+            Self::fetch_with(series, true)
+        })
+    }
+
+    fn fetch_with(series: Series, refresh: bool) -> Result<Self> {
+        let apt = Apt::for_series(series, refresh)?;
         let package = apt.newest(series)?;
         let kernel = Kernel {
             series,
@@ -453,11 +461,16 @@ struct Apt {
 }
 
 impl Apt {
-    fn for_series(series: Series) -> Result<Self> {
+    /// With `refresh`, runs `apt-get update` first (the machine's own lists included).
+    fn for_series(series: Series, refresh: bool) -> Result<Self> {
         if !series.is_bullseye() {
-            return Ok(Apt {
+            let apt = Apt {
                 options: Vec::new(),
-            });
+            };
+            if refresh {
+                run_step("kernels", apt.command("apt-get").arg("update"))?;
+            }
+            return Ok(apt);
         }
         let root = Path::new(CACHE_DIR).join("apt-bullseye");
         let sources = root.join("sources.list");
@@ -480,7 +493,7 @@ impl Apt {
             ],
         };
         let lists = state.join("lists");
-        if is_older_than(&lists, LISTS_MAX_AGE)? {
+        if refresh || is_older_than(&lists, LISTS_MAX_AGE)? {
             run_step("kernels", apt.command("apt-get").arg("update"))?;
             // `update` does not touch the directory when nothing changed upstream.
             let marker = lists.join("refreshed");
@@ -528,8 +541,8 @@ impl Apt {
     }
 }
 
-/// Whether the newest entry of `dir` (or `dir` itself, if empty) was modified longer ago than
-/// `age`; true if `dir` holds nothing.
+/// Whether the newest entry of `dir` was modified longer ago than `age`; true if `dir` holds
+/// nothing.
 fn is_older_than(dir: &Path, age: Duration) -> Result<bool> {
     let mut newest: Option<SystemTime> = None;
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
