@@ -101,7 +101,8 @@ impl Detector {
     }
 
     fn wait_ready(&mut self, command: &Command, policy_toml: &str) {
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let timeout = crate::scaled(READY_TIMEOUT);
+        let deadline = Instant::now() + timeout;
         loop {
             if self.output.lock().ready {
                 return;
@@ -116,7 +117,7 @@ impl Detector {
             }
             if Instant::now() >= deadline {
                 panic!(
-                    "no `{READY_LINE}` within {READY_TIMEOUT:?}\ncommand: {command:?}\n{}",
+                    "no `{READY_LINE}` within {timeout:?}\ncommand: {command:?}\n{}",
                     self.output.describe()
                 );
             }
@@ -139,6 +140,7 @@ impl Detector {
         count: usize,
         timeout: Duration,
     ) -> Vec<Value> {
+        let timeout = crate::scaled(timeout);
         let deadline = Instant::now() + timeout;
         loop {
             let matching: Vec<Value> = {
@@ -196,7 +198,8 @@ impl Detector {
             std::io::Error::last_os_error()
         );
 
-        let deadline = Instant::now() + STOP_TIMEOUT;
+        let stop_timeout = crate::scaled(STOP_TIMEOUT);
+        let deadline = Instant::now() + stop_timeout;
         let status = loop {
             if let Some(status) = self.try_wait() {
                 break status;
@@ -204,7 +207,7 @@ impl Detector {
             if Instant::now() >= deadline {
                 self.kill();
                 panic!(
-                    "detector still running {STOP_TIMEOUT:?} after SIGTERM\n{}",
+                    "detector still running {stop_timeout:?} after SIGTERM\n{}",
                     self.output.describe()
                 );
             }

@@ -4,6 +4,7 @@
 use std::{
     ffi::{OsStr, OsString},
     fs,
+    hash::{DefaultHasher, Hash as _, Hasher as _},
     path::{Path, PathBuf},
     process::Command,
     sync::OnceLock,
@@ -16,8 +17,16 @@ const SETUP_HINT: &str = "run `cargo xtask setup` (it installs openjdk-17-jdk-he
 /// Where `javac` put the classes, or why it could not.
 static CLASSES: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
-/// Compiles `tests/java/*.java` into a temporary directory (once per test process) and
-/// returns that directory.
+/// A directory to compile into once and re-use while the sources are unchanged, instead of a
+/// fresh temporary directory per test process: the kernel matrix (`cargo xtask kernels`)
+/// shares one across its guests, where javac under QEMU without KVM takes most of a minute.
+const SHARED_CLASSES_VAR: &str = "DETECTOR_TEST_JAVA_CLASSES";
+
+/// Written into a shared classes directory after a successful compile: what was compiled.
+const STAMP_FILE: &str = ".sources-fingerprint";
+
+/// Compiles `tests/java/*.java` (once per test process, or once per
+/// `DETECTOR_TEST_JAVA_CLASSES` directory) and returns the directory of the classes.
 pub fn compile() -> &'static Path {
     match CLASSES.get_or_init(compile_sources) {
         Ok(dir) => dir,
@@ -26,8 +35,6 @@ pub fn compile() -> &'static Path {
 }
 
 fn compile_sources() -> Result<PathBuf, String> {
-    let javac =
-        program::find_on_path("javac").ok_or(format!("javac not found on PATH; {SETUP_HINT}"))?;
     let source_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("java");
     let mut sources: Vec<PathBuf> = fs::read_dir(&source_dir)
         .map_err(|e| format!("reading {}: {e}", source_dir.display()))?
@@ -39,16 +46,41 @@ fn compile_sources() -> Result<PathBuf, String> {
         return Err(format!("no .java files in {}", source_dir.display()));
     }
 
+    if let Some(shared) = std::env::var_os(SHARED_CLASSES_VAR) {
+        let out_dir = PathBuf::from(shared);
+        let fingerprint = fingerprint(&sources)?;
+        let stamp = out_dir.join(STAMP_FILE);
+        if fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint) {
+            return Ok(out_dir);
+        }
+        // A stale or partial compile: start from nothing, so no class of a removed source
+        // survives.
+        if out_dir.exists() {
+            fs::remove_dir_all(&out_dir)
+                .map_err(|e| format!("removing {}: {e}", out_dir.display()))?;
+        }
+        fs::create_dir_all(&out_dir).map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
+        run_javac(&sources, &out_dir)?;
+        fs::write(&stamp, fingerprint).map_err(|e| format!("writing {}: {e}", stamp.display()))?;
+        return Ok(out_dir);
+    }
+
     let out_dir = std::env::temp_dir().join(crate::unique_name("java-classes"));
     fs::create_dir_all(&out_dir).map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
     // Statics are never dropped; remove the classes when the test binary exits instead.
     // SAFETY: `remove_classes` is a plain extern "C" fn that does not unwind.
     unsafe { libc::atexit(remove_classes) };
+    run_javac(&sources, &out_dir)?;
+    Ok(out_dir)
+}
 
+fn run_javac(sources: &[PathBuf], out_dir: &Path) -> Result<(), String> {
+    let javac =
+        program::find_on_path("javac").ok_or(format!("javac not found on PATH; {SETUP_HINT}"))?;
     let output = Command::new(&javac)
         .args(["-Xlint:all", "-encoding", "UTF-8", "-d"])
-        .arg(&out_dir)
-        .args(&sources)
+        .arg(out_dir)
+        .args(sources)
         .output()
         .map_err(|e| format!("running {}: {e}; {SETUP_HINT}", javac.display()))?;
     if !output.status.success() {
@@ -59,10 +91,22 @@ fn compile_sources() -> Result<PathBuf, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(out_dir)
+    Ok(())
+}
+
+/// The sources' names and a hash of their contents: equal fingerprints, same classes.
+fn fingerprint(sources: &[PathBuf]) -> Result<String, String> {
+    let mut hasher = DefaultHasher::new();
+    for source in sources {
+        let text = fs::read(source).map_err(|e| format!("reading {}: {e}", source.display()))?;
+        source.hash(&mut hasher);
+        text.hash(&mut hasher);
+    }
+    Ok(format!("{:016x}", hasher.finish()))
 }
 
 extern "C" fn remove_classes() {
+    // Only the per-process temporary directory is registered for removal.
     if let Some(Ok(dir)) = CLASSES.get() {
         let _ = fs::remove_dir_all(dir);
     }
@@ -145,4 +189,14 @@ fn checked(running: RunningProgram) -> ProgramRun {
         "the JVM is not the process the harness started:\n{run}"
     );
     run
+}
+
+#[cfg(test)]
+mod tests {
+    /// The scenarios compile (javac -Xlint:all). With `DETECTOR_TEST_JAVA_CLASSES` set, this is
+    /// how the kernel matrix compiles them once on the host, in seconds, for all its guests.
+    #[test]
+    fn scenarios_compile() {
+        assert!(super::compile().join("Scenario.class").is_file());
+    }
 }

@@ -60,6 +60,27 @@ pub const SETTLE_TIME: Duration = Duration::from_secs(1);
 /// How long a scenario program may run before the harness kills it and fails the test.
 pub const PROGRAM_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A harness deadline stretched by `DETECTOR_TEST_TIMEOUT_SCALE` (a whole factor, default 1).
+///
+/// The kernel matrix (`cargo xtask kernels`) runs these tests in QEMU without KVM, where a JVM
+/// starts several times slower than on the host. Only how long the harness waits for something
+/// is stretched, in its waiting primitives ([`Detector`], [`RunningProgram::wait`], the
+/// servers); what a test asserts is not.
+pub fn scaled(timeout: Duration) -> Duration {
+    let factor = std::env::var("DETECTOR_TEST_TIMEOUT_SCALE")
+        .ok()
+        .map(|v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|f| *f >= 1)
+                .unwrap_or_else(|| {
+                    panic!("DETECTOR_TEST_TIMEOUT_SCALE={v:?}: expected a whole number >= 1")
+                })
+        })
+        .unwrap_or(1);
+    timeout * factor
+}
+
 /// The workspace root: the parent of this crate's directory.
 pub fn workspace_root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

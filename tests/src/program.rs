@@ -140,8 +140,10 @@ impl RunningProgram {
         }
     }
 
-    /// Waits up to `timeout` for the program to exit; kills it and panics if it does not.
+    /// Waits up to `timeout` (stretched by [`crate::scaled`]) for the program to exit; kills it
+    /// and panics if it does not.
     pub fn wait(mut self, timeout: Duration) -> ProgramRun {
+        let timeout = crate::scaled(timeout);
         if let Some(run) = self.wait_timeout(timeout) {
             return run;
         }

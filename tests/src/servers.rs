@@ -441,7 +441,7 @@ impl Shared {
     }
 
     fn wait_for(&self, done: impl Fn(&Tally) -> bool, timeout: Duration) -> (Tally, bool) {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + crate::scaled(timeout);
         let mut state = self.lock();
         loop {
             if done(&state.tally) {

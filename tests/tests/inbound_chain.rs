@@ -17,8 +17,8 @@ use std::{
 };
 
 use integration_tests::{
-    alert, assert_nothing_lost, compile_java, require_kernel_support, Detector, JavaProgram, Mode,
-    RunningProgram, TestCgroup,
+    alert, assert_nothing_lost, compile_java, require_kernel_support, scaled, Detector,
+    JavaProgram, Mode, RunningProgram, TestCgroup,
 };
 use serde_json::Value;
 
@@ -52,7 +52,7 @@ fn free_port() -> u16 {
 
 /// Waits for the JVM to listen, then sends the probe.
 fn probe(program: &RunningProgram, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + scaled(Duration::from_secs(20));
     while !program.stdout_so_far().contains("listening") {
         assert!(
             Instant::now() < deadline,

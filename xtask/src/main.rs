@@ -6,7 +6,7 @@
 //! - `run -- <detector args>`: build, then replace this process with the daemon.
 //! - `lint`: rustfmt and clippy over the workspace, then over the eBPF crate with Debian's clippy.
 //! - `test`: the one test command (CI runs only this): setup, lint, build, unit tests,
-//!   integration tests, and a quick benchmark smoke run.
+//!   integration tests, the kernel matrix, the lab, and a quick benchmark smoke run.
 //! - `bench exec`: what the attached daemon costs a non-JVM program that spawns processes,
 //!   and whether the kernel loses events under a JVM spawn storm.
 //! - `bench connect`: what the attached daemon costs loopback connects by a non-JVM program
@@ -14,11 +14,14 @@
 //!   storm.
 //! - `bench kernel`: the kernel programs' own run time per operation (the kernel's BPF
 //!   statistics) for the detector, a bpftrace reference and empty programs on the same hooks.
+//! - `kernels`: the kernel matrix: Debian's 5.10, 6.1 and 6.12 kernels booted in QEMU, each
+//!   running a subset of the integration tests; prints a table.
 //! - `lab`: the Log4Shell lab (tests/lab/README.md): real attacks on a vulnerable JVM, with
 //!   no detector, in monitor and in enforce mode, and benign programs; prints a table.
 
 mod bench;
 mod build;
+mod kernels;
 mod lab;
 mod lint;
 mod setup;
@@ -65,7 +68,8 @@ enum Task {
     },
     /// Check formatting and run clippy (warnings are errors), host crates and eBPF crate.
     Lint,
-    /// Run everything CI runs: setup, lint, build, unit and integration tests, bench smoke run.
+    /// Run everything CI runs: setup, lint, build, unit and integration tests, kernel matrix,
+    /// lab, bench smoke run.
     ///
     /// Needs root: the integration tests and the benchmark load kernel programs.
     Test,
@@ -80,6 +84,13 @@ enum Task {
     ///
     /// Needs root (cgroups, kernel programs). See tests/lab/README.md.
     Lab(lab::LabArgs),
+    /// The kernel matrix: boots Debian's 5.10, 6.1 and 6.12 kernels in QEMU (software
+    /// emulation) with this machine's root file system and runs, in each, the integration
+    /// tests that prove attach, shell report and kill, LDAP denial, jndi_probe and no loss.
+    /// Prints a table; fails if any kernel cannot be fetched, booted or passes not every check.
+    ///
+    /// Needs root; kernels are cached in /var/cache/detector-kernels. See docs/development.md.
+    Kernels(kernels::KernelsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +136,7 @@ fn main() -> ExitCode {
             .resolve()
             .and_then(|opts| bench::kernel(&ws, &opts, true)),
         Task::Lab(args) => args.resolve().and_then(|opts| lab::lab(&ws, &opts)),
+        Task::Kernels(args) => kernels::kernels(&ws, &args.resolve()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -281,6 +293,16 @@ mod tests {
             panic!("not lab: {cli:?}")
         };
         assert!(args.resolve().is_err());
+    }
+
+    #[test]
+    fn kernels_take_series() {
+        let cli = Cli::try_parse_from(["xtask", "kernels", "--kernel", "5.10", "--kernel", "6.12"])
+            .expect("parses");
+        let Task::Kernels(_) = cli.task else {
+            panic!("not kernels: {cli:?}")
+        };
+        assert!(Cli::try_parse_from(["xtask", "kernels", "--kernel", "4.19"]).is_err());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! `cargo xtask setup`: the machine-level prerequisites, on Debian 12 (see
 //! ../shared/toolchain.md for why the eBPF side needs Debian's rustc and not rustup's).
 
-use std::{path::Path, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -33,6 +36,23 @@ const PACKAGES: &[&str] = &[
     "prometheus-alertmanager",
 ];
 
+/// Debian packages only the kernel matrix (`cargo xtask kernels`, a step of `cargo xtask test`)
+/// needs: QEMU to boot other kernels with software emulation, and what virtme-ng expects of
+/// the host. `--no-install-recommends` keeps QEMU's graphical and firmware extras out.
+const VM_PACKAGES: &[&str] = &[
+    "qemu-system-x86",
+    // depmod, for the extracted kernel packages (they ship no modules.dep); modprobe in the guest.
+    "kmod",
+    // virtme-ng's guest init falls back to busybox for what the host lacks.
+    "busybox-static",
+    // A virtual environment for virtme-ng, so it stays out of the system's Python.
+    "python3-venv",
+];
+
+/// Where virtme-ng (`vng`, from PyPI: Debian 12 does not package it) is installed, in its own
+/// virtual environment.
+pub const VNG_VENV: &str = "/opt/detector-vm";
+
 /// Where bpf-linker finds LLVM 22's development files.
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
@@ -47,6 +67,7 @@ const TOOL_FILES: &[&str] = &[
 pub fn setup() -> Result<()> {
     install_packages()?;
     install_bpf_linker()?;
+    install_vm_tools()?;
     println!("==> setup: done");
     Ok(())
 }
@@ -70,9 +91,14 @@ pub fn ensure_tools(task: &str) -> Result<()> {
 }
 
 fn install_packages() -> Result<()> {
-    println!("==> setup: checking {} Debian packages", PACKAGES.len());
+    apt_install(PACKAGES, &[])
+}
+
+/// Installs `packages` that are missing, passing `options` to `apt-get install`.
+fn apt_install(packages: &[&str], options: &[&str]) -> Result<()> {
+    println!("==> setup: checking {} Debian packages", packages.len());
     let mut missing = Vec::new();
-    for package in PACKAGES {
+    for package in packages {
         if !is_installed(package)? {
             missing.push(*package);
         }
@@ -89,8 +115,48 @@ fn install_packages() -> Result<()> {
         );
     }
     run_step("setup", apt_get().arg("update"))?;
-    run_step("setup", apt_get().args(["install", "-y"]).args(&missing))?;
+    run_step(
+        "setup",
+        apt_get()
+            .args(["install", "-y"])
+            .args(options)
+            .args(&missing),
+    )?;
     Ok(())
+}
+
+/// The kernel matrix's tools, test-only: QEMU and friends from Debian, virtme-ng from PyPI.
+pub fn install_vm_tools() -> Result<()> {
+    apt_install(VM_PACKAGES, &["--no-install-recommends"])?;
+    let vng = vng_program();
+    if succeeds(&vng, &["--version"]) {
+        println!("==> setup: virtme-ng present");
+        return Ok(());
+    }
+    if !is_root() {
+        bail!("installing virtme-ng into {VNG_VENV} needs root: run `cargo xtask setup` as root");
+    }
+    println!("==> setup: installing virtme-ng into {VNG_VENV}");
+    run_step(
+        "setup",
+        Command::new("python3").args(["-m", "venv", VNG_VENV]),
+    )?;
+    run_step(
+        "setup",
+        Command::new(Path::new(VNG_VENV).join("bin/pip")).args(["install", "--quiet", "virtme-ng"]),
+    )?;
+    if !succeeds(&vng, &["--version"]) {
+        bail!(
+            "virtme-ng was installed but `{} --version` fails",
+            vng.display()
+        );
+    }
+    Ok(())
+}
+
+/// The `vng` that [`install_vm_tools`] installs.
+pub fn vng_program() -> PathBuf {
+    Path::new(VNG_VENV).join("bin/vng")
 }
 
 /// Whether dpkg says `package` is installed (not merely known, or removed with its config left).

@@ -4,17 +4,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
-use crate::{bench, build, fmt_duration, lab, lint, run_step, setup, Workspace};
+use crate::{bench, build, fmt_duration, kernels, lab, lint, run_step, setup, Workspace};
 
 type Step = fn(&Workspace) -> Result<()>;
 
 /// In order; each step assumes the ones before it passed.
-const STEPS: [(&str, Step); 7] = [
+const STEPS: [(&str, Step); 8] = [
     ("setup", |_| setup::setup()),
     ("lint", lint::lint),
     ("build", |ws| build::build(ws, false).map(drop)),
     ("unit tests", unit_tests),
     ("integration tests", integration_tests),
+    // A subset of the integration tests in Debian's 5.10, 6.1 and 6.12 kernels (QEMU).
+    ("kernel matrix", |ws| {
+        kernels::kernels(ws, &kernels::KernelsOpts::for_test())
+    }),
     // The Log4Shell lab, every scenario in every mode (tests/lab/README.md).
     ("lab", |ws| lab::lab(ws, &lab::LabOpts::for_test())),
     // Smoke runs: they fail on errors and lost kernel events, never on the cost ratios or
