@@ -27,16 +27,20 @@ use crate::command_line;
 const TRACEFS: &str = "/sys/kernel/tracing";
 
 /// The bpftrace reference: the lineage of every JVM (tainted at the exec of `java`, copied
-/// at fork, dropped at exit), and a count of the connects its tasks make. The map is keyed
-/// by thread id at fork and exit (threads are tasks too) and looked up by process id at
-/// connect, where the process's own entry is the one that matters. BEGIN runs once every
-/// probe is attached: its line says the measurement may start.
+/// at fork, dropped at exit), reporting what the detector reports of it — every program a
+/// JVM descendant executes, with its path, and every connect of the lineage — as a
+/// monitoring script written with bpftrace would, one line each (the bench drains them), and
+/// a count of the connects for the sanity check. The map is keyed by thread id at fork and
+/// exit (threads are tasks too) and looked up by process id at exec and connect, where the
+/// process's own entry is the one that matters. BEGIN runs once every probe is attached: its
+/// line says the measurement may start.
 pub(super) const BPFTRACE_SCRIPT: &str = r#"
 BEGIN { printf("bench: attached\n"); }
 tracepoint:sched:sched_process_exec /comm == "java"/ { @jvm[pid] = 1; }
+tracepoint:sched:sched_process_exec /@jvm[pid] && comm != "java"/ { printf("exec %d %s\n", pid, str(args->filename)); }
 tracepoint:sched:sched_process_fork /@jvm[pid]/ { @jvm[args->child_pid] = 1; }
 tracepoint:sched:sched_process_exit /@jvm[tid]/ { delete(@jvm[tid]); }
-tracepoint:syscalls:sys_enter_connect /@jvm[pid]/ { @connects = count(); }
+tracepoint:syscalls:sys_enter_connect /@jvm[pid]/ { printf("connect %d\n", pid); @connects = count(); }
 END { clear(@jvm); }
 "#;
 
