@@ -88,6 +88,29 @@ macro_rules! off {
     }};
 }
 
+/// Non-zero: read `task->comm` with two plain loads; zero: with `bpf_get_current_comm`.
+/// Set by the daemon before load from the kernel version (`sensors::kernel`): 5.10's
+/// verifier accepts the loads, but they do not read the name (seen on Debian's 5.10.0-32).
+#[unsafe(no_mangle)]
+static COMM_BY_LOAD: u32 = 0;
+
+/// The current task's `comm` as two native-endian words.
+#[inline(always)]
+fn current_comm(task: *const u8) -> Result<(u64, u64), i64> {
+    // SAFETY: a read of a static.
+    if unsafe { core::ptr::read_volatile(core::ptr::addr_of!(COMM_BY_LOAD)) } != 0 {
+        let lo: u64 = unsafe { field(task, off!(task_comm)) };
+        let hi: u64 = unsafe { field(task, off!(task_comm) + 8) };
+        return Ok((lo, hi));
+    }
+    let comm = bpf_get_current_comm().map_err(i64::from)?;
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&comm[..8]);
+    hi.copy_from_slice(&comm[8..]);
+    Ok((u64::from_ne_bytes(lo), u64::from_ne_bytes(hi)))
+}
+
 // === maps ===
 
 /// Every event, in order. 4 MiB holds ~3,000 exec events (or ~40,000 fork and exit events)
@@ -321,8 +344,7 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     // exec set `comm` to the basename of the path execve was given (cut at 15 bytes). Two
     // plain loads from the task, not the helper's copy: every exec on the host runs this.
     let task: *const u8 = ctx.arg(0);
-    let comm_lo: u64 = unsafe { field(task, off!(task_comm)) };
-    let comm_hi: u64 = unsafe { field(task, off!(task_comm) + 8) };
+    let (comm_lo, comm_hi) = current_comm(task)?;
     let launcher = launcher(cfg, comm_lo, comm_hi);
     // Fast path for everything that is neither a JVM nor in a JVM's lineage.
     if !tracked && launcher == Launcher::No {

@@ -57,6 +57,13 @@ impl Kernel {
         Ok(())
     }
 
+    /// Whether the exec program reads `task->comm` with plain loads (cheaper than the
+    /// helper). 5.10's verifier accepts those loads but they do not read the name; 6.1,
+    /// 6.12 and the newest read it (checked in CI), so the helper is kept before 6.1.
+    pub fn comm_by_load(&self) -> bool {
+        self.version >= (6, 1)
+    }
+
     /// What the detector uses on this kernel, for the start-up log.
     pub fn hooks(&self) -> String {
         let exit = if self.version >= (6, 13) {
@@ -64,8 +71,13 @@ impl Kernel {
         } else {
             "signal->live (the tracepoint has no group_dead argument before 6.13)"
         };
+        let comm = if self.comm_by_load() {
+            "comm read with plain loads"
+        } else {
+            "comm read with bpf_get_current_comm (before 6.1)"
+        };
         format!(
-            "kernel {}: lineage on BTF tracepoints sched_process_fork/exec/exit, process exit from {exit}; \
+            "kernel {}: lineage on BTF tracepoints sched_process_fork/exec/exit, process exit from {exit}, {comm}; \
              enforcement: kill at exec with bpf_send_signal in sched_process_exec, deny at cgroup/connect4|6 \
              and cgroup/sendmsg4|6, drop in cgroup_skb egress/ingress of JVM cgroups; \
              fentry and BPF-LSM are not used (the same programs run on every kernel from {}.{})",

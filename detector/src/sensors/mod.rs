@@ -346,6 +346,7 @@ impl Sensors {
         let mut ebpf = loader
             .verifier_log_level(verifier_log_level())
             .override_global("OFFSETS", &offsets, true)
+            .override_global("COMM_BY_LOAD", &u32::from(kernel.comm_by_load()), true)
             .load(EBPF_OBJECT)?;
         // The BTF tracepoints are loaded against the kernel's type ids.
         let kernel_btf = aya::Btf::from_sys_fs().map_err(|e| match e {
