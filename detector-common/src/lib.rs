@@ -79,6 +79,15 @@ pub const CFG_F_SCOPED: u32 = 1 << 1;
 pub const CFG_F_JVM_PATHS: u32 = 1 << 2;
 /// More launcher names than `Config::launchers` holds: execs look `comm` up in `JVM_NAMES`.
 pub const CFG_F_LAUNCHER_MAP: u32 = 1 << 7;
+/// The world-writable directories do not fit `Config::writable`: execs look their path up
+/// in the `WRITABLE_DIRS` trie instead.
+pub const CFG_F_WRITABLE_MAP: u32 = 1 << 8;
+
+/// World-writable directory prefixes compared inline with an exec's path
+/// (`Config::writable`): an LPM trie lookup costs more than the rest of a JVM child's exec.
+pub const WRITABLE_SLOTS: usize = 4;
+/// Bytes of a prefix compared inline (three words); longer ones use the trie.
+pub const WRITABLE_LEN: usize = 24;
 
 // === JVM launchers ===
 
@@ -269,6 +278,15 @@ pub struct Config {
     pub n_launchers: u32,
     /// Bit `i`: `launchers[i]` comes from a launcher path (`LAUNCHER_F_PATH`).
     pub launcher_paths: u32,
+    /// World-writable directory prefixes as three native-endian words each (NUL-padded);
+    /// the first `n_writable` are used.
+    pub writable: [[u64; 3]; WRITABLE_SLOTS],
+    /// For each prefix, the mask of its bytes in the three words.
+    pub writable_masks: [[u64; 3]; WRITABLE_SLOTS],
+    /// Entries of `writable` in use.
+    pub n_writable: u32,
+    /// Explicit padding.
+    pub _pad: u32,
 }
 
 /// One slot of the lineage table (`LINEAGE`).
@@ -298,6 +316,29 @@ pub fn comm_key(name: &[u8]) -> [u8; COMM_LEN] {
     };
     key[..n].copy_from_slice(&name[..n]);
     key
+}
+
+/// A directory prefix as `Config::writable` holds it: three native-endian words and their
+/// byte mask; `None` if it is longer than [`WRITABLE_LEN`].
+pub fn prefix_words(prefix: &[u8]) -> Option<([u64; 3], [u64; 3])> {
+    if prefix.len() > WRITABLE_LEN {
+        return None;
+    }
+    let mut bytes = [0u8; WRITABLE_LEN];
+    let mut mask = [0u8; WRITABLE_LEN];
+    bytes[..prefix.len()].copy_from_slice(prefix);
+    for m in mask.iter_mut().take(prefix.len()) {
+        *m = 0xff;
+    }
+    let word = |b: &[u8; WRITABLE_LEN], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(w)
+    };
+    Some((
+        [word(&bytes, 0), word(&bytes, 1), word(&bytes, 2)],
+        [word(&mask, 0), word(&mask, 1), word(&mask, 2)],
+    ))
 }
 
 /// [`comm_key`] as the two native-endian words `Config::launchers` holds.
@@ -707,13 +748,51 @@ mod tests {
         assert_eq!(words[1], 0);
     }
 
+    /// What the exec program does with `Config::writable`, on plain data.
+    fn starts_with_prefix(path: &[u8], prefix: &[u8]) -> bool {
+        let (words, masks) = prefix_words(prefix).expect("fits");
+        let mut buf = [0xaau8; WRITABLE_LEN]; // stale bytes past the NUL, as in the kernel
+        let n = path.len().min(WRITABLE_LEN);
+        buf[..n].copy_from_slice(&path[..n]);
+        if n < WRITABLE_LEN {
+            buf[n] = 0;
+        }
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&buf[i * 8..i * 8 + 8]);
+            u64::from_ne_bytes(w)
+        };
+        (0..3).all(|i| (word(i) ^ words[i]) & masks[i] == 0)
+    }
+
+    #[test]
+    fn writable_prefixes_match_as_the_trie_did() {
+        assert!(starts_with_prefix(b"/tmp/x", b"/tmp/"));
+        assert!(starts_with_prefix(
+            b"/tmp/a/very/long/path/to/a/binary",
+            b"/tmp/"
+        ));
+        assert!(starts_with_prefix(b"/var/tmp/payload", b"/var/tmp/"));
+        assert!(!starts_with_prefix(b"/tmpfoo/x", b"/tmp/"));
+        assert!(!starts_with_prefix(b"/tmp", b"/tmp/"));
+        assert!(!starts_with_prefix(b"/usr/bin/true", b"/tmp/"));
+        assert!(starts_with_prefix(
+            b"/a/b/c/d/e/f/g/h/i/j/k/l/x",
+            b"/a/b/c/d/e/f/g/h/i/j/k/l"
+        ));
+        assert!(prefix_words(b"/a/directory/longer/than/24/bytes/").is_none());
+    }
+
     #[test]
     fn layouts_have_no_hidden_padding() {
         use core::mem::size_of;
         assert_eq!(size_of::<TaskInfo>(), 4 * 6 + 8 + 8 + COMM_LEN);
         assert_eq!(size_of::<EventHeader>(), 16);
         assert_eq!(size_of::<Lineage>(), 16);
-        assert_eq!(size_of::<Config>(), 16 + 16 * LAUNCHER_SLOTS + 8);
+        assert_eq!(
+            size_of::<Config>(),
+            16 + 16 * LAUNCHER_SLOTS + 8 + 48 * WRITABLE_SLOTS + 8
+        );
         assert_eq!(size_of::<Config>() % 8, 0);
         assert_eq!(size_of::<KernelOffsets>(), 4 * 24);
         assert_eq!(size_of::<LineageSlot>(), 32);

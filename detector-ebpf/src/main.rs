@@ -38,7 +38,7 @@ use aya_ebpf::{
 use detector_common::{
     fnv1a_at, AllowKey, Config, EventHeader, ExecEvent, ExitEvent, ForkEvent, KernelOffsets,
     Lineage, LineageSlot, PrefixKey, TaskInfo, ARGS_LEN, BPF_F_MMAPABLE, CFG_F_ENFORCE,
-    CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_SCOPED, CLASS_MEMFD, CLASS_NONE,
+    CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_SCOPED, CFG_F_WRITABLE_MAP, WRITABLE_SLOTS, CLASS_MEMFD, CLASS_NONE,
     CLASS_WRITABLE_DIR, COMM_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_KINDS,
     EXEC_F_ALLOWED, EXEC_F_ARGS_TRUNCATED, EXEC_F_JVM, EXEC_F_KILLED, EXEC_F_KILL_FAILED,
     EXEC_F_MEMFD, LAUNCHER_SLOTS, LINEAGE_OVERFLOW_ENTRIES, LINEAGE_SLOTS, LOSS_LINEAGE_FULL, TRACKED_LANES, TRACKED_LINES, tracked_index,
@@ -421,7 +421,7 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
         ev.flags |= EXEC_F_MEMFD;
     }
     if !is_jvm {
-        ev.class = classify(ev, &comm, script, &file_name);
+        ev.class = classify(cfg, ev, &comm, script, &file_name);
         if ev.class != CLASS_NONE {
             if allowed(ev, &comm) {
                 ev.flags |= EXEC_F_ALLOWED;
@@ -471,6 +471,7 @@ pub(crate) fn wake_flag(important: bool) -> u64 {
 /// refused ("The sequence of 8193 jumps is too complex").
 #[inline(always)]
 fn classify(
+    cfg: &Config,
     ev: &mut ExecEvent,
     comm: &[u8; COMM_LEN],
     script: bool,
@@ -489,20 +490,51 @@ fn classify(
             return class;
         }
     }
-    // LPM compares only the first `prefix_len` bits, so the bytes beyond the path's end
-    // (left from an earlier event) do not matter: a straight copy, no loop to verify.
-    let mut prefix = Key::new(0, [0u8; PREFIX_LEN]);
-    let src: &[u8; PREFIX_LEN] = unsafe { &*(ev.filename.as_ptr() as *const [u8; PREFIX_LEN]) };
-    prefix.data = *src;
-    let n = ev.filename_len as usize;
-    prefix.prefix_len = (if n > PREFIX_LEN { PREFIX_LEN } else { n } * 8) as u32;
-    if WRITABLE_DIRS.get(&prefix).is_some() {
+    if in_writable_dir(cfg, ev) {
         return CLASS_WRITABLE_DIR;
     }
     if ev.flags & EXEC_F_MEMFD != 0 && unsafe { EXEC_CLASS.get(memfd_key()) }.is_some() {
         return CLASS_MEMFD;
     }
     CLASS_NONE
+}
+
+/// Whether the path execve was given starts with a world-writable directory: compared with
+/// the prefixes in `cfg` word by word (an LPM trie lookup costs more than the rest of a JVM
+/// child's exec), or looked up in `WRITABLE_DIRS` when they do not fit.
+#[inline(always)]
+fn in_writable_dir(cfg: &Config, ev: &ExecEvent) -> bool {
+    if cfg.flags & CFG_F_WRITABLE_MAP != 0 {
+        // LPM compares only the first `prefix_len` bits, so the bytes beyond the path's end
+        // (left from an earlier event) do not matter: a straight copy, no loop to verify.
+        let mut prefix = Key::new(0, [0u8; PREFIX_LEN]);
+        let src: &[u8; PREFIX_LEN] =
+            unsafe { &*(ev.filename.as_ptr() as *const [u8; PREFIX_LEN]) };
+        prefix.data = *src;
+        let n = ev.filename_len as usize;
+        prefix.prefix_len = (if n > PREFIX_LEN { PREFIX_LEN } else { n } * 8) as u32;
+        return WRITABLE_DIRS.get(&prefix).is_some();
+    }
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&ev.filename[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(w)
+    };
+    // Bytes past the path's end are zero only up to its NUL; the mask covers no more than
+    // the prefix, and a path shorter than the prefix differs at its NUL.
+    let path = [word(0), word(1), word(2)];
+    for i in 0..WRITABLE_SLOTS {
+        if i as u32 >= cfg.n_writable {
+            break;
+        }
+        let p = &cfg.writable[i];
+        let m = &cfg.writable_masks[i];
+        if ((path[0] ^ p[0]) & m[0]) | ((path[1] ^ p[1]) & m[1]) | ((path[2] ^ p[2]) & m[2]) == 0
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// The `EXEC_CLASS` entry userspace sets when the policy watches memfd execs.

@@ -18,11 +18,11 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use detector_common::{
-    comm_key, comm_words, fnv1a, AllowKey, Config, Lineage, NetAllow, NetKey, CFG_F_BLOCK_CLASS,
-    CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE, CFG_F_JVM_PATHS,
-    CFG_F_LAUNCHER_MAP, CFG_F_QUARANTINE, CFG_F_SCOPED, COMM_LEN, EVENT_CONNECT, EVENT_EXEC,
-    EVENT_EXIT, EVENT_FORK, EVENT_INBOUND, EVENT_PAYLOAD, LAUNCHER_SLOTS, LOSS_LINEAGE_FULL,
-    PREFIX_LEN,
+    comm_key, comm_words, fnv1a, prefix_words, AllowKey, Config, Lineage, NetAllow, NetKey,
+    CFG_F_BLOCK_CLASS, CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE,
+    CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_QUARANTINE, CFG_F_SCOPED, CFG_F_WRITABLE_MAP,
+    COMM_LEN, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_INBOUND, EVENT_PAYLOAD,
+    LAUNCHER_SLOTS, LOSS_LINEAGE_FULL, PREFIX_LEN, WRITABLE_SLOTS,
 };
 
 use crate::policy::{Mode, NetProtocol, Policy, ProgramClass};
@@ -370,6 +370,19 @@ impl Sensors {
             flags |= CFG_F_JVM_PATHS;
         }
         let launchers = launcher_slots(policy);
+        let writable: Option<Vec<_>> = (policy.exec.writable_dirs.len() <= WRITABLE_SLOTS)
+            .then(|| {
+                policy
+                    .exec
+                    .writable_dirs
+                    .iter()
+                    .map(|d| prefix_words(d.as_bytes()))
+                    .collect()
+            })
+            .flatten();
+        if writable.is_none() {
+            flags |= CFG_F_WRITABLE_MAP;
+        }
         if launchers.is_none() {
             flags |= CFG_F_LAUNCHER_MAP;
         }
@@ -401,6 +414,13 @@ impl Sensors {
                 }
             }
             config.n_launchers = slots.len() as u32;
+        }
+        if let Some(prefixes) = writable {
+            for (i, (words, masks)) in prefixes.iter().enumerate() {
+                config.writable[i] = *words;
+                config.writable_masks[i] = *masks;
+            }
+            config.n_writable = prefixes.len() as u32;
         }
         Array::<_, Config>::try_from(map(&mut ebpf, "CONFIG")?)
             .map_err(map_err("CONFIG"))?
