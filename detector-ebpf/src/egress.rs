@@ -28,9 +28,7 @@ use detector_common::{
     PROTO_RMI, SAMPLE_LEN, TRANSPORT_TCP, TRANSPORT_UDP,
 };
 
-use crate::{
-    count_loss, current_tgid, header, load_len, task_info_current, CONFIG, EVENTS,
-};
+use crate::{count_loss, current_tgid, header, load_len, task_info_current, CONFIG, EVENTS};
 
 // === maps ===
 

@@ -26,9 +26,9 @@ mod ingress;
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm,
-        bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_get_smp_processor_id,
-        bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_user_buf, bpf_send_signal,
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+        bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
+        bpf_probe_read_kernel, bpf_probe_read_user_buf, bpf_send_signal,
         generated::bpf_probe_read_kernel_str,
     },
     macros::{btf_tracepoint, map},
@@ -36,13 +36,13 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use detector_common::{
-    fnv1a_at, AllowKey, Config, EventHeader, ExecEvent, ExitEvent, ForkEvent, KernelOffsets,
-    Lineage, LineageSlot, PrefixKey, TaskInfo, ARGS_LEN, BPF_F_MMAPABLE, CFG_F_ENFORCE,
-    CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_SCOPED, CFG_F_WRITABLE_MAP, WRITABLE_SLOTS, CLASS_MEMFD, CLASS_NONE,
-    CLASS_WRITABLE_DIR, COMM_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_KINDS,
-    EXEC_F_ALLOWED, EXEC_F_ARGS_TRUNCATED, EXEC_F_JVM, EXEC_F_KILLED, EXEC_F_KILL_FAILED,
-    EXEC_F_MEMFD, LAUNCHER_SLOTS, LINEAGE_OVERFLOW_ENTRIES, LINEAGE_SLOTS, LOSS_LINEAGE_FULL, TRACKED_LANES, TRACKED_LINES, tracked_index,
-    PATH_LEN, PREFIX_LEN, SIGKILL,
+    fnv1a_at, tracked_index, AllowKey, Config, EventHeader, ExecEvent, ExitEvent, ForkEvent,
+    KernelOffsets, Lineage, LineageSlot, PrefixKey, TaskInfo, ARGS_LEN, BPF_F_MMAPABLE,
+    CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_SCOPED, CFG_F_WRITABLE_MAP,
+    CLASS_MEMFD, CLASS_NONE, CLASS_WRITABLE_DIR, COMM_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK,
+    EVENT_KINDS, EXEC_F_ALLOWED, EXEC_F_ARGS_TRUNCATED, EXEC_F_JVM, EXEC_F_KILLED,
+    EXEC_F_KILL_FAILED, EXEC_F_MEMFD, LAUNCHER_SLOTS, LINEAGE_OVERFLOW_ENTRIES, LINEAGE_SLOTS,
+    LOSS_LINEAGE_FULL, PATH_LEN, PREFIX_LEN, SIGKILL, TRACKED_LANES, TRACKED_LINES, WRITABLE_SLOTS,
 };
 
 // === read-only data ===
@@ -411,11 +411,7 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     // Zeroed first: the helper stops at the NUL, and the bytes after it are part of the key.
     let mut file_name = [0u8; COMM_LEN];
     unsafe {
-        bpf_probe_read_kernel_str(
-            file_name.as_mut_ptr().cast(),
-            COMM_LEN as u32,
-            name.cast(),
-        )
+        bpf_probe_read_kernel_str(file_name.as_mut_ptr().cast(), COMM_LEN as u32, name.cast())
     };
     if file_name.starts_with(b"memfd:") {
         ev.flags |= EXEC_F_MEMFD;
@@ -508,8 +504,7 @@ fn in_writable_dir(cfg: &Config, ev: &ExecEvent) -> bool {
         // LPM compares only the first `prefix_len` bits, so the bytes beyond the path's end
         // (left from an earlier event) do not matter: a straight copy, no loop to verify.
         let mut prefix = Key::new(0, [0u8; PREFIX_LEN]);
-        let src: &[u8; PREFIX_LEN] =
-            unsafe { &*(ev.filename.as_ptr() as *const [u8; PREFIX_LEN]) };
+        let src: &[u8; PREFIX_LEN] = unsafe { &*(ev.filename.as_ptr() as *const [u8; PREFIX_LEN]) };
         prefix.data = *src;
         let n = ev.filename_len as usize;
         prefix.prefix_len = (if n > PREFIX_LEN { PREFIX_LEN } else { n } * 8) as u32;
@@ -529,8 +524,7 @@ fn in_writable_dir(cfg: &Config, ev: &ExecEvent) -> bool {
         }
         let p = &cfg.writable[i];
         let m = &cfg.writable_masks[i];
-        if ((path[0] ^ p[0]) & m[0]) | ((path[1] ^ p[1]) & m[1]) | ((path[2] ^ p[2]) & m[2]) == 0
-        {
+        if ((path[0] ^ p[0]) & m[0]) | ((path[1] ^ p[1]) & m[1]) | ((path[2] ^ p[2]) & m[2]) == 0 {
             return true;
         }
     }
