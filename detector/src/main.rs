@@ -116,6 +116,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: journald and log shippers would store the
+        // escape sequences verbatim.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DETECTOR_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
