@@ -179,14 +179,19 @@ fn enforce_drops_the_class_and_freezes_the_jvm() {
     assert!(chain["forensics"]["cmdline"]
         .as_array()
         .is_some_and(|c| c.iter().any(|a| a == "Inbound")));
-    // The JVM is stopped, not gone.
+    // The JVM is stopped, not gone. SIGSTOP is asynchronous: the alert can be out before
+    // every thread of the JVM has reached the stop, so the state may still read R briefly.
     let pid = program.pid();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the JVM still exists");
-    let state = stat
-        .rsplit(')')
-        .next()
-        .and_then(|r| r.split_whitespace().next());
-    assert_eq!(state, Some("T"), "JVM state: {stat}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let stat = loop {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the JVM still exists");
+        if process_state(&stat) == Some("T") || Instant::now() > deadline {
+            break stat;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(process_state(&stat), Some("T"), "JVM state: {stat}");
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     let run = program.wait(Duration::from_secs(10));
@@ -195,4 +200,9 @@ fn enforce_drops_the_class_and_freezes_the_jvm() {
         "the class must not arrive:\n{run}"
     );
     assert_nothing_lost(&detector.stop());
+}
+
+/// The state letter of a `/proc/PID/stat` line (the field after the command's closing paren).
+fn process_state(stat: &str) -> Option<&str> {
+    stat.rsplit(')').next()?.split_whitespace().next()
 }
