@@ -244,15 +244,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// One incident per attacked JVM: stable across all alerts about it, distinct across
-/// hosts and across a reused PID.
+/// One incident per attacked JVM, for a detection no incident holds: stable across all
+/// alerts about it, distinct across hosts and across a reused PID.
 pub fn incident_id(host: &str, jvm: ProcessKey) -> String {
-    let mut key = Vec::with_capacity(host.len() + 24);
-    key.extend_from_slice(host.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&jvm.tgid.to_le_bytes());
-    key.extend_from_slice(&jvm.start_ns.to_le_bytes());
-    format!("{:016x}", detector_common::fnv1a_bytes(&key))
+    crate::correlate::incident_id(host, jvm, None)
 }
 
 /// Reads a container id and a pod UID out of a cgroup path, for the runtimes whose

@@ -133,13 +133,18 @@ pub struct Correlator {
     incidents: HashMap<ProcessKey, Incident>,
 }
 
-fn incident_id(host: &str, jvm: ProcessKey, opened_ns: u64) -> String {
+/// The id of an incident: stable across all alerts about it, distinct across hosts, across
+/// a reused PID and (`opened_ns`, when the incident was opened) across incidents of one JVM.
+/// Without `opened_ns`, the id of the JVM itself, for a detection filed under no incident.
+pub fn incident_id(host: &str, jvm: ProcessKey, opened_ns: Option<u64>) -> String {
     let mut key = Vec::with_capacity(host.len() + 32);
     key.extend_from_slice(host.as_bytes());
     key.push(0);
     key.extend_from_slice(&jvm.tgid.to_le_bytes());
     key.extend_from_slice(&jvm.start_ns.to_le_bytes());
-    key.extend_from_slice(&opened_ns.to_le_bytes());
+    if let Some(opened_ns) = opened_ns {
+        key.extend_from_slice(&opened_ns.to_le_bytes());
+    }
     format!("{:016x}", detector_common::fnv1a_bytes(&key))
 }
 
@@ -172,7 +177,7 @@ impl Correlator {
                     self.incidents.remove(&oldest);
                 }
             }
-            let id = incident_id(&self.host, d.jvm, time_ns);
+            let id = incident_id(&self.host, d.jvm, Some(time_ns));
             self.incidents.insert(
                 d.jvm,
                 Incident {

@@ -77,22 +77,19 @@ pub fn hostname() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-fn clock_now(clock: libc::clockid_t) -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid clock id and a valid out-pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+fn clock_now(clock: rustix::time::ClockId) -> Duration {
+    let ts = rustix::time::clock_gettime(clock);
+    // Both clocks count from a point in the past: never negative.
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Maps kernel (boot-time) timestamps of this boot to wall-clock time.
 pub fn boot_clock() -> BootClock {
-    BootClock::new(
-        clock_now(libc::CLOCK_REALTIME),
-        clock_now(libc::CLOCK_BOOTTIME),
-    )
+    use rustix::time::ClockId;
+    BootClock::new(clock_now(ClockId::Realtime), clock_now(ClockId::Boottime))
 }
 
 /// Tells systemd we are ready (Type=notify), when started by it.
@@ -369,7 +366,7 @@ impl Daemon {
         if !kill_jvm || detection.action != Action::Killed {
             return;
         }
-        match kill::signal_process(detection.jvm, libc::SIGKILL) {
+        match kill::signal_process(detection.jvm, kill::Signal::KILL) {
             Ok(()) => detection
                 .summary
                 .push_str(&format!("; JVM (pid {}) killed", detection.jvm.tgid)),
@@ -420,7 +417,7 @@ impl Daemon {
         let descendants = self.engine.table().lineage_members(jvm);
         let mut killed = 0;
         for p in &descendants {
-            match kill::signal_process(*p, libc::SIGKILL) {
+            match kill::signal_process(*p, kill::Signal::KILL) {
                 Ok(()) => killed += 1,
                 Err(kill::KillError::Gone { .. }) => {}
                 Err(e) => tracing::warn!("killing descendant {} of JVM {}: {e}", p.tgid, jvm.tgid),
@@ -437,11 +434,11 @@ impl Daemon {
                 return None;
             }
             ChainAction::Freeze => (
-                libc::SIGSTOP,
+                kill::Signal::STOP,
                 Action::Frozen,
                 "frozen (SIGSTOP) for a human; resume with kill -CONT",
             ),
-            ChainAction::Kill => (libc::SIGKILL, Action::Killed, "killed"),
+            ChainAction::Kill => (kill::Signal::KILL, Action::Killed, "killed"),
         };
         // Forensics first: a killed JVM has no /proc left to read.
         let forensics = forensics::capture(jvm.tgid);
@@ -520,7 +517,7 @@ impl Daemon {
             .exec
             .allow
             .iter()
-            .filter(|r| r.app.as_deref().is_some_and(|app| cmdline.contains(app)))
+            .filter(|r| r.app.is_some() && r.applies_to(&cmdline))
             .flat_map(|r| r.programs.iter().cloned())
             .collect()
     }

@@ -34,7 +34,7 @@ use crate::{
     alert::rfc3339_micros,
     decode::decode,
     events::{Connect, Event, Exec, Payload, ProcessKey, Transport},
-    policy::{ExecAllow, Mode, NetAllowRule, NetProtocol, Policy, ProgramClass},
+    policy::{basename, ExecAllow, Mode, NetAllowRule, NetProtocol, Policy, ProgramClass},
     sensors::{procfs, LossCounts, Scope, Sensors},
 };
 
@@ -69,11 +69,6 @@ const OPTIONS_WITH_VALUE: &[&str] = &[
     "-d",
     "--describe-module",
 ];
-
-/// The last component of `path`.
-fn basename(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
-}
 
 /// The application a JVM runs, from its argv: the basename of the `-jar` file, else the
 /// module (`-m module/Class`, `--module=…`), else the main class — the first argument that
@@ -1363,16 +1358,6 @@ fn summary_line(obs: &Observations, lost: &LossCounts, ended_early: bool, to: &s
     line
 }
 
-/// The JVM `jvm` as /proc shows it, if that PID is still that process. /proc counts start
-/// times in clock ticks (`start_ns` is ticks × ns per tick), the kernel in ns.
-fn read_jvm(jvm: ProcessKey) -> Option<procfs::ProcProcess> {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let ns_per_tick = 1_000_000_000 / u64::try_from(hz).ok().filter(|&h| h > 0).unwrap_or(100);
-    procfs::read_process(jvm.tgid)
-        .filter(|p| p.start_ns / ns_per_tick == jvm.start_ns / ns_per_tick)
-}
-
 impl Learner {
     fn drain(&mut self, ring: &mut RingBuf<MapData>) {
         while let Some(item) = ring.next() {
@@ -1401,7 +1386,7 @@ impl Learner {
         // A JVM whose start we missed (it predates a ring-buffer loss): /proc still knows it.
         if let Some(jvm) = Observations::jvm_of(event) {
             if !self.observations.knows(jvm) && !self.unreadable.contains(&jvm) {
-                match read_jvm(jvm) {
+                match procfs::read_key(jvm) {
                     Some(p) => self.observations.jvm_started(jvm, &p.argv),
                     None => {
                         self.unreadable.insert(jvm);
@@ -1416,7 +1401,7 @@ impl Learner {
     /// cut), and its cgroup gets payload inspection so LDAP or RMI on any port is seen.
     fn on_jvm_start(&mut self, exec: &Exec) {
         let key = exec.lineage.jvm();
-        let proc = read_jvm(key);
+        let proc = procfs::read_key(key);
         match &proc {
             Some(p) if exec.argv_truncated && !p.argv.is_empty() => {
                 self.observations.jvm_started(key, &p.argv);

@@ -140,7 +140,7 @@ impl EgressPolicy {
             .enumerate()
             .filter(|(_, rule)| match (jvm_cmdline, &rule.app) {
                 (None, None) => true,
-                (Some(cmdline), Some(app)) => cmdline.contains(app.as_str()),
+                (Some(cmdline), Some(_)) => rule.applies_to(cmdline),
                 _ => false,
             })
             .collect();
@@ -193,9 +193,7 @@ impl NetAllowRule {
     /// Whether the rule covers the JVM with this command line: every JVM when `app` is absent,
     /// else those whose command line contains `app`.
     pub fn applies_to(&self, jvm_cmdline: &str) -> bool {
-        self.app
-            .as_deref()
-            .is_none_or(|app| jvm_cmdline.contains(app))
+        super::matching::app_applies(self.app.as_deref(), jvm_cmdline)
     }
 
     /// Whether the rule lets a JVM it applies to reach `ip`:`port` speaking `protocol`: one

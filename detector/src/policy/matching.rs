@@ -76,8 +76,15 @@ pub fn strip_version(name: &str) -> &str {
 }
 
 /// The last component of `path` (all of it when it has no '/').
-fn basename(path: &str) -> &str {
+pub fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Whether a rule limited to `app` (none: every JVM) covers the JVM with this command line
+/// (argv joined by single spaces): its command line contains `app`. The one definition of
+/// an `app` match, for the rules, the kernel allowlists and `detector learn` alike.
+pub fn app_applies(app: Option<&str>, jvm_cmdline: &str) -> bool {
+    app.is_none_or(|app| jvm_cmdline.contains(app))
 }
 
 // === impl ExecPolicy ===
@@ -150,9 +157,7 @@ impl ExecAllow {
     /// Whether the rule covers the JVM with this command line: every JVM when `app` is absent,
     /// else those whose command line contains `app`.
     pub fn applies_to(&self, jvm_cmdline: &str) -> bool {
-        self.app
-            .as_deref()
-            .is_none_or(|app| jvm_cmdline.contains(app))
+        app_applies(self.app.as_deref(), jvm_cmdline)
     }
 
     /// Whether the rule lists `filename`: an absolute entry equal to it, or a basename entry

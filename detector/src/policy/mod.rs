@@ -45,7 +45,7 @@ use serde::Deserialize;
 pub use cidr::Cidr;
 pub use egress::{NetKeyPrefix, NetProtocol};
 pub use error::{CidrError, KernelAllowError, ParseModeError, PolicyError, SecretError};
-pub use matching::{strip_version, ProgramClass};
+pub use matching::{app_applies, basename, strip_version, ProgramClass};
 
 /// The built-in policy, as shipped. Also the source of the default of every key a user's
 /// policy leaves out.

@@ -3,7 +3,13 @@
 
 use std::{fs, io};
 
-use crate::events::ProcessKey;
+pub use rustix::process::Signal;
+use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
+
+use crate::{
+    events::ProcessKey,
+    sensors::procfs::{clock_ticks, same_start, stat_start_ticks},
+};
 
 /// Why a process was not killed.
 #[derive(Debug, thiserror::Error)]
@@ -36,46 +42,27 @@ pub enum KillError {
     },
 }
 
-/// Clock ticks per second of `/proc/PID/stat` times.
-fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
-        n if n > 0 => n as u64,
-        _ => 100,
-    }
-}
-
-/// Field 22 (`starttime`, in clock ticks since boot) of a `/proc/PID/stat` line.
-pub fn stat_start_ticks(stat: &str) -> Option<u64> {
-    // comm (field 2) is parenthesised and may hold spaces and parentheses: skip past the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether a kernel start time (ns since boot) and a `/proc` start tick name the same process.
-pub fn same_start(start_ns: u64, stat_ticks: u64, ticks_per_sec: u64) -> bool {
-    // /proc divides the same `start_boottime` by NSEC_PER_SEC / USER_HZ, rounding down.
-    start_ns / (1_000_000_000 / ticks_per_sec) == stat_ticks
-}
-
 /// Sends `signal` to the process `key` names, if it is still that process.
-pub fn signal_process(key: ProcessKey, signal: i32) -> Result<(), KillError> {
+pub fn signal_process(key: ProcessKey, signal: Signal) -> Result<(), KillError> {
     let pid = key.tgid;
     let sys = |call: &'static str| {
-        let source = io::Error::last_os_error();
-        if source.raw_os_error() == Some(libc::ESRCH) {
-            KillError::Gone { pid }
-        } else {
-            KillError::Sys { call, pid, source }
+        move |e: rustix::io::Errno| {
+            if e == rustix::io::Errno::SRCH {
+                KillError::Gone { pid }
+            } else {
+                KillError::Sys {
+                    call,
+                    pid,
+                    source: e.into(),
+                }
+            }
         }
     };
-    // SAFETY: plain syscall with integer arguments; the fd it returns is owned below.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(sys("pidfd_open"));
-    }
-    // SAFETY: `fd` was just returned by pidfd_open and is not owned elsewhere.
-    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    let raw = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or(KillError::Gone { pid })?;
+    let fd = pidfd_open(raw, PidfdFlags::empty()).map_err(sys("pidfd_open"))?;
     // With the pidfd held, the PID cannot be reused by another process until we close it,
     // so checking the start time now and signalling through the fd is race-free.
     let stat =
@@ -89,21 +76,7 @@ pub fn signal_process(key: ProcessKey, signal: i32) -> Result<(), KillError> {
             expected: key.start_ns / (1_000_000_000 / ticks),
         });
     }
-    use std::os::fd::AsRawFd;
-    // SAFETY: valid pidfd, null siginfo, no flags.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            signal,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if rc < 0 {
-        return Err(sys("pidfd_send_signal"));
-    }
-    Ok(())
+    pidfd_send_signal(&fd, signal).map_err(sys("pidfd_send_signal"))
 }
 
 #[cfg(test)]
@@ -132,7 +105,7 @@ mod tests {
             start_ns: 1,
         };
         assert!(matches!(
-            signal_process(me, 0),
+            signal_process(me, Signal::CONT),
             Err(KillError::Reused { .. })
         ));
     }
@@ -149,12 +122,12 @@ mod tests {
             tgid: child.id(),
             start_ns: ticks * (1_000_000_000 / clock_ticks()),
         };
-        signal_process(key, libc::SIGKILL).expect("killed");
+        signal_process(key, Signal::KILL).expect("killed");
         let status = child.wait().expect("wait");
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(libc::SIGKILL));
         assert!(matches!(
-            signal_process(key, 0),
+            signal_process(key, Signal::CONT),
             Err(KillError::Gone { .. })
         ));
     }

@@ -102,7 +102,7 @@ pub struct Detection {
 pub(crate) fn jvm_name(table: &crate::process_table::ProcessTable, jvm: ProcessKey) -> String {
     table
         .get_key(jvm)
-        .and_then(|j| j.exe.rsplit('/').next().map(str::to_owned))
+        .map(|j| crate::policy::basename(&j.exe).to_owned())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "JVM".to_owned())
 }

@@ -303,7 +303,7 @@ fn launcher_slots(policy: &Policy) -> Option<Vec<([u8; COMM_LEN], bool)>> {
         }
     }
     for path in &policy.jvm.launcher_paths {
-        let base = path.rsplit('/').next().unwrap_or(path);
+        let base = crate::policy::basename(path);
         let key = comm_key(base.as_bytes());
         if !slots.iter().any(|(k, _)| *k == key) {
             slots.push((key, true));
@@ -319,8 +319,7 @@ pub(crate) fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Sen
 impl Sensors {
     /// Loads and attaches everything; on return the kernel is tracking JVM lineages.
     pub fn start(policy: &Policy, scope: &Scope) -> Result<Sensors, SensorError> {
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
+        let euid = rustix::process::geteuid().as_raw();
         if euid != 0 {
             return Err(SensorError::NotRoot { euid });
         }

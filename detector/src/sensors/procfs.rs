@@ -7,8 +7,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::response::kill::stat_start_ticks;
-
 /// A process as /proc shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcProcess {
@@ -63,10 +61,36 @@ pub fn parse_cgroup2_path(text: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
 }
 
-fn ns_per_tick() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    1_000_000_000 / if hz > 0 { hz as u64 } else { 100 }
+/// Clock ticks per second of `/proc/PID/stat` times (`USER_HZ`, from the auxiliary vector).
+pub fn clock_ticks() -> u64 {
+    match rustix::param::clock_ticks_per_second() {
+        0 => 100,
+        n => n,
+    }
+}
+
+/// Nanoseconds per `/proc` clock tick.
+pub fn ns_per_tick() -> u64 {
+    1_000_000_000 / clock_ticks()
+}
+
+/// Field 22 (`starttime`, in clock ticks since boot) of a `/proc/PID/stat` line.
+pub fn stat_start_ticks(stat: &str) -> Option<u64> {
+    // comm (field 2) is parenthesised and may hold spaces and parentheses: skip past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether a kernel start time (ns since boot) and a `/proc` start tick name the same process.
+pub fn same_start(start_ns: u64, stat_ticks: u64, ticks_per_sec: u64) -> bool {
+    // /proc divides the same `start_boottime` by NSEC_PER_SEC / USER_HZ, rounding down.
+    start_ns / (1_000_000_000 / ticks_per_sec) == stat_ticks
+}
+
+/// The process `key` names as /proc shows it, if that PID is still that process.
+pub fn read_key(key: crate::events::ProcessKey) -> Option<ProcProcess> {
+    let tick = ns_per_tick();
+    read_process(key.tgid).filter(|p| p.start_ns / tick == key.start_ns / tick)
 }
 
 /// Reads one process; `None` if it is gone (or is a kernel thread with no stat line).
