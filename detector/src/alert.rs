@@ -46,6 +46,10 @@ pub struct Alert {
     /// For `exploit_chain`: the incident, stage by stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<IncidentInfo>,
+    /// In enforce mode: what the userspace response did (quarantine, kills, freeze), step
+    /// by step; absent when it did nothing. The summary says the same in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<crate::response::Outcome>,
     /// For `exploit_chain` in enforce mode: what was captured from /proc before responding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forensics: Option<serde_json::Value>,
@@ -280,6 +284,18 @@ pub struct AlertContext<'a> {
     pub correlator: &'a Correlator,
 }
 
+impl<'a> AlertContext<'a> {
+    /// The context of alerts about what `engine` detected.
+    pub fn of(host: &'a str, clock: BootClock, engine: &'a crate::engine::Engine) -> Self {
+        AlertContext {
+            host,
+            clock,
+            table: engine.table(),
+            correlator: engine.correlator(),
+        }
+    }
+}
+
 /// The executable, or failing that (`/proc/PID/exe` is unreadable for some processes,
 /// e.g. pid 1 in a sandbox) the program name from its argv.
 fn display_exe(p: &Process) -> String {
@@ -336,6 +352,7 @@ impl Alert {
                 .then(|| ctx.correlator.incident(detection.jvm))
                 .flatten()
                 .map(|inc| IncidentInfo::from_incident(inc, &ctx.clock)),
+            response: None,
             forensics: None,
             // The root cgroup is the host itself, not a container.
             container: jvm
@@ -372,6 +389,7 @@ impl Alert {
             ancestry: Vec::new(),
             network: None,
             incident: None,
+            response: None,
             forensics: None,
             container: None,
             loss: Some(serde_json::Value::Object(

@@ -1,7 +1,7 @@
 //! `detector run` and `detector replay`: the edges around the [`Engine`].
 //!
-//! run: sensors (kernel) → decode → engine (table, rules) → response → sinks, in one
-//! `tokio::select!` loop over the ring buffer, signals and a one-second housekeeping tick.
+//! run: the sensor session (kernel, decode, /proc) → engine (table, rules) → response →
+//! sinks; the session's loop drains the ring buffer, and a one-second tick checks losses.
 
 use std::{
     fs::File,
@@ -11,23 +11,18 @@ use std::{
 };
 
 use anyhow::Context as _;
-use aya::maps::{lpm_trie::Key, MapData, RingBuf};
-use detector_common::{Lineage, NetAllow, NetKey};
-use tokio::{
-    io::{unix::AsyncFd, Interest},
-    signal::unix::{signal, SignalKind},
-};
+use aya::maps::lpm_trie::Key;
+use detector_common::{NetAllow, NetKey};
 
 use crate::{
     alert::{rfc3339_micros, Alert, AlertContext, BootClock},
-    decode::decode,
     engine::{Engine, Record},
-    events::{Event, Exec, ProcessKey},
-    policy::{ChainAction, Cidr, Mode, NetAllowRule, Policy},
+    events::{Event, ProcessKey},
+    policy::{Cidr, NetAllowRule, Policy},
     process_table::Process,
-    response::{forensics, kill},
-    rules::{Action, Detection, Rule},
+    response::Responder,
     sensors::{procfs, LossCounts, Scope, Sensors},
+    session::{Consumer, Origin, Session, SessionHandle},
     sinks::{Dispatcher, Resolution, SinkStats, SHUTDOWN_GRACE},
 };
 
@@ -57,17 +52,16 @@ struct Stats {
     sinks: std::collections::BTreeMap<String, SinkStats>,
 }
 
+/// The `run` consumer of the sensor session: engine → response → sinks.
 struct Daemon {
     engine: Engine,
-    sensors: Sensors,
+    responder: Responder,
     sinks: Dispatcher,
     host: String,
     clock: BootClock,
     record: Option<BufWriter<File>>,
     stats: Stats,
     loss_reported: LossCounts,
-    /// JVMs whose quarantine an alert has announced.
-    quarantined: std::collections::HashSet<ProcessKey>,
 }
 
 /// The host name alerts carry.
@@ -162,18 +156,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         "starting: {}",
         policy.summary()
     );
-    let mut sensors = Sensors::start(&policy, &scope)?;
+    let mut session = Session::start(&policy, scope)?;
     let resolvers = procfs::nameservers();
     let global =
         global_net_entries(&policy, &resolvers).context("building the egress allowlist")?;
-    sensors.allow_net(&global)?;
-    let ring = sensors
-        .take_events()
-        .context("event ring buffer already taken")?;
-    // SAFETY: the ring buffer owns its map fd, and keeps it open and unchanged until the
-    // AsyncFd (which owns the ring buffer) is dropped.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| anyhow::anyhow!("polling the event ring buffer: {e}"))?;
+    session.handle().sensors_mut().allow_net(&global)?;
     let record = opts
         .record
         .as_ref()
@@ -187,60 +174,47 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     // Reads the sinks' secrets: a missing one stops the start here, naming the sink and key.
     let sinks =
         Dispatcher::start(&policy.sinks, &policy.delivery).context("starting the alert sinks")?;
+    let host = hostname();
     let mut daemon = Daemon {
-        engine: Engine::new(policy, resolvers, &hostname()),
-        sensors,
+        engine: Engine::new(policy.clone(), resolvers, &host),
+        responder: Responder::default(),
         sinks,
-        host: hostname(),
+        host,
         clock: boot_clock(),
         record,
         stats: Stats::default(),
         loss_reported: LossCounts::default(),
-        quarantined: Default::default(),
     };
-    daemon.seed(&scope);
-    daemon.sensors.seeded();
-    release_startup_memory();
-
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut drain_tick = tokio::time::interval(crate::sensors::DRAIN_INTERVAL);
+    session.seed(&policy, &mut daemon);
 
     // The contract's readiness line: every program is attached and existing JVMs are tracked.
     eprintln!("detector ready");
     notify_systemd();
 
-    loop {
-        tokio::select! {
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
-            guard = ring.readable_mut() => {
-                let mut guard = guard.context("waiting on the event ring buffer")?;
-                daemon.drain(guard.get_inner_mut());
-                guard.clear_ready();
-            }
-            // Routine events do not wake the daemon (see `sensors::DRAIN_INTERVAL`).
-            _ = drain_tick.tick() => daemon.drain(ring.get_mut()),
-            _ = tick.tick() => daemon.check_loss(),
-        }
-    }
-
-    // Whatever the kernel recorded before the signal still gets judged and reported.
-    daemon.drain(ring.get_mut());
-    daemon.check_loss();
+    session.run(&mut daemon, None).await?;
+    daemon.check_loss(session.handle());
     if let Some(mut r) = daemon.record.take() {
         r.flush().context("flushing the --record file")?;
     }
-    daemon.stats.alerts = daemon.sinks.alerts();
-    daemon.stats.table_evicted_live = daemon.engine.table().evicted_live();
-    daemon.stats.lost = daemon.sensors.loss().named().into_iter().collect();
     let Daemon {
         sinks,
-        sensors,
+        engine,
         mut stats,
         ..
     } = daemon;
+    let session_stats = session.handle().stats();
+    stats.events = session_stats.events;
+    stats.decode_errors = session_stats.decode_errors;
+    stats.jvms_seeded = session_stats.jvms_seeded;
+    stats.alerts = sinks.alerts();
+    stats.table_evicted_live = engine.table().evicted_live();
+    stats.lost = session
+        .handle()
+        .sensors()
+        .loss()
+        .named()
+        .into_iter()
+        .collect();
     // Delivers what the sinks still hold for a few seconds, then spools the rest.
     stats.sinks = sinks
         .shutdown(SHUTDOWN_GRACE)
@@ -249,39 +223,34 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     stats.alerts_dropped = stats.sinks.values().map(|s| s.dropped).sum();
     let stats = serde_json::to_string(&stats)?;
     // Detaches every program before we say we are done.
-    drop(sensors);
+    session.stop();
     eprintln!("detector stats {stats}");
     tracing::info!("detached; bye");
     Ok(())
 }
 
-/// Hands the memory start-up used (kernel BTF, the object's parse, /proc) back to the
-/// system: glibc keeps freed heap memory mapped, and it would count as resident for ever.
-pub(crate) fn release_startup_memory() {
-    // SAFETY: malloc_trim has no preconditions.
-    unsafe { libc::malloc_trim(0) };
-}
-
-impl Daemon {
-    fn drain(&mut self, ring: &mut RingBuf<MapData>) {
-        while let Some(item) = ring.next() {
-            let decoded = decode(&item);
-            drop(item);
-            self.stats.events += 1;
-            match decoded {
-                Ok(event) => self.handle(event),
-                Err(e) => {
-                    self.stats.decode_errors += 1;
-                    tracing::error!(
-                        errors = self.stats.decode_errors,
-                        "undecodable kernel event: {e}"
-                    );
+impl Consumer for Daemon {
+    fn event(&mut self, session: &mut SessionHandle, event: &Event, origin: Origin) {
+        match (origin, event) {
+            (Origin::Kernel, _) => self.handle(session, event),
+            // What predates us is learned, not judged.
+            (Origin::Seeded, Event::Exec(exec)) => {
+                self.engine.seed(exec);
+                if exec.is_jvm {
+                    self.on_jvm_start(session, exec.lineage.jvm());
                 }
             }
+            (Origin::Seeded, _) => {}
         }
     }
 
-    fn handle(&mut self, event: Event) {
+    fn tick(&mut self, session: &mut SessionHandle) {
+        self.check_loss(session);
+    }
+}
+
+impl Daemon {
+    fn handle(&mut self, session: &mut SessionHandle, event: &Event) {
         if let Some(r) = self.record.as_mut() {
             let line = Record {
                 boot_epoch_ns: self.clock.boot_epoch_ns(),
@@ -295,36 +264,33 @@ impl Daemon {
                 self.record = None;
             }
         }
-        let detections = self.engine.process(&event);
-        match &event {
-            Event::Exec(exec) if exec.is_jvm => self.on_jvm_start(exec),
+        let detections = self.engine.process(event);
+        match event {
+            Event::Exec(exec) if exec.is_jvm => self.on_jvm_start(session, exec.lineage.jvm()),
             Event::Exit(exit)
                 if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid =>
             {
-                self.forget_jvm_allowlists(exit.lineage.jvm());
-                self.quarantined.remove(&exit.lineage.jvm());
-                self.sensors.uninspect_jvm(exit.lineage.jvm());
+                self.forget_jvm_allowlists(session.sensors_mut(), exit.lineage.jvm());
+                self.responder.forget(exit.lineage.jvm());
             }
             Event::Connect(_) => self.stats.connect_events += 1,
             Event::Payload(_) => self.stats.payload_events += 1,
             _ => {}
         }
-        for detection in detections {
-            let mut detection = detection;
-            let forensics = if detection.rule == Rule::ExploitChain {
-                self.escalate(&mut detection, event.time_ns())
-            } else {
-                self.respond(&mut detection);
-                None
-            };
-            let ctx = AlertContext {
-                host: &self.host,
-                clock: self.clock,
-                table: self.engine.table(),
-                correlator: self.engine.correlator(),
-            };
+        for mut detection in detections {
+            let mut outcome = self.responder.respond(
+                self.engine.policy(),
+                session.sensors_mut(),
+                self.engine.table(),
+                &mut detection,
+            );
+            if outcome.escalated {
+                self.engine.record_response(event.time_ns(), &detection);
+            }
+            let ctx = AlertContext::of(&self.host, self.clock, &self.engine);
             let mut alert = Alert::from_detection(&ctx, &detection, event.time_ns());
-            alert.forensics = forensics;
+            alert.forensics = outcome.forensics.take();
+            alert.response = (!outcome.is_empty()).then_some(outcome);
             tracing::warn!(rule = detection.rule.as_str(), action = ?detection.action, "{}", detection.summary);
             self.sinks.send(&alert);
         }
@@ -350,157 +316,17 @@ impl Daemon {
         }
     }
 
-    /// Enforce-mode follow-up in userspace: the kernel already killed the program or
-    /// denied the connect; quarantine the JVM's egress and, by policy, kill the JVM.
-    fn respond(&mut self, detection: &mut Detection) {
-        let policy = self.engine.policy();
-        let caught = matches!(detection.action, Action::Killed | Action::Blocked)
-            && detection.rule != Rule::JvmUnexpectedEgress;
-        if policy.mode != Mode::Enforce || !caught {
-            return;
+    /// A JVM started (or was found running): the table learns what the event does not carry
+    /// (its resolved executable, its cgroup, its launcher chain), and the kernel gets its
+    /// per-app allowlists.
+    fn on_jvm_start(&mut self, session: &mut SessionHandle, key: ProcessKey) {
+        if let Some(jvm) = session.jvm(key) {
+            let ppid = jvm.ppid;
+            self.engine
+                .note_jvm(key, jvm.exe.as_deref(), jvm.cgroup.as_deref());
+            self.learn_ancestors(ppid);
         }
-        let (quarantine, kill_jvm) = (policy.egress.quarantine, policy.response.kill_jvm);
-        if quarantine {
-            self.quarantine(detection);
-        }
-        if !kill_jvm || detection.action != Action::Killed {
-            return;
-        }
-        match kill::signal_process(detection.jvm, kill::Signal::KILL) {
-            Ok(()) => detection
-                .summary
-                .push_str(&format!("; JVM (pid {}) killed", detection.jvm.tgid)),
-            Err(e) => {
-                tracing::error!("kill_jvm: {e}");
-                detection
-                    .summary
-                    .push_str(&format!("; JVM not killed: {e}"));
-            }
-        }
-    }
-
-    /// Quarantines a JVM's egress once, saying so in the summary. False if it could not.
-    fn quarantine(&mut self, detection: &mut Detection) -> bool {
-        if self.quarantined.contains(&detection.jvm) {
-            return true;
-        }
-        // The kernel quarantines on its own when it blocks LDAP or RMI.
-        let done = self.sensors.is_quarantined(detection.jvm)
-            || match self.sensors.quarantine(detection.jvm) {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::error!("quarantining JVM {}: {e}", detection.jvm.tgid);
-                    false
-                }
-            };
-        if done {
-            self.quarantined.insert(detection.jvm);
-            detection.summary.push_str(&format!(
-                "; JVM (pid {}) quarantined: its egress outside the allowlist is denied",
-                detection.jvm.tgid
-            ));
-        }
-        done
-    }
-
-    /// Enforce-mode escalation on `exploit_chain`: quarantine the JVM, kill what it started,
-    /// then (policy) freeze or kill it, capturing forensics from /proc first.
-    fn escalate(&mut self, detection: &mut Detection, time_ns: u64) -> Option<serde_json::Value> {
-        let policy = self.engine.policy().clone();
-        if policy.mode != Mode::Enforce {
-            return None;
-        }
-        let jvm = detection.jvm;
-        if self.quarantine(detection) {
-            detection.action = Action::Blocked;
-        }
-        let descendants = self.engine.table().lineage_members(jvm);
-        let mut killed = 0;
-        for p in &descendants {
-            match kill::signal_process(*p, kill::Signal::KILL) {
-                Ok(()) => killed += 1,
-                Err(kill::KillError::Gone { .. }) => {}
-                Err(e) => tracing::warn!("killing descendant {} of JVM {}: {e}", p.tgid, jvm.tgid),
-            }
-        }
-        if killed > 0 {
-            detection
-                .summary
-                .push_str(&format!("; {killed} of its processes killed"));
-        }
-        let (signal, action, verb) = match policy.response.on_chain {
-            ChainAction::Quarantine => {
-                self.note(jvm, time_ns, detection);
-                return None;
-            }
-            ChainAction::Freeze => (
-                kill::Signal::STOP,
-                Action::Frozen,
-                "frozen (SIGSTOP) for a human; resume with kill -CONT",
-            ),
-            ChainAction::Kill => (kill::Signal::KILL, Action::Killed, "killed"),
-        };
-        // Forensics first: a killed JVM has no /proc left to read.
-        let forensics = forensics::capture(jvm.tgid);
-        match kill::signal_process(jvm, signal) {
-            Ok(()) => {
-                detection.action = action;
-                detection
-                    .summary
-                    .push_str(&format!("; JVM (pid {}) {verb}", jvm.tgid));
-            }
-            Err(e) => {
-                tracing::error!("escalating on JVM {}: {e}", jvm.tgid);
-                detection.summary.push_str(&format!(
-                    "; JVM not {}: {e}",
-                    policy.response.on_chain.as_str()
-                ));
-            }
-        }
-        self.note(jvm, time_ns, detection);
-        Some(forensics)
-    }
-
-    fn note(&mut self, jvm: ProcessKey, time_ns: u64, detection: &Detection) {
-        self.engine.correlator_mut().note_action(
-            jvm,
-            time_ns,
-            &detection.summary,
-            detection.action,
-        );
-    }
-
-    /// A JVM started: learn what the event does not carry, and install its per-app allowlist.
-    fn on_jvm_start(&mut self, exec: &Exec) {
-        let key = ProcessKey {
-            tgid: exec.task.tgid,
-            start_ns: exec.task.start_ns,
-        };
-        if let Some(p) = procfs::read_process(key.tgid) {
-            if let Some(cgroup) = &p.cgroup {
-                self.inspect(key, cgroup);
-            }
-            if let Some(entry) = self.engine.table().get_key(key).cloned() {
-                let mut entry = entry;
-                if let Some(exe) = p.exe {
-                    entry.exe = exe;
-                }
-                entry.cgroup_path = p.cgroup;
-                self.engine.table_mut().insert(entry);
-            }
-            self.learn_ancestors(p.ppid);
-        }
-        self.install_jvm_allowlists(key);
-    }
-
-    /// Starts inspecting the packets of the JVM's cgroup.
-    fn inspect(&mut self, jvm: ProcessKey, cgroup: &str) {
-        if let Err(e) = self.sensors.inspect_jvm(jvm, cgroup) {
-            tracing::error!(
-                "JVM {}: packets in {cgroup} will not be inspected: {e}",
-                jvm.tgid
-            );
-        }
+        self.install_jvm_allowlists(session.sensors_mut(), key);
     }
 
     fn jvm_cmdline(&self, jvm: ProcessKey) -> Option<String> {
@@ -537,27 +363,27 @@ impl Daemon {
     }
 
     /// Installs what the policy's app-scoped rules allow this JVM (programs and egress).
-    fn install_jvm_allowlists(&mut self, jvm: ProcessKey) {
+    fn install_jvm_allowlists(&mut self, sensors: &mut Sensors, jvm: ProcessKey) {
         let programs = self.app_programs_for(jvm);
         if !programs.is_empty() {
-            if let Err(e) = self.sensors.allow_for_jvm(jvm.tgid, &programs) {
+            if let Err(e) = sensors.allow_for_jvm(jvm.tgid, &programs) {
                 tracing::error!("installing the allowlist of JVM {}: {e}", jvm.tgid);
             }
         }
         let entries = self.app_net_entries_for(jvm);
         if !entries.is_empty() {
-            if let Err(e) = self.sensors.allow_net(&entries) {
+            if let Err(e) = sensors.allow_net(&entries) {
                 tracing::error!("installing the egress allowlist of JVM {}: {e}", jvm.tgid);
             }
         }
     }
 
     /// A JVM exited: its own kernel entries and its quarantine go with it.
-    fn forget_jvm_allowlists(&mut self, jvm: ProcessKey) {
+    fn forget_jvm_allowlists(&mut self, sensors: &mut Sensors, jvm: ProcessKey) {
         let programs = self.app_programs_for(jvm);
-        self.sensors.forget_jvm(jvm.tgid, &programs);
+        sensors.forget_jvm(jvm.tgid, &programs);
         let entries = self.app_net_entries_for(jvm);
-        self.sensors.forget_jvm_net(jvm.tgid, &entries);
+        sensors.forget_jvm_net(jvm.tgid, &entries);
     }
 
     /// Puts a JVM's ancestors (its launcher chain, which predates our events) in the table.
@@ -579,84 +405,14 @@ impl Daemon {
                 p.argv,
             );
             entry.cgroup_path = p.cgroup;
-            self.engine.table_mut().insert(entry);
+            self.engine.add_process(entry);
             pid = p.ppid;
         }
     }
 
-    /// Tracks JVMs (and their descendants) that were running before we attached.
-    fn seed(&mut self, scope: &Scope) {
-        let procs = procfs::all_processes();
-        let policy = self.engine.policy().clone();
-        let is_jvm = |p: &procfs::ProcProcess| {
-            p.exe
-                .as_deref()
-                .is_some_and(|exe| policy.jvm.is_launcher(exe))
-                && p.cgroup
-                    .as_deref()
-                    .is_some_and(|c| procfs::cgroup_within(c, &scope.path))
-        };
-        let mut children: std::collections::HashMap<u32, Vec<&procfs::ProcProcess>> =
-            Default::default();
-        for p in &procs {
-            children.entry(p.ppid).or_default().push(p);
-        }
-        for jvm in procs.iter().filter(|p| is_jvm(p)) {
-            if self.sensors.is_tracked(jvm.pid) {
-                continue;
-            }
-            let root = Lineage {
-                jvm_tgid: jvm.pid,
-                depth: 0,
-                jvm_start_ns: jvm.start_ns,
-            };
-            let mut stack = vec![(jvm, 0u32)];
-            while let Some((p, depth)) = stack.pop() {
-                let lineage = Lineage { depth, ..root };
-                if let Err(e) = self.sensors.track(p.pid, lineage) {
-                    tracing::error!("tracking pre-existing process {}: {e}", p.pid);
-                }
-                let mut entry = Process::new(
-                    ProcessKey {
-                        tgid: p.pid,
-                        start_ns: p.start_ns,
-                    },
-                    p.ppid,
-                    p.exe.clone().unwrap_or_default(),
-                    p.argv.clone(),
-                );
-                entry.cgroup_path = p.cgroup.clone();
-                entry.lineage = Some(crate::events::LineageRef {
-                    jvm_tgid: root.jvm_tgid,
-                    jvm_start_ns: root.jvm_start_ns,
-                    depth,
-                });
-                self.engine.table_mut().insert(entry);
-                for child in children.get(&p.pid).into_iter().flatten() {
-                    stack.push((child, depth + 1));
-                }
-            }
-            self.learn_ancestors(jvm.ppid);
-            let key = ProcessKey {
-                tgid: jvm.pid,
-                start_ns: jvm.start_ns,
-            };
-            self.install_jvm_allowlists(key);
-            if let Some(cgroup) = &jvm.cgroup {
-                self.inspect(key, cgroup);
-            }
-            self.stats.jvms_seeded += 1;
-            tracing::info!(
-                pid = jvm.pid,
-                "tracking JVM that was already running: {}",
-                jvm.argv.join(" ")
-            );
-        }
-    }
-
     /// Raises `sensor_loss` when the kernel counted new losses.
-    fn check_loss(&mut self) {
-        let now = self.sensors.loss();
+    fn check_loss(&mut self, session: &SessionHandle) {
+        let now = session.sensors().loss();
         let new = now.since(&self.loss_reported);
         if new.total() == 0 {
             return;
@@ -685,12 +441,7 @@ pub fn replay(file: &std::path::Path, policy: Policy) -> anyhow::Result<u64> {
             .with_context(|| format!("{}:{}: not a recorded event", file.display(), n + 1))?;
         let clock = BootClock::from_boot_epoch_ns(record.boot_epoch_ns);
         for detection in engine.process(&record.event) {
-            let ctx = AlertContext {
-                host: &host,
-                clock,
-                table: engine.table(),
-                correlator: engine.correlator(),
-            };
+            let ctx = AlertContext::of(&host, clock, &engine);
             let alert = Alert::from_detection(&ctx, &detection, record.event.time_ns());
             serde_json::to_writer(&mut out, &alert)?;
             out.write_all(b"\n")?;

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     correlate::{Correlator, Incident},
-    events::Event,
+    events::{Event, Exec, ProcessKey},
     policy::Policy,
-    process_table::ProcessTable,
+    process_table::{Process, ProcessTable},
     rules::{
         egress::{self, EgressState},
         inbound::{self, InboundState},
@@ -67,9 +67,10 @@ impl Engine {
         &self.correlator
     }
 
-    /// For the responses to record what they did.
-    pub fn correlator_mut(&mut self) -> &mut Correlator {
-        &mut self.correlator
+    /// Records what the response to `detection` did, in its incident's timeline.
+    pub fn record_response(&mut self, time_ns: u64, detection: &Detection) {
+        self.correlator
+            .note_action(detection.jvm, time_ns, &detection.summary, detection.action);
     }
 
     /// Probe samples whose cgroup held no known JVM.
@@ -85,9 +86,27 @@ impl Engine {
         &self.table
     }
 
-    /// For the edges that learn about processes from /proc.
-    pub fn table_mut(&mut self) -> &mut ProcessTable {
-        &mut self.table
+    /// A process that predates the event stream (from /proc: an ancestor of a JVM).
+    pub fn add_process(&mut self, process: Process) {
+        self.table.insert(process);
+    }
+
+    /// An exec the sensor session made up for a process that predates the kernel programs:
+    /// the table learns it, the rules do not judge it (it is not something the process did
+    /// now).
+    pub fn seed(&mut self, exec: &Exec) {
+        self.table.on_exec(exec);
+    }
+
+    /// What /proc says of a JVM the table holds: its resolved executable and its cgroup.
+    pub fn note_jvm(&mut self, jvm: ProcessKey, exe: Option<&str>, cgroup: Option<&str>) {
+        if let Some(mut entry) = self.table.get_key(jvm).cloned() {
+            if let Some(exe) = exe {
+                entry.exe = exe.to_owned();
+            }
+            entry.cgroup_path = cgroup.map(str::to_owned);
+            self.table.insert(entry);
+        }
     }
 
     /// Updates the table with `event` and returns what the rules make of it, each filed

@@ -23,19 +23,14 @@ use std::{
 };
 
 use anyhow::Context as _;
-use aya::maps::{MapData, RingBuf};
-use detector_common::{Lineage, ALLOW_PORTS, PATH_LEN};
-use tokio::{
-    io::{unix::AsyncFd, Interest},
-    signal::unix::{signal, SignalKind},
-};
+use detector_common::{ALLOW_PORTS, PATH_LEN};
 
 use crate::{
     alert::rfc3339_micros,
-    decode::decode,
     events::{Connect, Event, Exec, Payload, ProcessKey, Transport},
     policy::{basename, ExecAllow, Mode, NetAllowRule, NetProtocol, Policy, ProgramClass},
-    sensors::{procfs, LossCounts, Scope, Sensors},
+    sensors::{procfs, LossCounts, Scope},
+    session::{Consumer, Ended, Origin, Session, SessionHandle},
 };
 
 /// An IPv4 `/24` is suggested instead of its addresses once this many of them were reached.
@@ -1200,13 +1195,39 @@ pub fn learning_policy(base: &Policy) -> Policy {
     policy
 }
 
-/// The state of one learning run.
+/// The `learn` consumer of the sensor session: events → observations.
 struct Learner {
-    sensors: Sensors,
     observations: Observations,
-    /// JVMs /proc could not name (gone, or a reused PID): not read again for every event.
-    unreadable: std::collections::HashSet<ProcessKey>,
-    decode_errors: u64,
+}
+
+impl Consumer for Learner {
+    fn event(&mut self, session: &mut SessionHandle, event: &Event, origin: Origin) {
+        match (origin, event) {
+            // The session completed the argv from /proc when the kernel cut it: the same
+            // argv `run` matches `app` against.
+            (_, Event::Exec(exec)) if exec.is_jvm => {
+                let jvm = exec.lineage.jvm();
+                self.observations.jvm_started(jvm, &exec.argv);
+                if origin == Origin::Seeded {
+                    tracing::info!(pid = jvm.tgid, app = %app_of(&exec.argv), "learning from a JVM that was already running");
+                }
+            }
+            // What predates learning was not done while learning.
+            (Origin::Seeded, _) => {}
+            (Origin::Kernel, _) => {
+                // A JVM whose start we missed (it predates a ring-buffer loss): /proc still
+                // knows it.
+                if let Some(jvm) = Observations::jvm_of(event) {
+                    if !self.observations.knows(jvm) {
+                        if let Some(p) = session.jvm(jvm) {
+                            self.observations.jvm_started(jvm, &p.argv);
+                        }
+                    }
+                }
+                self.observations.observe(event);
+            }
+        }
+    }
 }
 
 /// Runs `detector learn`: watches for `opts.duration` (or until SIGINT/SIGTERM), then writes
@@ -1215,14 +1236,7 @@ pub async fn run(opts: LearnOptions) -> anyhow::Result<()> {
     let scope = Scope::resolve(opts.cgroup.as_deref())?;
     let policy = learning_policy(&opts.policy);
     tracing::info!(scope = %scope.path, "learning for {}", format_duration(opts.duration));
-    let mut sensors = Sensors::start(&policy, &scope)?;
-    let ring = sensors
-        .take_events()
-        .context("event ring buffer already taken")?;
-    // SAFETY: the ring buffer owns its map fd, and keeps it open and unchanged until the
-    // AsyncFd (which owns the ring buffer) is dropped.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| anyhow::anyhow!("polling the event ring buffer: {e}"))?;
+    let mut session = Session::start(&policy, scope)?;
     // A bad --output fails now rather than after the learning, but only once the kernel
     // accepted us (a refused start leaves no empty file). Not truncated until the end, so a
     // failed run leaves what the file held.
@@ -1241,54 +1255,23 @@ pub async fn run(opts: LearnOptions) -> anyhow::Result<()> {
 
     let host = crate::daemon::hostname();
     let mut learner = Learner {
-        sensors,
         observations: Observations::new(
             &opts.policy,
             &host,
             procfs::nameservers(),
             SystemTime::now(),
         ),
-        unreadable: Default::default(),
-        decode_errors: 0,
     };
-    learner.seed(&policy, &scope);
-    learner.sensors.seeded();
-    crate::daemon::release_startup_memory();
-
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let deadline = tokio::time::sleep(opts.duration);
-    tokio::pin!(deadline);
+    session.seed(&policy, &mut learner);
 
     // Scripts and tests wait for this line: every program is attached, running JVMs tracked.
     eprintln!("detector learning");
 
-    let mut drain_tick = tokio::time::interval(crate::sensors::DRAIN_INTERVAL);
-    let ended_early = loop {
-        tokio::select! {
-            _ = &mut deadline => break false,
-            // Routine events do not wake the daemon (see `sensors::DRAIN_INTERVAL`).
-            _ = drain_tick.tick() => learner.drain(ring.get_mut()),
-            _ = sigterm.recv() => break true,
-            _ = sigint.recv() => break true,
-            guard = ring.readable_mut() => {
-                let mut guard = guard.context("waiting on the event ring buffer")?;
-                learner.drain(guard.get_inner_mut());
-                guard.clear_ready();
-            }
-        }
-    };
-    learner.drain(ring.get_mut());
-    let lost = learner.sensors.loss();
-    let Learner {
-        sensors,
-        mut observations,
-        decode_errors,
-        ..
-    } = learner;
+    let ended = session.run(&mut learner, Some(opts.duration)).await?;
+    let lost = session.handle().sensors().loss();
     // Detaches every program before the (possibly slow) write.
-    drop(ring);
-    drop(sensors);
+    let decode_errors = session.stop().decode_errors;
+    let mut observations = learner.observations;
     observations.ended = SystemTime::now();
     observations.lost = lost.total() + decode_errors;
 
@@ -1309,7 +1292,7 @@ pub async fn run(opts: LearnOptions) -> anyhow::Result<()> {
     };
     eprintln!(
         "{}",
-        summary_line(&observations, &lost, ended_early, &destination)
+        summary_line(&observations, &lost, ended == Ended::Signal, &destination)
     );
     Ok(())
 }
@@ -1356,117 +1339,6 @@ fn summary_line(obs: &Observations, lost: &LossCounts, ended_early: bool, to: &s
         );
     }
     line
-}
-
-impl Learner {
-    fn drain(&mut self, ring: &mut RingBuf<MapData>) {
-        while let Some(item) = ring.next() {
-            let decoded = decode(&item);
-            drop(item);
-            match decoded {
-                Ok(event) => self.handle(&event),
-                Err(e) => {
-                    self.decode_errors += 1;
-                    tracing::error!("undecodable kernel event: {e}");
-                }
-            }
-        }
-    }
-
-    fn handle(&mut self, event: &Event) {
-        match event {
-            Event::Exec(exec) if exec.is_jvm => self.on_jvm_start(exec),
-            Event::Exit(exit)
-                if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid =>
-            {
-                self.sensors.uninspect_jvm(exit.lineage.jvm());
-            }
-            _ => {}
-        }
-        // A JVM whose start we missed (it predates a ring-buffer loss): /proc still knows it.
-        if let Some(jvm) = Observations::jvm_of(event) {
-            if !self.observations.knows(jvm) && !self.unreadable.contains(&jvm) {
-                match procfs::read_key(jvm) {
-                    Some(p) => self.observations.jvm_started(jvm, &p.argv),
-                    None => {
-                        self.unreadable.insert(jvm);
-                    }
-                }
-            }
-        }
-        self.observations.observe(event);
-    }
-
-    /// A JVM started: its full command line names its application (the event's argv may be
-    /// cut), and its cgroup gets payload inspection so LDAP or RMI on any port is seen.
-    fn on_jvm_start(&mut self, exec: &Exec) {
-        let key = exec.lineage.jvm();
-        let proc = procfs::read_key(key);
-        match &proc {
-            Some(p) if exec.argv_truncated && !p.argv.is_empty() => {
-                self.observations.jvm_started(key, &p.argv);
-            }
-            _ => self.observations.jvm_started(key, &exec.argv),
-        }
-        if let Some(cgroup) = proc.and_then(|p| p.cgroup) {
-            self.inspect(key, &cgroup);
-        }
-    }
-
-    fn inspect(&mut self, jvm: ProcessKey, cgroup: &str) {
-        if let Err(e) = self.sensors.inspect_jvm(jvm, cgroup) {
-            tracing::warn!(
-                "JVM {}: LDAP or RMI on unusual ports will not be recognised in {cgroup}: {e}",
-                jvm.tgid
-            );
-        }
-    }
-
-    /// Tracks the JVMs (and their descendants) that were running before the programs were
-    /// attached, as `detector run` does, and names their applications.
-    fn seed(&mut self, policy: &Policy, scope: &Scope) {
-        let procs = procfs::all_processes();
-        let mut children: HashMap<u32, Vec<&procfs::ProcProcess>> = HashMap::new();
-        for p in &procs {
-            children.entry(p.ppid).or_default().push(p);
-        }
-        let jvms = procs.iter().filter(|p| {
-            p.exe
-                .as_deref()
-                .is_some_and(|exe| policy.jvm.is_launcher(exe))
-                && p.cgroup
-                    .as_deref()
-                    .is_some_and(|c| procfs::cgroup_within(c, &scope.path))
-        });
-        for jvm in jvms {
-            if self.sensors.is_tracked(jvm.pid) {
-                continue;
-            }
-            let key = ProcessKey {
-                tgid: jvm.pid,
-                start_ns: jvm.start_ns,
-            };
-            let mut stack = vec![(jvm, 0u32)];
-            while let Some((p, depth)) = stack.pop() {
-                let lineage = Lineage {
-                    jvm_tgid: jvm.pid,
-                    depth,
-                    jvm_start_ns: jvm.start_ns,
-                };
-                if let Err(e) = self.sensors.track(p.pid, lineage) {
-                    tracing::error!("tracking pre-existing process {}: {e}", p.pid);
-                }
-                for child in children.get(&p.pid).into_iter().flatten() {
-                    stack.push((child, depth + 1));
-                }
-            }
-            self.observations.jvm_started(key, &jvm.argv);
-            if let Some(cgroup) = &jvm.cgroup {
-                self.inspect(key, cgroup);
-            }
-            tracing::info!(pid = jvm.pid, app = %app_of(&jvm.argv), "learning from a JVM that was already running");
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1704,6 +1576,63 @@ mod tests {
             .iter()
             .filter(|r| r.app.as_deref() == Some(app))
             .collect()
+    }
+
+    /// The drift `learn` and `run` once had: a long `-cp` pushes the main class past the
+    /// kernel's argv limit, so `app` was learned from /proc's argv and matched by `run`
+    /// against the kernel's cut one. Both now see the argv the session completed.
+    #[test]
+    fn an_app_learned_past_a_long_classpath_matches_in_run() {
+        let classpath: Vec<String> = (0..40)
+            .map(|i| format!("/opt/acme/lib/dependency-{i:02}.jar"))
+            .collect();
+        let full = argv(&["java", "-cp", &classpath.join(":"), "com.acme.Main"]);
+        assert!(full.join("\0").len() > detector_common::ARGS_LEN);
+        // What the kernel sends: the first ARGS_LEN bytes of the argument area.
+        let Event::Exec(mut exec) = jvm_exec(JVM, &[]) else {
+            unreachable!("jvm_exec makes an exec");
+        };
+        let area = full.join("\0");
+        exec.argv = argv(
+            &area[..detector_common::ARGS_LEN]
+                .split('\0')
+                .collect::<Vec<_>>(),
+        );
+        exec.argv_truncated = true;
+        assert!(!exec.argv.join(" ").contains("com.acme.Main"));
+
+        let argv = crate::session::complete_argv(&mut exec, full.clone());
+        assert_eq!((argv, &exec.argv), (full.clone(), &full));
+        let started = Event::Exec(exec);
+
+        // learn: the suggestion names the application by its main class.
+        let obs = observations(&[started.clone(), connect(JVM, "10.1.0.5", 5432, None)]);
+        let (_, mut policy) = suggested(&obs);
+        assert_eq!(app_rules(&policy, "com.acme.Main").len(), 1);
+
+        // run: the same event makes the JVM's table entry, whose command line the app rule
+        // matches in userspace and in the kernel entries, so the connect raises nothing.
+        policy.egress.report_unexpected = true;
+        let mut engine = crate::engine::Engine::new(policy.clone(), Vec::new(), "node-1");
+        assert!(engine.process(&started).is_empty());
+        let cmdline = engine
+            .table()
+            .get_key(JVM.jvm())
+            .map(|p| p.argv.join(" "))
+            .expect("the JVM is in the table");
+        let entries = policy
+            .egress
+            .kernel_allow_entries(JVM.jvm_tgid, Some(&cmdline))
+            .expect("kernel entries");
+        assert_eq!(entries.len(), 1, "the app rule's kernel entry for this JVM");
+        let detections = engine.process(&connect(JVM, "10.1.0.5", 5432, None));
+        assert!(detections.is_empty(), "{detections:?}");
+        let detections = engine.process(&connect(JVM, "10.1.0.9", 5432, None));
+        assert_eq!(
+            detections.len(),
+            1,
+            "an unlearned destination is still reported"
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The detector daemon as a library: the binary in `main.rs` is a thin CLI over it, and the
 //! pure parts (decoding, lineage, rules, policy) are unit-tested without a kernel.
 //!
-//! Flow, one way: `sensors` (kernel) → `decode` → `process_table` → `rules` (driven by
-//! `engine`) → `response` → `alert` → `sinks`. `daemon` wires the edges together.
+//! Flow, one way: `sensors` (kernel) → `decode` → `session` (the ring buffer, /proc, one
+//! stream of events for `run` and `learn`) → `process_table` → `rules` (driven by `engine`)
+//! → `response` → `alert` → `sinks`. `daemon` wires the edges together.
 
 pub mod alert;
 pub mod correlate;
@@ -17,4 +18,5 @@ pub mod protocols;
 pub mod response;
 pub mod rules;
 pub mod sensors;
+pub mod session;
 pub mod sinks;

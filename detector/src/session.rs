@@ -1,0 +1,383 @@
+//! One sensor session, shared by `detector run` and `detector learn`: loads and attaches the
+//! kernel programs, drains their ring buffer, brings processes that predate it in as
+//! synthetic events (what the kernel would have sent had it been attached), and keeps what
+//! /proc says of each JVM — its full argv above all, which the kernel cuts at 512 bytes.
+//!
+//! Consumers see one stream of decoded [`Event`]s through [`Consumer`]: `run` feeds them to
+//! the engine, `learn` to its observations. A JVM's exec reaches them with the full argv,
+//! so an `app = …` key `learn` suggests from it is matched by `run` against the same text.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use aya::maps::{MapData, RingBuf};
+use detector_common::Lineage;
+use tokio::{
+    io::{unix::AsyncFd, Interest},
+    signal::unix::{signal, SignalKind},
+};
+
+use crate::{
+    decode::decode,
+    events::{Event, Exec, LineageRef, ProcessKey, Task},
+    policy::Policy,
+    sensors::{procfs, Scope, Sensors, DRAIN_INTERVAL},
+};
+
+/// Where an event came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The kernel programs sent it.
+    Kernel,
+    /// The session made it up from /proc at start-up, for a process that predates the
+    /// programs: an exec, as the kernel would have reported it. Not an action to judge.
+    Seeded,
+}
+
+/// What /proc says of a JVM, read when it starts (or when first needed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Jvm {
+    /// The full command line (the kernel's copy is cut at 512 bytes).
+    pub argv: Vec<String>,
+    /// The resolved `/proc/PID/exe`.
+    pub exe: Option<String>,
+    /// Its cgroup v2 path.
+    pub cgroup: Option<String>,
+    pub ppid: u32,
+}
+
+impl Jvm {
+    fn from_proc(p: procfs::ProcProcess) -> Jvm {
+        Jvm {
+            argv: p.argv,
+            exe: p.exe,
+            cgroup: p.cgroup,
+            ppid: p.ppid,
+        }
+    }
+}
+
+/// Counters of the session, for the consumers' summaries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Ring buffer records read (decodable or not).
+    pub events: u64,
+    pub decode_errors: u64,
+    /// JVMs that were running before the programs were attached.
+    pub jvms_seeded: u64,
+}
+
+/// Why [`Session::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// The deadline passed.
+    Deadline,
+}
+
+/// A consumer of the session's events.
+pub trait Consumer {
+    /// One event, in the kernel's order; seeded ones come first, before [`Session::run`].
+    fn event(&mut self, session: &mut SessionHandle, event: &Event, origin: Origin);
+
+    /// Once a second while running.
+    fn tick(&mut self, _session: &mut SessionHandle) {}
+}
+
+/// The sensors and the session's bookkeeping, as consumers reach them.
+#[derive(Debug)]
+pub struct SessionHandle {
+    sensors: Sensors,
+    scope: Scope,
+    jvms: HashMap<ProcessKey, Jvm>,
+    /// JVMs /proc could not show (gone, or a reused PID): not read again for every event.
+    unreadable: HashSet<ProcessKey>,
+    stats: SessionStats,
+}
+
+/// The attached programs, their ring buffer, and the bookkeeping.
+pub struct Session {
+    ring: AsyncFd<RingBuf<MapData>>,
+    handle: SessionHandle,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Loads and attaches the programs for `policy` within `scope`.
+    pub fn start(policy: &Policy, scope: Scope) -> anyhow::Result<Session> {
+        let mut sensors = Sensors::start(policy, &scope)?;
+        let ring = sensors
+            .take_events()
+            .context("event ring buffer already taken")?;
+        // SAFETY: the ring buffer owns its map fd, and keeps it open and unchanged until the
+        // AsyncFd (which owns the ring buffer) is dropped.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| anyhow::anyhow!("polling the event ring buffer: {e}"))?;
+        Ok(Session {
+            ring,
+            handle: SessionHandle {
+                sensors,
+                scope,
+                jvms: HashMap::new(),
+                unreadable: HashSet::new(),
+                stats: SessionStats::default(),
+            },
+        })
+    }
+
+    pub fn handle(&mut self) -> &mut SessionHandle {
+        &mut self.handle
+    }
+
+    /// Brings in the JVMs (and their descendants) that were running before the programs
+    /// were attached: tracked in the kernel, and handed to `consumer` as synthetic execs,
+    /// each JVM before its descendants. Then gives start-up's memory back.
+    pub fn seed(&mut self, policy: &Policy, consumer: &mut impl Consumer) {
+        let handle = &mut self.handle;
+        let procs = procfs::all_processes();
+        let mut children: HashMap<u32, Vec<&procfs::ProcProcess>> = HashMap::new();
+        for p in &procs {
+            children.entry(p.ppid).or_default().push(p);
+        }
+        let scope_path = handle.scope.path.clone();
+        let jvms = procs.iter().filter(|p| {
+            p.exe
+                .as_deref()
+                .is_some_and(|exe| policy.jvm.is_launcher(exe))
+                && p.cgroup
+                    .as_deref()
+                    .is_some_and(|c| procfs::cgroup_within(c, &scope_path))
+        });
+        for jvm in jvms {
+            if handle.sensors.is_tracked(jvm.pid) {
+                continue;
+            }
+            let root = LineageRef {
+                jvm_tgid: jvm.pid,
+                jvm_start_ns: jvm.start_ns,
+                depth: 0,
+            };
+            handle.jvms.insert(root.jvm(), Jvm::from_proc(jvm.clone()));
+            if let Some(cgroup) = &jvm.cgroup {
+                handle.inspect(root.jvm(), cgroup);
+            }
+            handle.stats.jvms_seeded += 1;
+            tracing::info!(
+                pid = jvm.pid,
+                "tracking JVM that was already running: {}",
+                jvm.argv.join(" ")
+            );
+            let mut stack = vec![(jvm, 0u32)];
+            while let Some((p, depth)) = stack.pop() {
+                let lineage = LineageRef { depth, ..root };
+                let kernel_lineage = Lineage {
+                    jvm_tgid: root.jvm_tgid,
+                    depth,
+                    jvm_start_ns: root.jvm_start_ns,
+                };
+                if let Err(e) = handle.sensors.track(p.pid, kernel_lineage) {
+                    tracing::error!("tracking pre-existing process {}: {e}", p.pid);
+                }
+                let event = Event::Exec(seeded_exec(p, lineage));
+                consumer.event(handle, &event, Origin::Seeded);
+                for child in children.get(&p.pid).into_iter().flatten() {
+                    stack.push((child, depth + 1));
+                }
+            }
+        }
+        handle.sensors.seeded();
+        release_startup_memory();
+    }
+
+    /// Hands events to `consumer` until SIGINT or SIGTERM, or `deadline`; then drains
+    /// whatever the kernel recorded before that.
+    pub async fn run(
+        &mut self,
+        consumer: &mut impl Consumer,
+        deadline: Option<Duration>,
+    ) -> anyhow::Result<Ended> {
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
+        let deadline = tokio::time::sleep(deadline.unwrap_or(Duration::MAX));
+        tokio::pin!(deadline);
+        let Session { ring, handle } = self;
+        let ended = loop {
+            tokio::select! {
+                _ = sigterm.recv() => break Ended::Signal,
+                _ = sigint.recv() => break Ended::Signal,
+                _ = &mut deadline => break Ended::Deadline,
+                guard = ring.readable_mut() => {
+                    let mut guard = guard.context("waiting on the event ring buffer")?;
+                    handle.drain(guard.get_inner_mut(), consumer);
+                    guard.clear_ready();
+                }
+                // Routine events do not wake the daemon (see `sensors::DRAIN_INTERVAL`).
+                _ = drain_tick.tick() => handle.drain(ring.get_mut(), consumer),
+                _ = tick.tick() => consumer.tick(handle),
+            }
+        };
+        // Whatever the kernel recorded before the end still gets to the consumer.
+        handle.drain(ring.get_mut(), consumer);
+        Ok(ended)
+    }
+
+    /// Detaches every program.
+    pub fn stop(self) -> SessionStats {
+        let stats = self.handle.stats;
+        drop(self);
+        stats
+    }
+}
+
+impl SessionHandle {
+    pub fn sensors(&self) -> &Sensors {
+        &self.sensors
+    }
+
+    pub fn sensors_mut(&mut self) -> &mut Sensors {
+        &mut self.sensors
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// What /proc says of the JVM `key`, read now if the session has not yet (a JVM whose
+    /// start was lost); `None` when /proc no longer shows that very process.
+    pub fn jvm(&mut self, key: ProcessKey) -> Option<&Jvm> {
+        if !self.jvms.contains_key(&key) && !self.unreadable.contains(&key) {
+            match procfs::read_key(key) {
+                Some(p) => {
+                    self.jvms.insert(key, Jvm::from_proc(p));
+                }
+                None => {
+                    self.unreadable.insert(key);
+                }
+            }
+        }
+        self.jvms.get(&key)
+    }
+
+    fn drain(&mut self, ring: &mut RingBuf<MapData>, consumer: &mut impl Consumer) {
+        while let Some(item) = ring.next() {
+            let decoded = decode(&item);
+            drop(item);
+            self.stats.events += 1;
+            match decoded {
+                Ok(mut event) => {
+                    if let Event::Exec(exec) = &mut event {
+                        if exec.is_jvm {
+                            self.jvm_started(exec);
+                        }
+                    }
+                    consumer.event(self, &event, Origin::Kernel);
+                    if let Event::Exit(exit) = &event {
+                        if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid {
+                            self.jvm_exited(exit.lineage.jvm());
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.stats.decode_errors += 1;
+                    tracing::error!(
+                        errors = self.stats.decode_errors,
+                        "undecodable kernel event: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A JVM started: /proc gives its full argv (completing the event's, when the kernel
+    /// cut it), executable and cgroup, whose packets are inspected from now on.
+    fn jvm_started(&mut self, exec: &mut Exec) {
+        let key = exec.lineage.jvm();
+        self.unreadable.remove(&key);
+        let Some(p) = procfs::read_key(key) else {
+            return;
+        };
+        let mut jvm = Jvm::from_proc(p);
+        jvm.argv = complete_argv(exec, std::mem::take(&mut jvm.argv));
+        if let Some(cgroup) = &jvm.cgroup {
+            self.inspect(key, cgroup);
+        }
+        self.jvms.insert(key, jvm);
+    }
+
+    fn jvm_exited(&mut self, key: ProcessKey) {
+        self.sensors.uninspect_jvm(key);
+        self.jvms.remove(&key);
+        self.unreadable.remove(&key);
+    }
+
+    /// Starts inspecting the packets of the JVM's cgroup.
+    fn inspect(&mut self, jvm: ProcessKey, cgroup: &str) {
+        if let Err(e) = self.sensors.inspect_jvm(jvm, cgroup) {
+            tracing::error!(
+                "JVM {}: packets in {cgroup} will not be inspected (LDAP or RMI on unusual \
+                 ports will not be recognised): {e}",
+                jvm.tgid
+            );
+        }
+    }
+}
+
+/// A JVM's argv, for the session's bookkeeping and for the consumers: the kernel's copy,
+/// unless the kernel cut it (at `ARGS_LEN` bytes) and /proc shows the whole of it; then the
+/// event is completed with /proc's, so every consumer sees the same full argv.
+pub fn complete_argv(exec: &mut Exec, proc_argv: Vec<String>) -> Vec<String> {
+    if exec.argv_truncated && !proc_argv.is_empty() {
+        exec.argv = proc_argv;
+        exec.argv_truncated = false;
+    }
+    exec.argv.clone()
+}
+
+/// The exec the kernel would have reported for a process /proc shows.
+fn seeded_exec(p: &procfs::ProcProcess, lineage: LineageRef) -> Exec {
+    let exe = p.exe.clone().unwrap_or_default();
+    Exec {
+        time_ns: p.start_ns,
+        task: Task {
+            pid: p.pid,
+            tgid: p.pid,
+            ppid: p.ppid,
+            uid: 0,
+            gid: 0,
+            start_ns: p.start_ns,
+            cgroup_id: 0,
+            comm: crate::policy::basename(&exe).to_owned(),
+        },
+        lineage,
+        is_jvm: lineage.depth == 0,
+        filename: exe,
+        interp: None,
+        argv: p.argv.clone(),
+        argv_truncated: false,
+        memfd: false,
+        kernel_class: None,
+        kernel_allowed: false,
+        killed: false,
+        kill_failed: false,
+    }
+}
+
+/// Hands the memory start-up used (kernel BTF, the object's parse, /proc) back to the
+/// system: glibc keeps freed heap memory mapped, and it would count as resident for ever.
+fn release_startup_memory() {
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
+}
