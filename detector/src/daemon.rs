@@ -11,17 +11,16 @@ use std::{
 };
 
 use anyhow::Context as _;
-use aya::maps::lpm_trie::Key;
-use detector_common::{NetAllow, NetKey};
+use detector_common::NetAllow;
 
 use crate::{
     alert::{rfc3339_micros, Alert, AlertContext, BootClock},
     engine::{Engine, Record},
     events::{Event, ProcessKey},
-    policy::{Cidr, NetAllowRule, Policy},
+    policy::Policy,
     process_table::Process,
     response::Responder,
-    sensors::{procfs, LossCounts, Scope, Sensors},
+    sensors::{encode, procfs, LossCounts, NetKeyPrefix, Scope, Sensors},
     session::{Consumer, Origin, Session, SessionHandle},
     sinks::{Dispatcher, Resolution, SinkStats, SHUTDOWN_GRACE},
 };
@@ -110,42 +109,6 @@ fn notify_systemd() {
     }
 }
 
-/// Kernel `NET_ALLOW` entries of the rules for one scope (`jvm_tgid` 0: every JVM).
-fn net_entries(
-    policy: &Policy,
-    jvm_tgid: u32,
-    cmdline: Option<&str>,
-) -> anyhow::Result<Vec<(Key<NetKey>, NetAllow)>> {
-    Ok(policy
-        .egress
-        .kernel_allow_entries(jvm_tgid, cmdline)?
-        .into_iter()
-        .map(|(k, v)| (Key::new(k.prefix_len, k.key), v))
-        .collect())
-}
-
-/// The global entries, plus the host's own resolvers on the DNS ports: a JVM resolving a
-/// name is ordinary (its query names are still inspected in the kernel).
-fn global_net_entries(
-    policy: &Policy,
-    resolvers: &[std::net::IpAddr],
-) -> anyhow::Result<Vec<(Key<NetKey>, NetAllow)>> {
-    let mut with_resolvers = policy.clone();
-    let mut ports = policy.egress.dns_ports.clone();
-    ports.sort_unstable();
-    ports.dedup();
-    ports.truncate(detector_common::ALLOW_PORTS);
-    for ip in resolvers {
-        with_resolvers.egress.allow.push(NetAllowRule {
-            app: None,
-            cidrs: vec![Cidr::parse(&ip.to_string())?],
-            ports: Some(ports.clone()),
-            reason: Some("a resolver of this host (/etc/resolv.conf)".to_owned()),
-        });
-    }
-    net_entries(&with_resolvers, 0, None)
-}
-
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let scope = Scope::resolve(opts.cgroup.as_deref())?;
@@ -159,7 +122,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut session = Session::start(&policy, scope)?;
     let resolvers = procfs::nameservers();
     let global =
-        global_net_entries(&policy, &resolvers).context("building the egress allowlist")?;
+        encode::global_net_entries(&policy, &resolvers).context("building the egress allowlist")?;
     session.handle().sensors_mut().allow_net(&global)?;
     let record = opts
         .record
@@ -335,25 +298,17 @@ impl Daemon {
 
     /// Programs the policy's app-scoped allow rules grant this JVM.
     fn app_programs_for(&self, jvm: ProcessKey) -> Vec<String> {
-        let Some(cmdline) = self.jvm_cmdline(jvm) else {
-            return Vec::new();
-        };
-        self.engine
-            .policy()
-            .exec
-            .allow
-            .iter()
-            .filter(|r| r.app.is_some() && r.applies_to(&cmdline))
-            .flat_map(|r| r.programs.iter().cloned())
-            .collect()
+        self.jvm_cmdline(jvm)
+            .map(|cmdline| encode::app_programs(self.engine.policy(), &cmdline))
+            .unwrap_or_default()
     }
 
     /// The kernel egress entries of this JVM's app-scoped allow rules.
-    fn app_net_entries_for(&self, jvm: ProcessKey) -> Vec<(Key<NetKey>, NetAllow)> {
+    fn app_net_entries_for(&self, jvm: ProcessKey) -> Vec<(NetKeyPrefix, NetAllow)> {
         let Some(cmdline) = self.jvm_cmdline(jvm) else {
             return Vec::new();
         };
-        match net_entries(self.engine.policy(), jvm.tgid, Some(&cmdline)) {
+        match encode::net_entries(self.engine.policy(), jvm.tgid, Some(&cmdline)) {
             Ok(entries) => entries,
             Err(e) => {
                 tracing::error!("egress allowlist of JVM {}: {e}", jvm.tgid);

@@ -1620,9 +1620,7 @@ mod tests {
             .get_key(JVM.jvm())
             .map(|p| p.argv.join(" "))
             .expect("the JVM is in the table");
-        let entries = policy
-            .egress
-            .kernel_allow_entries(JVM.jvm_tgid, Some(&cmdline))
+        let entries = crate::sensors::encode::net_entries(&policy, JVM.jvm_tgid, Some(&cmdline))
             .expect("kernel entries");
         assert_eq!(entries.len(), 1, "the app rule's kernel entry for this JVM");
         let detections = engine.process(&connect(JVM, "10.1.0.5", 5432, None));

@@ -1,5 +1,5 @@
 //! How a policy judges an outbound connection: the userspace twin of the kernel's egress
-//! programs, and the entries the daemon loads into their `NET_ALLOW` trie.
+//! programs, and what their `NET_ALLOW` trie must hold (encoded in `sensors::encode`).
 //!
 //! The kernel looks the destination up in an LPM trie keyed by JVM and address, twice: under
 //! the JVM's own tgid (its app-scoped rules) and under tgid 0 (the rules for every JVM); either
@@ -10,9 +10,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use detector_common::{
-    NetAllow, NetKey, ALLOW_F_ANY_PORT, ALLOW_PORTS, PROTO_DNS, PROTO_LDAP, PROTO_RMI,
-};
+use detector_common::{ALLOW_PORTS, PROTO_DNS, PROTO_LDAP, PROTO_RMI};
 
 use super::cidr::Cidr;
 use super::error::KernelAllowError;
@@ -63,27 +61,16 @@ impl NetProtocol {
     }
 }
 
-/// A key of the kernel's `NET_ALLOW` LPM trie with its prefix length, as
-/// `aya::maps::lpm_trie::Key::new(prefix_len, key)` takes them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct NetKeyPrefix {
-    /// Bits of `key` that must match: 32 (the JVM) plus the network's prefix in IPv6 terms.
-    pub prefix_len: u32,
-    /// The JVM's tgid (0 = every JVM), big-endian, then the 16-byte network address.
-    pub key: NetKey,
-}
-
-impl NetKeyPrefix {
-    /// The key for `cidr` in the scope of JVM `jvm_tgid` (0 = every JVM).
-    pub fn new(jvm_tgid: u32, cidr: &Cidr) -> NetKeyPrefix {
-        let mut key = [0u8; 20];
-        key[..4].copy_from_slice(&jvm_tgid.to_be_bytes());
-        key[4..].copy_from_slice(&cidr.addr());
-        NetKeyPrefix {
-            prefix_len: 32 + u32::from(cidr.prefix()),
-            key,
-        }
-    }
+/// What one network of an allowlist scope allows, merged over every rule of the scope
+/// whose networks contain it: the content of one kernel `NET_ALLOW` entry (see
+/// `sensors::encode`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowUnion {
+    pub network: Cidr,
+    /// A rule without `ports` covers it.
+    pub any_port: bool,
+    /// The ports of the rules with `ports`, sorted, at most [`ALLOW_PORTS`].
+    pub ports: Vec<u16>,
 }
 
 // === impl EgressPolicy ===
@@ -117,23 +104,20 @@ impl EgressPolicy {
             .find(|rule| rule.applies_to(jvm_cmdline) && rule.allows(ip, port, protocol))
     }
 
-    /// What to load into the kernel's `NET_ALLOW` trie for one scope: `(0, None)` gives the
-    /// entries of the rules for every JVM (no `app`), `(tgid, Some(cmdline))` those of the
-    /// app-scoped rules that apply to the JVM `tgid` with that command line. Other
-    /// combinations are a caller's mistake: the rules are picked by `jvm_cmdline` alone and
-    /// keyed by `jvm_tgid`.
+    /// What the kernel's `NET_ALLOW` trie must hold for one scope: `None` gives the unions
+    /// of the rules for every JVM (no `app`), `Some(cmdline)` those of the app-scoped rules
+    /// that apply to the JVM with that command line.
     ///
-    /// A trie lookup returns only the longest matching network, so the entries are merged:
-    /// there is one entry per distinct network of the scope's rules, and it carries the union
-    /// of every rule of the scope with a network that contains it ([`ALLOW_F_ANY_PORT`] when
-    /// any of them has no `ports`, and all of their ports). The result is sorted by network.
+    /// A trie lookup returns only the longest matching network, so the rules are merged:
+    /// there is one union per distinct network of the scope's rules, and it carries every
+    /// rule of the scope with a network that contains it (any port when any of them has no
+    /// `ports`, and all of their ports). The result is sorted by network.
     ///
     /// Fails when such a union names more than [`ALLOW_PORTS`] ports.
-    pub fn kernel_allow_entries(
+    pub fn allow_unions(
         &self,
-        jvm_tgid: u32,
         jvm_cmdline: Option<&str>,
-    ) -> Result<Vec<(NetKeyPrefix, NetAllow)>, KernelAllowError> {
+    ) -> Result<Vec<AllowUnion>, KernelAllowError> {
         let in_scope: Vec<(usize, &NetAllowRule)> = self
             .allow
             .iter()
@@ -172,16 +156,11 @@ impl EgressPolicy {
                         ports: ports.into_iter().collect(),
                     });
                 }
-                let mut value = NetAllow {
-                    flags: if any_port { ALLOW_F_ANY_PORT } else { 0 },
-                    // At most ALLOW_PORTS (8): checked above.
-                    nports: ports.len() as u32,
-                    ports: [0; ALLOW_PORTS],
-                };
-                for (slot, port) in value.ports.iter_mut().zip(ports) {
-                    *slot = port;
-                }
-                Ok((NetKeyPrefix::new(jvm_tgid, &network), value))
+                Ok(AllowUnion {
+                    network,
+                    any_port,
+                    ports: ports.into_iter().collect(),
+                })
             })
             .collect()
     }
@@ -231,20 +210,6 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("test address")
-    }
-
-    fn key(jvm_tgid: u32, cidr: &str) -> NetKeyPrefix {
-        NetKeyPrefix::new(jvm_tgid, &Cidr::parse(cidr).expect("test cidr"))
-    }
-
-    fn value(any_port: bool, ports: &[u16]) -> NetAllow {
-        let mut value = NetAllow {
-            flags: if any_port { ALLOW_F_ANY_PORT } else { 0 },
-            nports: ports.len() as u32,
-            ports: [0; ALLOW_PORTS],
-        };
-        value.ports[..ports.len()].copy_from_slice(ports);
-        value
     }
 
     #[test]
@@ -347,101 +312,5 @@ mod tests {
         );
         p.allow.truncate(1);
         assert_eq!(p.allowing(auth, ip("10.20.0.5"), 22, None), None);
-    }
-
-    #[test]
-    fn kernel_entries_merge_nested_networks() {
-        let mut p = egress();
-        p.allow = vec![
-            rule(None, &["10.0.0.0/8"], None),
-            rule(None, &["10.0.0.5/32"], Some(&[636])),
-        ];
-        let entries = p.kernel_allow_entries(0, None).expect("fits");
-        assert_eq!(
-            entries,
-            [
-                // The /8 entry knows nothing of the /32 rule's port.
-                (key(0, "10.0.0.0/8"), value(true, &[])),
-                // The /32 is the longest match for 10.0.0.5: it carries the /8's any-port too.
-                (key(0, "10.0.0.5/32"), value(true, &[636])),
-            ]
-        );
-        assert_eq!(entries[0].0.prefix_len, 32 + 96 + 8);
-        assert_eq!(entries[1].0.prefix_len, 32 + 128);
-        assert_eq!(
-            entries[1].0.key,
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 5]
-        );
-    }
-
-    #[test]
-    fn kernel_entries_v6_dedup_and_port_union() {
-        let mut p = egress();
-        p.allow = vec![
-            rule(None, &["fd00::/8", "10.1.0.0/16"], Some(&[443, 8443])),
-            rule(None, &["fd00::/8"], Some(&[80, 443])),
-            rule(None, &["fd00:1::/32"], Some(&[22])),
-            // ::/0 covers the IPv4-mapped range too, as it does in the kernel.
-            rule(None, &["::/0"], Some(&[53])),
-        ];
-        let entries = p.kernel_allow_entries(0, None).expect("fits");
-        assert_eq!(
-            entries,
-            [
-                (key(0, "::/0"), value(false, &[53])),
-                (key(0, "10.1.0.0/16"), value(false, &[53, 443, 8443])),
-                // Two rules with the same network: one entry, their ports merged once.
-                (key(0, "fd00::/8"), value(false, &[53, 80, 443, 8443])),
-                (
-                    key(0, "fd00:1::/32"),
-                    value(false, &[22, 53, 80, 443, 8443])
-                ),
-            ]
-        );
-    }
-
-    #[test]
-    fn kernel_entries_per_scope() {
-        let mut p = egress();
-        p.allow = vec![
-            rule(None, &["127.0.0.0/8"], None),
-            rule(Some("auth-service.jar"), &["10.20.0.5"], Some(&[636])),
-            rule(Some("billing.jar"), &["10.30.0.0/16"], None),
-        ];
-        let global = p.kernel_allow_entries(0, None).expect("fits");
-        assert_eq!(global, [(key(0, "127.0.0.0/8"), value(true, &[]))]);
-
-        let auth = p
-            .kernel_allow_entries(4242, Some("java -jar /srv/auth-service.jar"))
-            .expect("fits");
-        assert_eq!(auth, [(key(4242, "10.20.0.5/32"), value(false, &[636]))]);
-        assert_eq!(&auth[0].0.key[..4], &[0, 0, 0x10, 0x92]);
-
-        let other = p
-            .kernel_allow_entries(7, Some("java -jar shop.jar"))
-            .expect("fits");
-        assert!(other.is_empty());
-    }
-
-    #[test]
-    fn kernel_entries_refuse_more_ports_than_an_entry_holds() {
-        let mut p = egress();
-        p.allow = vec![
-            rule(None, &["10.0.0.0/8"], Some(&[1, 2, 3, 4, 5])),
-            rule(None, &["192.168.0.0/16"], Some(&[6, 7, 8, 9])),
-            rule(None, &["10.0.0.5"], Some(&[5, 6, 7, 8, 9])),
-        ];
-        let err = p.kernel_allow_entries(0, None).expect_err("9 ports");
-        assert_eq!(
-            err,
-            KernelAllowError::TooManyPorts {
-                cidr: Cidr::parse("10.0.0.5").expect("cidr"),
-                rules: vec![0, 2],
-                ports: vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
-            }
-        );
-        assert!(err.to_string().starts_with(
-            "10.0.0.5/32: egress.allow[0] and egress.allow[2] together allow 9 ports"
-        ));
     }
 }

@@ -11,7 +11,7 @@
 //! implement exactly [`ExecPolicy::classify`] and [`ExecPolicy::allowing`], and replay and the
 //! alert path use these functions to explain what the kernel did. `egress` is the same for
 //! outbound connections ([`EgressPolicy::port_class`], [`EgressPolicy::allowing`], and the
-//! entries of the kernel's allowlist trie, [`EgressPolicy::kernel_allow_entries`]), with the
+//! entries of the kernel's allowlist trie, [`EgressPolicy::allow_unions`]), with the
 //! networks themselves in `cidr`. `dns` judges query names ([`DnsPolicy::suspicious`]); that
 //! is done in userspace only.
 //!
@@ -43,7 +43,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use cidr::Cidr;
-pub use egress::{NetKeyPrefix, NetProtocol};
+pub use egress::{AllowUnion, NetProtocol};
 pub use error::{CidrError, KernelAllowError, ParseModeError, PolicyError, SecretError};
 pub use matching::{app_applies, basename, strip_version, ProgramClass};
 

@@ -541,9 +541,7 @@ fn kernel_fit(
     let apps = policy.allow.iter().filter_map(|rule| rule.app.as_deref());
     let scopes = std::iter::once(None).chain(apps.map(Some));
     for app in scopes {
-        // The tgid only goes into the keys; any JVM's (non-zero) will do.
-        let jvm_tgid = if app.is_some() { 1 } else { 0 };
-        let Err(err) = policy.kernel_allow_entries(jvm_tgid, app) else {
+        let Err(err) = policy.allow_unions(app) else {
             continue;
         };
         let KernelAllowError::TooManyPorts { rules, .. } = &err;

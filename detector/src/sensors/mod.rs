@@ -1,7 +1,9 @@
 //! The kernel edge: loads the programs embedded in this binary, hands them the policy
-//! through maps, attaches them, and gives the daemon their ring buffer and counters.
+//! through maps (encoded in `encode`), attaches them, and gives the session their ring
+//! buffer and counters.
 
 pub mod btf;
+pub mod encode;
 pub mod kernel;
 pub mod lineage;
 pub mod procfs;
@@ -9,7 +11,7 @@ pub mod procfs;
 use std::path::{Path, PathBuf};
 
 use aya::{
-    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
     programs::{
         cgroup_skb::{CgroupSkbAttachType, CgroupSkbLinkId},
         links::CgroupAttachMode,
@@ -18,14 +20,12 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use detector_common::{
-    comm_key, comm_words, fnv1a, prefix_words, AllowKey, Config, Lineage, NetAllow, NetKey,
-    CFG_F_BLOCK_CLASS, CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE,
-    CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_QUARANTINE, CFG_F_SCOPED, CFG_F_WRITABLE_MAP,
-    COMM_LEN, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_INBOUND, EVENT_PAYLOAD,
-    LAUNCHER_SLOTS, LOSS_LINEAGE_FULL, PREFIX_LEN, WRITABLE_SLOTS,
+    AllowKey, Config, Lineage, NetAllow, NetKey, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK,
+    EVENT_INBOUND, EVENT_PAYLOAD, LOSS_LINEAGE_FULL,
 };
 
-use crate::policy::{Mode, NetProtocol, Policy, ProgramClass};
+use crate::policy::Policy;
+pub use encode::NetKeyPrefix;
 
 /// The kernel object, built by `build.rs` from `detector-ebpf/`.
 static EBPF_OBJECT: &[u8] =
@@ -290,28 +290,6 @@ fn take_data(ebpf: &mut Ebpf, name: &'static str) -> Result<MapData, SensorError
     }
 }
 
-/// The launcher names `comm` is compared with inline (`Config::launchers`): each name, and
-/// the basename of each launcher path (flagged, to be confirmed by the path's hash), as
-/// `comm` holds them. `None` when they do not fit: the kernel then looks names up in
-/// `JVM_NAMES` instead.
-fn launcher_slots(policy: &Policy) -> Option<Vec<([u8; COMM_LEN], bool)>> {
-    let mut slots: Vec<([u8; COMM_LEN], bool)> = Vec::new();
-    for name in &policy.jvm.launchers {
-        let key = comm_key(name.as_bytes());
-        if !slots.iter().any(|(k, _)| *k == key) {
-            slots.push((key, false));
-        }
-    }
-    for path in &policy.jvm.launcher_paths {
-        let base = crate::policy::basename(path);
-        let key = comm_key(base.as_bytes());
-        if !slots.iter().any(|(k, _)| *k == key) {
-            slots.push((key, true));
-        }
-    }
-    (slots.len() <= LAUNCHER_SLOTS).then_some(slots)
-}
-
 pub(crate) fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> SensorError {
     move |source| SensorError::Map { name, source }
 }
@@ -358,74 +336,11 @@ impl Sensors {
             }),
         })?;
 
-        let mut flags = 0;
-        if policy.mode == Mode::Enforce {
-            flags |= CFG_F_ENFORCE;
-        }
-        if scope.level > 0 {
-            flags |= CFG_F_SCOPED;
-        }
-        if !policy.jvm.launcher_paths.is_empty() {
-            flags |= CFG_F_JVM_PATHS;
-        }
-        let launchers = launcher_slots(policy);
-        let writable: Option<Vec<_>> = (policy.exec.writable_dirs.len() <= WRITABLE_SLOTS)
-            .then(|| {
-                policy
-                    .exec
-                    .writable_dirs
-                    .iter()
-                    .map(|d| prefix_words(d.as_bytes()))
-                    .collect()
-            })
-            .flatten();
-        if writable.is_none() {
-            flags |= CFG_F_WRITABLE_MAP;
-        }
-        if launchers.is_none() {
-            flags |= CFG_F_LAUNCHER_MAP;
-        }
-        if policy.egress.block_ldap_rmi {
-            flags |= CFG_F_BLOCK_LDAP_RMI;
-        }
-        if policy.egress.block_unexpected {
-            flags |= CFG_F_BLOCK_UNEXPECTED;
-        }
-        if policy.egress.quarantine {
-            flags |= CFG_F_QUARANTINE;
-        }
-        // Class bytes arriving on a connection a JVM made are the attack's third stage;
-        // explicitly allowlisted destinations are never watched, so they are never dropped.
-        if policy.mode == Mode::Enforce {
-            flags |= CFG_F_BLOCK_CLASS;
-        }
-        let mut config = Config {
-            flags,
-            scope_level: scope.level,
-            scope_cgroup_id: scope.id,
-            ..Config::default()
-        };
-        if let Some(slots) = launchers {
-            for (i, (key, from_path)) in slots.iter().enumerate() {
-                config.launchers[i] = comm_words(key);
-                if *from_path {
-                    config.launcher_paths |= 1 << i;
-                }
-            }
-            config.n_launchers = slots.len() as u32;
-        }
-        if let Some(prefixes) = writable {
-            for (i, (words, masks)) in prefixes.iter().enumerate() {
-                config.writable[i] = *words;
-                config.writable_masks[i] = *masks;
-            }
-            config.n_writable = prefixes.len() as u32;
-        }
         Array::<_, Config>::try_from(map(&mut ebpf, "CONFIG")?)
             .map_err(map_err("CONFIG"))?
-            .set(0, config, 0)
+            .set(0, encode::config(policy, scope), 0)
             .map_err(map_err("CONFIG"))?;
-        load_policy(&mut ebpf, policy)?;
+        encode::load_policy(&mut ebpf, policy)?;
 
         for name in PROGRAMS {
             let prog: &mut BtfTracePoint = ebpf
@@ -530,7 +445,7 @@ impl Sensors {
     pub fn allow_for_jvm(&mut self, jvm_tgid: u32, programs: &[String]) -> Result<(), SensorError> {
         for p in programs {
             self.allow
-                .insert(allow_key(jvm_tgid, p), 1, 0)
+                .insert(encode::allow_key(jvm_tgid, p), 1, 0)
                 .map_err(map_err("EXEC_ALLOW"))?;
         }
         Ok(())
@@ -639,19 +554,19 @@ impl Sensors {
     }
 
     /// Installs egress allowlist entries (a JVM's app rules, or the global ones).
-    pub fn allow_net(&mut self, entries: &[(Key<NetKey>, NetAllow)]) -> Result<(), SensorError> {
+    pub fn allow_net(&mut self, entries: &[(NetKeyPrefix, NetAllow)]) -> Result<(), SensorError> {
         for (key, value) in entries {
             self.net_allow
-                .insert(key, *value, 0)
+                .insert(&key.trie_key(), *value, 0)
                 .map_err(map_err("NET_ALLOW"))?;
         }
         Ok(())
     }
 
     /// Removes a JVM's own egress entries and quarantine (when it exits).
-    pub fn forget_jvm_net(&mut self, jvm_tgid: u32, entries: &[(Key<NetKey>, NetAllow)]) {
+    pub fn forget_jvm_net(&mut self, jvm_tgid: u32, entries: &[(NetKeyPrefix, NetAllow)]) {
         for (key, _) in entries {
-            let _ = self.net_allow.remove(key);
+            let _ = self.net_allow.remove(&key.trie_key());
         }
         let _ = self.quarantine.remove(&jvm_tgid);
     }
@@ -660,7 +575,7 @@ impl Sensors {
     pub fn forget_jvm(&mut self, jvm_tgid: u32, programs: &[String]) {
         for p in programs {
             // Already absent is fine: entries are per JVM and removed once.
-            let _ = self.allow.remove(&allow_key(jvm_tgid, p));
+            let _ = self.allow.remove(&encode::allow_key(jvm_tgid, p));
         }
     }
 }
@@ -737,96 +652,6 @@ pub fn verifier_verdict(log: &str) -> String {
         return "no verifier output".to_owned();
     }
     verdict.join(" | ")
-}
-
-/// The `EXEC_ALLOW` key of a program: the hash of its full path, or of its name as the
-/// kernel sees it (`comm`, cut at 15 bytes).
-fn allow_key(jvm_tgid: u32, program: &str) -> AllowKey {
-    let hash = if program.contains('/') {
-        fnv1a(program.as_bytes())
-    } else {
-        fnv1a(&comm_key(program.as_bytes()))
-    };
-    AllowKey {
-        jvm_tgid,
-        _pad: 0,
-        hash,
-    }
-}
-
-/// Writes the policy's lists into the kernel's lookup maps.
-fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
-    let mut ports =
-        Array::<_, u32>::try_from(map(ebpf, "PORT_CLASS")?).map_err(map_err("PORT_CLASS"))?;
-    let port_lists = [
-        (&policy.egress.ldap_ports, NetProtocol::Ldap),
-        (&policy.egress.rmi_ports, NetProtocol::Rmi),
-        (&policy.egress.dns_ports, NetProtocol::Dns),
-    ];
-    for (list, protocol) in port_lists {
-        for port in list {
-            ports
-                .set(u32::from(*port), protocol.code(), 0)
-                .map_err(map_err("PORT_CLASS"))?;
-        }
-    }
-
-    let mut names = HashMap::<_, [u8; COMM_LEN], u32>::try_from(map(ebpf, "JVM_NAMES")?)
-        .map_err(map_err("JVM_NAMES"))?;
-    for launcher in &policy.jvm.launchers {
-        names
-            .insert(comm_key(launcher.as_bytes()), 1, 0)
-            .map_err(map_err("JVM_NAMES"))?;
-    }
-    let mut paths =
-        HashMap::<_, u64, u32>::try_from(map(ebpf, "JVM_PATHS")?).map_err(map_err("JVM_PATHS"))?;
-    for path in &policy.jvm.launcher_paths {
-        paths
-            .insert(fnv1a(path.as_bytes()), 1, 0)
-            .map_err(map_err("JVM_PATHS"))?;
-    }
-
-    // Keyed as the kernel sees a program's name: `comm`, cut at 15 bytes.
-    let mut classes = HashMap::<_, [u8; COMM_LEN], u32>::try_from(map(ebpf, "EXEC_CLASS")?)
-        .map_err(map_err("EXEC_CLASS"))?;
-    let lists = [
-        (&policy.exec.shells, ProgramClass::Shell),
-        (&policy.exec.interpreters, ProgramClass::Interpreter),
-        (&policy.exec.downloaders, ProgramClass::Downloader),
-    ];
-    for (list, class) in lists {
-        for name in list {
-            classes
-                .insert(comm_key(name.as_bytes()), class.code(), 0)
-                .map_err(map_err("EXEC_CLASS"))?;
-        }
-    }
-    if policy.exec.memfd {
-        classes
-            .insert(comm_key(b"/memfd"), ProgramClass::Memfd.code(), 0)
-            .map_err(map_err("EXEC_CLASS"))?;
-    }
-
-    let mut dirs = LpmTrie::<_, [u8; PREFIX_LEN], u32>::try_from(map(ebpf, "WRITABLE_DIRS")?)
-        .map_err(map_err("WRITABLE_DIRS"))?;
-    for dir in &policy.exec.writable_dirs {
-        let mut data = [0u8; PREFIX_LEN];
-        let n = dir.len().min(PREFIX_LEN);
-        data[..n].copy_from_slice(&dir.as_bytes()[..n]);
-        dirs.insert(&Key::new((n * 8) as u32, data), 1, 0)
-            .map_err(map_err("WRITABLE_DIRS"))?;
-    }
-
-    let mut allow = HashMap::<_, AllowKey, u32>::try_from(map(ebpf, "EXEC_ALLOW")?)
-        .map_err(map_err("EXEC_ALLOW"))?;
-    for rule in policy.exec.allow.iter().filter(|r| r.app.is_none()) {
-        for p in &rule.programs {
-            allow
-                .insert(allow_key(0, p), 1, 0)
-                .map_err(map_err("EXEC_ALLOW"))?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

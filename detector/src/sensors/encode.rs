@@ -1,0 +1,420 @@
+//! The policy in the kernel's terms, in one place: the `CONFIG` record, the lookup maps
+//! loaded at start-up (`load_policy`), the `EXEC_ALLOW` keys of programs and the
+//! `NET_ALLOW` entries of egress rules, global or per JVM.
+
+use aya::{
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie},
+    Ebpf,
+};
+use detector_common::{
+    comm_key, comm_words, fnv1a, prefix_words, AllowKey, Config, NetAllow, NetKey,
+    ALLOW_F_ANY_PORT, ALLOW_PORTS, CFG_F_BLOCK_CLASS, CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED,
+    CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_QUARANTINE, CFG_F_SCOPED,
+    CFG_F_WRITABLE_MAP, COMM_LEN, LAUNCHER_SLOTS, PREFIX_LEN, WRITABLE_SLOTS,
+};
+
+use super::{map, map_err, Scope, SensorError};
+use crate::policy::{
+    AllowUnion, Cidr, KernelAllowError, Mode, NetAllowRule, NetProtocol, Policy, ProgramClass,
+};
+
+/// The `CONFIG` record: mode and blocking flags, the scope, and the launcher names and
+/// writable directories compared inline when they fit.
+pub fn config(policy: &Policy, scope: &Scope) -> Config {
+    let mut flags = 0;
+    if policy.mode == Mode::Enforce {
+        flags |= CFG_F_ENFORCE;
+    }
+    if scope.level > 0 {
+        flags |= CFG_F_SCOPED;
+    }
+    if !policy.jvm.launcher_paths.is_empty() {
+        flags |= CFG_F_JVM_PATHS;
+    }
+    let launchers = launcher_slots(policy);
+    let writable: Option<Vec<_>> = (policy.exec.writable_dirs.len() <= WRITABLE_SLOTS)
+        .then(|| {
+            policy
+                .exec
+                .writable_dirs
+                .iter()
+                .map(|d| prefix_words(d.as_bytes()))
+                .collect()
+        })
+        .flatten();
+    if writable.is_none() {
+        flags |= CFG_F_WRITABLE_MAP;
+    }
+    if launchers.is_none() {
+        flags |= CFG_F_LAUNCHER_MAP;
+    }
+    if policy.egress.block_ldap_rmi {
+        flags |= CFG_F_BLOCK_LDAP_RMI;
+    }
+    if policy.egress.block_unexpected {
+        flags |= CFG_F_BLOCK_UNEXPECTED;
+    }
+    if policy.egress.quarantine {
+        flags |= CFG_F_QUARANTINE;
+    }
+    // Class bytes arriving on a connection a JVM made are the attack's third stage;
+    // explicitly allowlisted destinations are never watched, so they are never dropped.
+    if policy.mode == Mode::Enforce {
+        flags |= CFG_F_BLOCK_CLASS;
+    }
+    let mut config = Config {
+        flags,
+        scope_level: scope.level,
+        scope_cgroup_id: scope.id,
+        ..Config::default()
+    };
+    if let Some(slots) = launchers {
+        for (i, (key, from_path)) in slots.iter().enumerate() {
+            config.launchers[i] = comm_words(key);
+            if *from_path {
+                config.launcher_paths |= 1 << i;
+            }
+        }
+        config.n_launchers = slots.len() as u32;
+    }
+    if let Some(prefixes) = writable {
+        for (i, (words, masks)) in prefixes.iter().enumerate() {
+            config.writable[i] = *words;
+            config.writable_masks[i] = *masks;
+        }
+        config.n_writable = prefixes.len() as u32;
+    }
+    config
+}
+
+/// The launcher names `comm` is compared with inline (`Config::launchers`): each name, and
+/// the basename of each launcher path (flagged, to be confirmed by the path's hash), as
+/// `comm` holds them. `None` when they do not fit: the kernel then looks names up in
+/// `JVM_NAMES` instead.
+fn launcher_slots(policy: &Policy) -> Option<Vec<([u8; COMM_LEN], bool)>> {
+    let mut slots: Vec<([u8; COMM_LEN], bool)> = Vec::new();
+    for name in &policy.jvm.launchers {
+        let key = comm_key(name.as_bytes());
+        if !slots.iter().any(|(k, _)| *k == key) {
+            slots.push((key, false));
+        }
+    }
+    for path in &policy.jvm.launcher_paths {
+        let base = crate::policy::basename(path);
+        let key = comm_key(base.as_bytes());
+        if !slots.iter().any(|(k, _)| *k == key) {
+            slots.push((key, true));
+        }
+    }
+    (slots.len() <= LAUNCHER_SLOTS).then_some(slots)
+}
+
+/// A key of the kernel's `NET_ALLOW` LPM trie with its prefix length, as
+/// `aya::maps::lpm_trie::Key::new(prefix_len, key)` takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NetKeyPrefix {
+    /// Bits of `key` that must match: 32 (the JVM) plus the network's prefix in IPv6 terms.
+    pub prefix_len: u32,
+    /// The JVM's tgid (0 = every JVM), big-endian, then the 16-byte network address.
+    pub key: NetKey,
+}
+
+impl NetKeyPrefix {
+    /// The key as aya's trie map takes it.
+    pub fn trie_key(&self) -> Key<NetKey> {
+        Key::new(self.prefix_len, self.key)
+    }
+
+    /// The key for `cidr` in the scope of JVM `jvm_tgid` (0 = every JVM).
+    pub fn new(jvm_tgid: u32, cidr: &Cidr) -> NetKeyPrefix {
+        let mut key = [0u8; 20];
+        key[..4].copy_from_slice(&jvm_tgid.to_be_bytes());
+        key[4..].copy_from_slice(&cidr.addr());
+        NetKeyPrefix {
+            prefix_len: 32 + u32::from(cidr.prefix()),
+            key,
+        }
+    }
+}
+
+/// The `NET_ALLOW` entry of one union of rules, in the scope of JVM `jvm_tgid` (0: every JVM).
+fn net_allow(jvm_tgid: u32, union: &AllowUnion) -> (NetKeyPrefix, NetAllow) {
+    let mut value = NetAllow {
+        flags: if union.any_port { ALLOW_F_ANY_PORT } else { 0 },
+        // At most ALLOW_PORTS (8): `allow_unions` refuses more.
+        nports: union.ports.len() as u32,
+        ports: [0; ALLOW_PORTS],
+    };
+    for (slot, port) in value.ports.iter_mut().zip(&union.ports) {
+        *slot = *port;
+    }
+    (NetKeyPrefix::new(jvm_tgid, &union.network), value)
+}
+
+/// What to load into the kernel's `NET_ALLOW` trie for one scope: `(0, None)` gives the
+/// entries of the rules for every JVM (no `app`), `(tgid, Some(cmdline))` those of the
+/// app-scoped rules that apply to the JVM `tgid` with that command line (see
+/// [`crate::policy::EgressPolicy::allow_unions`]). Sorted by network.
+pub fn net_entries(
+    policy: &Policy,
+    jvm_tgid: u32,
+    jvm_cmdline: Option<&str>,
+) -> Result<Vec<(NetKeyPrefix, NetAllow)>, KernelAllowError> {
+    Ok(policy
+        .egress
+        .allow_unions(jvm_cmdline)?
+        .iter()
+        .map(|union| net_allow(jvm_tgid, union))
+        .collect())
+}
+
+/// The global entries, plus the host's own resolvers on the DNS ports: a JVM resolving a
+/// name is ordinary (its query names are still inspected in the kernel).
+pub fn global_net_entries(
+    policy: &Policy,
+    resolvers: &[std::net::IpAddr],
+) -> Result<Vec<(NetKeyPrefix, NetAllow)>, KernelAllowError> {
+    let mut with_resolvers = policy.clone();
+    let mut ports = policy.egress.dns_ports.clone();
+    ports.sort_unstable();
+    ports.dedup();
+    ports.truncate(ALLOW_PORTS);
+    for ip in resolvers {
+        // An address always parses as a network of itself.
+        let Ok(cidr) = Cidr::parse(&ip.to_string()) else {
+            continue;
+        };
+        with_resolvers.egress.allow.push(NetAllowRule {
+            app: None,
+            cidrs: vec![cidr],
+            ports: Some(ports.clone()),
+            reason: Some("a resolver of this host (/etc/resolv.conf)".to_owned()),
+        });
+    }
+    net_entries(&with_resolvers, 0, None)
+}
+
+/// The programs (for `EXEC_ALLOW` under the JVM's tgid) the policy's app-scoped allow rules
+/// grant the JVM with this command line.
+pub fn app_programs(policy: &Policy, jvm_cmdline: &str) -> Vec<String> {
+    policy
+        .exec
+        .allow
+        .iter()
+        .filter(|r| r.app.is_some() && r.applies_to(jvm_cmdline))
+        .flat_map(|r| r.programs.iter().cloned())
+        .collect()
+}
+
+/// The `EXEC_ALLOW` key of a program: the hash of its full path, or of its name as the
+/// kernel sees it (`comm`, cut at 15 bytes).
+pub(super) fn allow_key(jvm_tgid: u32, program: &str) -> AllowKey {
+    let hash = if program.contains('/') {
+        fnv1a(program.as_bytes())
+    } else {
+        fnv1a(&comm_key(program.as_bytes()))
+    };
+    AllowKey {
+        jvm_tgid,
+        _pad: 0,
+        hash,
+    }
+}
+
+/// Writes the policy's lists into the kernel's lookup maps.
+pub(super) fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
+    let mut ports =
+        Array::<_, u32>::try_from(map(ebpf, "PORT_CLASS")?).map_err(map_err("PORT_CLASS"))?;
+    let port_lists = [
+        (&policy.egress.ldap_ports, NetProtocol::Ldap),
+        (&policy.egress.rmi_ports, NetProtocol::Rmi),
+        (&policy.egress.dns_ports, NetProtocol::Dns),
+    ];
+    for (list, protocol) in port_lists {
+        for port in list {
+            ports
+                .set(u32::from(*port), protocol.code(), 0)
+                .map_err(map_err("PORT_CLASS"))?;
+        }
+    }
+
+    let mut names = HashMap::<_, [u8; COMM_LEN], u32>::try_from(map(ebpf, "JVM_NAMES")?)
+        .map_err(map_err("JVM_NAMES"))?;
+    for launcher in &policy.jvm.launchers {
+        names
+            .insert(comm_key(launcher.as_bytes()), 1, 0)
+            .map_err(map_err("JVM_NAMES"))?;
+    }
+    let mut paths =
+        HashMap::<_, u64, u32>::try_from(map(ebpf, "JVM_PATHS")?).map_err(map_err("JVM_PATHS"))?;
+    for path in &policy.jvm.launcher_paths {
+        paths
+            .insert(fnv1a(path.as_bytes()), 1, 0)
+            .map_err(map_err("JVM_PATHS"))?;
+    }
+
+    // Keyed as the kernel sees a program's name: `comm`, cut at 15 bytes.
+    let mut classes = HashMap::<_, [u8; COMM_LEN], u32>::try_from(map(ebpf, "EXEC_CLASS")?)
+        .map_err(map_err("EXEC_CLASS"))?;
+    let lists = [
+        (&policy.exec.shells, ProgramClass::Shell),
+        (&policy.exec.interpreters, ProgramClass::Interpreter),
+        (&policy.exec.downloaders, ProgramClass::Downloader),
+    ];
+    for (list, class) in lists {
+        for name in list {
+            classes
+                .insert(comm_key(name.as_bytes()), class.code(), 0)
+                .map_err(map_err("EXEC_CLASS"))?;
+        }
+    }
+    if policy.exec.memfd {
+        classes
+            .insert(comm_key(b"/memfd"), ProgramClass::Memfd.code(), 0)
+            .map_err(map_err("EXEC_CLASS"))?;
+    }
+
+    let mut dirs = LpmTrie::<_, [u8; PREFIX_LEN], u32>::try_from(map(ebpf, "WRITABLE_DIRS")?)
+        .map_err(map_err("WRITABLE_DIRS"))?;
+    for dir in &policy.exec.writable_dirs {
+        let mut data = [0u8; PREFIX_LEN];
+        let n = dir.len().min(PREFIX_LEN);
+        data[..n].copy_from_slice(&dir.as_bytes()[..n]);
+        dirs.insert(&Key::new((n * 8) as u32, data), 1, 0)
+            .map_err(map_err("WRITABLE_DIRS"))?;
+    }
+
+    let mut allow = HashMap::<_, AllowKey, u32>::try_from(map(ebpf, "EXEC_ALLOW")?)
+        .map_err(map_err("EXEC_ALLOW"))?;
+    for rule in policy.exec.allow.iter().filter(|r| r.app.is_none()) {
+        for p in &rule.programs {
+            allow
+                .insert(allow_key(0, p), 1, 0)
+                .map_err(map_err("EXEC_ALLOW"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(app: Option<&str>, cidrs: &[&str], ports: Option<&[u16]>) -> NetAllowRule {
+        NetAllowRule {
+            app: app.map(str::to_owned),
+            cidrs: cidrs
+                .iter()
+                .map(|c| Cidr::parse(c).expect("test cidr"))
+                .collect(),
+            ports: ports.map(<[u16]>::to_vec),
+            reason: None,
+        }
+    }
+
+    fn key(jvm_tgid: u32, cidr: &str) -> NetKeyPrefix {
+        NetKeyPrefix::new(jvm_tgid, &Cidr::parse(cidr).expect("test cidr"))
+    }
+
+    fn value(any_port: bool, ports: &[u16]) -> NetAllow {
+        let mut value = NetAllow {
+            flags: if any_port { ALLOW_F_ANY_PORT } else { 0 },
+            nports: ports.len() as u32,
+            ports: [0; ALLOW_PORTS],
+        };
+        value.ports[..ports.len()].copy_from_slice(ports);
+        value
+    }
+
+    #[test]
+    fn kernel_entries_merge_nested_networks() {
+        let mut p = Policy::builtin();
+        p.egress.allow = vec![
+            rule(None, &["10.0.0.0/8"], None),
+            rule(None, &["10.0.0.5/32"], Some(&[636])),
+        ];
+        let entries = net_entries(&p, 0, None).expect("fits");
+        assert_eq!(
+            entries,
+            [
+                // The /8 entry knows nothing of the /32 rule's port.
+                (key(0, "10.0.0.0/8"), value(true, &[])),
+                // The /32 is the longest match for 10.0.0.5: it carries the /8's any-port too.
+                (key(0, "10.0.0.5/32"), value(true, &[636])),
+            ]
+        );
+        assert_eq!(entries[0].0.prefix_len, 32 + 96 + 8);
+        assert_eq!(entries[1].0.prefix_len, 32 + 128);
+        assert_eq!(
+            entries[1].0.key,
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 5]
+        );
+    }
+
+    #[test]
+    fn kernel_entries_v6_dedup_and_port_union() {
+        let mut p = Policy::builtin();
+        p.egress.allow = vec![
+            rule(None, &["fd00::/8", "10.1.0.0/16"], Some(&[443, 8443])),
+            rule(None, &["fd00::/8"], Some(&[80, 443])),
+            rule(None, &["fd00:1::/32"], Some(&[22])),
+            // ::/0 covers the IPv4-mapped range too, as it does in the kernel.
+            rule(None, &["::/0"], Some(&[53])),
+        ];
+        let entries = net_entries(&p, 0, None).expect("fits");
+        assert_eq!(
+            entries,
+            [
+                (key(0, "::/0"), value(false, &[53])),
+                (key(0, "10.1.0.0/16"), value(false, &[53, 443, 8443])),
+                // Two rules with the same network: one entry, their ports merged once.
+                (key(0, "fd00::/8"), value(false, &[53, 80, 443, 8443])),
+                (
+                    key(0, "fd00:1::/32"),
+                    value(false, &[22, 53, 80, 443, 8443])
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn kernel_entries_per_scope() {
+        let mut p = Policy::builtin();
+        p.egress.allow = vec![
+            rule(None, &["127.0.0.0/8"], None),
+            rule(Some("auth-service.jar"), &["10.20.0.5"], Some(&[636])),
+            rule(Some("billing.jar"), &["10.30.0.0/16"], None),
+        ];
+        let global = net_entries(&p, 0, None).expect("fits");
+        assert_eq!(global, [(key(0, "127.0.0.0/8"), value(true, &[]))]);
+
+        let auth = net_entries(&p, 4242, Some("java -jar /srv/auth-service.jar")).expect("fits");
+        assert_eq!(auth, [(key(4242, "10.20.0.5/32"), value(false, &[636]))]);
+        assert_eq!(&auth[0].0.key[..4], &[0, 0, 0x10, 0x92]);
+
+        let other = net_entries(&p, 7, Some("java -jar shop.jar")).expect("fits");
+        assert!(other.is_empty());
+    }
+
+    #[test]
+    fn kernel_entries_refuse_more_ports_than_an_entry_holds() {
+        let mut p = Policy::builtin();
+        p.egress.allow = vec![
+            rule(None, &["10.0.0.0/8"], Some(&[1, 2, 3, 4, 5])),
+            rule(None, &["192.168.0.0/16"], Some(&[6, 7, 8, 9])),
+            rule(None, &["10.0.0.5"], Some(&[5, 6, 7, 8, 9])),
+        ];
+        let err = net_entries(&p, 0, None).expect_err("9 ports");
+        assert_eq!(
+            err,
+            KernelAllowError::TooManyPorts {
+                cidr: Cidr::parse("10.0.0.5").expect("cidr"),
+                rules: vec![0, 2],
+                ports: vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
+            }
+        );
+        assert!(err.to_string().starts_with(
+            "10.0.0.5/32: egress.allow[0] and egress.allow[2] together allow 9 ports"
+        ));
+    }
+}
