@@ -500,30 +500,28 @@ fn kept(out: &mut String, obs: &Observations) {
          [[exec.allow]] replace the built-in lists, so its rules are repeated here. ---",
     );
     for rule in &obs.kept_egress {
-        out.push_str("[[egress.allow]]\n");
-        if let Some(app) = &rule.app {
-            let _ = writeln!(out, "app = {}", quote(app));
-        }
-        let cidrs: Vec<String> = rule.cidrs.iter().map(|c| quote(&c.to_string())).collect();
-        let _ = writeln!(out, "cidrs = [{}]", cidrs.join(", "));
+        let cidrs: Vec<String> = rule.cidrs.iter().map(ToString::to_string).collect();
+        let mut keys = vec![("cidrs", strings(&cidrs))];
         if let Some(ports) = &rule.ports {
-            let _ = writeln!(out, "ports = {}", port_list(ports));
+            keys.push(("ports", port_array(ports)));
         }
-        if let Some(reason) = &rule.reason {
-            let _ = writeln!(out, "reason = {}", quote(reason));
-        }
+        out.push_str(&table_toml(
+            "egress",
+            Some("allow"),
+            rule.app.as_deref(),
+            keys,
+            rule.reason.as_deref(),
+        ));
         out.push('\n');
     }
     for rule in &obs.kept_exec {
-        out.push_str("[[exec.allow]]\n");
-        if let Some(app) = &rule.app {
-            let _ = writeln!(out, "app = {}", quote(app));
-        }
-        let programs: Vec<String> = rule.programs.iter().map(|p| quote(p)).collect();
-        let _ = writeln!(out, "programs = [{}]", programs.join(", "));
-        if let Some(reason) = &rule.reason {
-            let _ = writeln!(out, "reason = {}", quote(reason));
-        }
+        out.push_str(&table_toml(
+            "exec",
+            Some("allow"),
+            rule.app.as_deref(),
+            vec![("programs", strings(&rule.programs))],
+            rule.reason.as_deref(),
+        ));
         out.push('\n');
     }
 }
@@ -955,9 +953,15 @@ fn dns_section(out: &mut String, obs: &Observations, date: &str) {
             }
         }
     }
-    let resolvers: Vec<String> = other.keys().map(|ip| quote(&ip.to_string())).collect();
+    let resolvers: Vec<String> = other.keys().map(IpAddr::to_string).collect();
     // A table header after the arrays of tables above, so uncommenting it stays valid TOML.
-    let _ = writeln!(block, "[dns]\nresolvers = [{}]", resolvers.join(", "));
+    block.push_str(&table_toml(
+        "dns",
+        None,
+        None,
+        vec![("resolvers", strings(&resolvers))],
+        None,
+    ));
     out.push_str(&comment_out(&block));
     out.push('\n');
 }
@@ -972,28 +976,85 @@ fn push_rule(
     n: u64,
     what: &str,
 ) {
-    let cidrs: Vec<String> = cidrs.iter().map(|c| quote(c)).collect();
-    let _ = writeln!(out, "[[egress.allow]]\napp = {}", quote(app));
-    let _ = writeln!(out, "cidrs = [{}]", cidrs.join(", "));
+    let mut keys = vec![("cidrs", strings(cidrs))];
     if let Some(ports) = ports {
-        let _ = writeln!(out, "ports = {}", port_list(ports));
+        keys.push(("ports", port_array(ports)));
     }
     let reason = format!("learned {date}: {}", count(n, what));
-    let _ = writeln!(out, "reason = {}\n", quote(&reason));
+    out.push_str(&table_toml(
+        "egress",
+        Some("allow"),
+        Some(app),
+        keys,
+        Some(&reason),
+    ));
+    out.push('\n');
 }
 
 /// Writes one `[[exec.allow]]` rule.
 fn push_exec_rule(out: &mut String, app: &str, programs: &[&str], date: &str, n: u64, what: &str) {
-    let programs: Vec<String> = programs.iter().map(|p| quote(p)).collect();
-    let _ = writeln!(out, "[[exec.allow]]\napp = {}", quote(app));
-    let _ = writeln!(out, "programs = [{}]", programs.join(", "));
     let reason = format!("learned {date}: {}", count(n, what));
-    let _ = writeln!(out, "reason = {}\n", quote(&reason));
+    out.push_str(&table_toml(
+        "exec",
+        Some("allow"),
+        Some(app),
+        vec![("programs", strings(programs))],
+        Some(&reason),
+    ));
+    out.push('\n');
 }
 
-fn port_list(ports: &[u16]) -> String {
-    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-    format!("[{}]", ports.join(", "))
+/// One table as TOML, written by `toml_edit`: `[section]`, or `[[section.array]]` (one
+/// element of an array of tables), with `app` first, `keys` in order and `reason` last.
+fn table_toml(
+    section: &str,
+    array: Option<&str>,
+    app: Option<&str>,
+    keys: Vec<(&str, toml_edit::Value)>,
+    reason: Option<&str>,
+) -> String {
+    let mut table = toml_edit::Table::new();
+    let keys = app
+        .map(|app| ("app", string(app)))
+        .into_iter()
+        .chain(keys)
+        .chain(reason.map(|reason| ("reason", string(reason))));
+    for (key, value) in keys {
+        table.insert(key, toml_edit::Item::Value(value));
+    }
+    let mut doc = toml_edit::DocumentMut::new();
+    match array {
+        Some(name) => {
+            let mut elements = toml_edit::ArrayOfTables::new();
+            elements.push(table);
+            let mut parent = toml_edit::Table::new();
+            parent.set_implicit(true);
+            parent.insert(name, toml_edit::Item::ArrayOfTables(elements));
+            doc.insert(section, toml_edit::Item::Table(parent));
+        }
+        None => {
+            doc.insert(section, toml_edit::Item::Table(table));
+        }
+    }
+    doc.to_string()
+}
+
+/// A TOML string value, always a one-line basic string: text from the host (paths, command
+/// lines) can then break neither the string nor a comment the rule is commented out in.
+fn string(text: &str) -> toml_edit::Value {
+    // Parsed from its basic-string encoding, a value keeps that form when written
+    // (`toml_edit` would otherwise pick a multi-line or literal string for such text).
+    quote(text)
+        .parse()
+        .unwrap_or_else(|_| toml_edit::Value::from(text))
+}
+
+fn strings(items: &[impl AsRef<str>]) -> toml_edit::Value {
+    toml_edit::Value::Array(items.iter().map(|i| string(i.as_ref())).collect())
+}
+
+fn port_array(ports: &[u16]) -> toml_edit::Value {
+    toml_edit::Value::Array(ports.iter().map(|p| i64::from(*p)).collect())
 }
 
 /// "port 389", "ports 389, 636".
@@ -1031,26 +1092,14 @@ fn count(n: impl TryInto<u64>, noun: &str) -> String {
     }
 }
 
-/// A TOML basic string: every character TOML does not allow raw is escaped, so text from
-/// the host (paths, command lines) can neither break the string nor the comment it is in.
+/// A TOML basic string (by `toml_write`, the encoder `toml_edit` uses): every character TOML
+/// does not allow raw is escaped, so text from the host (paths, command lines) can neither
+/// break the string nor the comment it is in.
 fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    use toml_write::ToTomlValue as _;
+    toml_write::TomlStringBuilder::new(text)
+        .as_basic()
+        .to_toml_value()
 }
 
 /// `text` as `#` comment lines of at most about 92 columns. Control characters (none should
