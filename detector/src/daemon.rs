@@ -628,6 +628,13 @@ impl Daemon {
                     p.exe.clone().unwrap_or_default(),
                     p.argv.clone(),
                 );
+                // What the kernel's events would have carried: packets reach the JVM by
+                // cgroup id (`jndi_probe` finds its JVM that way).
+                entry.cgroup_id = p
+                    .cgroup
+                    .as_deref()
+                    .and_then(|c| procfs::cgroup_id(&scope.mount, c))
+                    .unwrap_or(0);
                 entry.cgroup_path = p.cgroup.clone();
                 entry.lineage = Some(crate::events::LineageRef {
                     jvm_tgid: root.jvm_tgid,
