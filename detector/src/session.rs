@@ -189,7 +189,15 @@ impl Session {
                 if let Err(e) = handle.sensors.track(p.pid, kernel_lineage) {
                     tracing::error!("tracking pre-existing process {}: {e}", p.pid);
                 }
-                let event = Event::Exec(seeded_exec(p, lineage));
+                let mut exec = seeded_exec(p, lineage);
+                // What the kernel's events would have carried: packets reach the JVM by
+                // cgroup id (`jndi_probe` finds its JVM that way).
+                exec.task.cgroup_id = p
+                    .cgroup
+                    .as_deref()
+                    .and_then(|c| procfs::cgroup_id(&handle.scope.mount, c))
+                    .unwrap_or(0);
+                let event = Event::Exec(exec);
                 consumer.event(handle, &event, Origin::Seeded);
                 for child in children.get(&p.pid).into_iter().flatten() {
                     stack.push((child, depth + 1));

@@ -50,8 +50,7 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Waits for the JVM to listen, then sends the probe.
-fn probe(program: &RunningProgram, port: u16) {
+fn wait_listening(program: &RunningProgram) {
     let deadline = Instant::now() + scaled(Duration::from_secs(20));
     while !program.stdout_so_far().contains("listening") {
         assert!(
@@ -61,6 +60,11 @@ fn probe(program: &RunningProgram, port: u16) {
         );
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Waits for the JVM to listen, then sends the probe.
+fn probe(program: &RunningProgram, port: u16) {
+    wait_listening(program);
     let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to the JVM");
     // Bounded: in enforce mode the JVM may be frozen before it closes the connection.
     conn.set_read_timeout(Some(Duration::from_secs(5)))
@@ -77,20 +81,48 @@ fn rule_is(name: &'static str) -> impl Fn(&Value) -> bool {
     move |a| alert::rule(a) == Some(name)
 }
 
+/// Which starts first: on a real host almost every JVM predates the detector.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    DetectorFirst,
+    JvmFirst,
+}
+
 /// The JVM runs in the returned cgroup, which must outlive the checks on the JVM.
-fn scenario(mode: Mode, on_chain: &str) -> (TestCgroup, Detector, Vec<Value>, RunningProgram) {
-    let cgroup = TestCgroup::create(&format!("inbound-{}", mode.as_str()));
+fn scenario(
+    mode: Mode,
+    on_chain: &str,
+    order: Order,
+) -> (TestCgroup, Detector, Vec<Value>, RunningProgram) {
+    let first = if order == Order::JvmFirst {
+        "-jvm-first"
+    } else {
+        ""
+    };
+    let cgroup = TestCgroup::create(&format!("inbound-{}{first}", mode.as_str()));
     let policy = format!(
         "mode = \"{}\"\n[response]\non_chain = \"{on_chain}\"\n",
         mode.as_str()
     );
-    let detector = Detector::start(&policy, mode, &cgroup);
     let classes = class_server();
     let port = free_port();
-    let program = JavaProgram::new("Inbound")
-        .arg(port.to_string())
-        .arg(format!("http://{classes}/Exploit.class"))
-        .spawn_in_cgroup(&cgroup);
+    let start_jvm = || {
+        JavaProgram::new("Inbound")
+            .arg(port.to_string())
+            .arg(format!("http://{classes}/Exploit.class"))
+            .spawn_in_cgroup(&cgroup)
+    };
+    let (detector, program) = match order {
+        Order::DetectorFirst => {
+            let detector = Detector::start(&policy, mode, &cgroup);
+            (detector, start_jvm())
+        }
+        Order::JvmFirst => {
+            let program = start_jvm();
+            wait_listening(&program);
+            (Detector::start(&policy, mode, &cgroup), program)
+        }
+    };
     probe(&program, port);
     let chain = detector.wait_for_alerts(rule_is("exploit_chain"), 1, Duration::from_secs(20));
     (cgroup, detector, chain, program)
@@ -98,10 +130,21 @@ fn scenario(mode: Mode, on_chain: &str) -> (TestCgroup, Detector, Vec<Value>, Ru
 
 #[test]
 fn probe_and_class_download_make_one_incident() {
+    one_incident(Order::DetectorFirst);
+}
+
+/// The same attack on a JVM that was serving before the detector started: the daemon seeds it
+/// from /proc and inspects its packets all the same.
+#[test]
+fn probe_to_a_jvm_started_before_the_detector_makes_the_same_incident() {
+    one_incident(Order::JvmFirst);
+}
+
+fn one_incident(order: Order) {
     if !require_kernel_support() {
         return;
     }
-    let (_cgroup, mut detector, chains, program) = scenario(Mode::Monitor, "quarantine");
+    let (_cgroup, mut detector, chains, program) = scenario(Mode::Monitor, "quarantine", order);
     let probes = detector.wait_for_alerts(rule_is("jndi_probe"), 1, Duration::from_secs(10));
     let classes =
         detector.wait_for_alerts(rule_is("jvm_class_download"), 1, Duration::from_secs(10));
@@ -170,7 +213,8 @@ fn enforce_drops_the_class_and_freezes_the_jvm() {
     if !require_kernel_support() {
         return;
     }
-    let (_cgroup, mut detector, chains, program) = scenario(Mode::Enforce, "freeze");
+    let (_cgroup, mut detector, chains, program) =
+        scenario(Mode::Enforce, "freeze", Order::DetectorFirst);
     let classes =
         detector.wait_for_alerts(rule_is("jvm_class_download"), 1, Duration::from_secs(10));
     assert_eq!(classes[0]["action"], "blocked");

@@ -139,6 +139,16 @@ pub fn cgroup_within(cgroup: &str, scope: &str) -> bool {
     scope.is_empty() || cgroup == scope || cgroup.starts_with(&format!("{scope}/"))
 }
 
+/// The cgroup v2 id of `cgroup` (a path such as `/a/b` in the hierarchy mounted at `mount`):
+/// its directory's inode number, what `bpf_get_current_cgroup_id` and `bpf_skb_cgroup_id`
+/// return. `None` once the cgroup is gone.
+pub fn cgroup_id(mount: &Path, cgroup: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(mount.join(cgroup.trim_start_matches('/')))
+        .ok()
+        .map(|m| m.ino())
+}
+
 /// Resolves `--cgroup PATH` (a directory of the cgroup v2 mount, or a path relative to
 /// its root) to (absolute directory, path within the hierarchy).
 pub fn resolve_cgroup(mount: &Path, arg: &Path) -> Option<(PathBuf, String)> {
