@@ -17,7 +17,7 @@ use aya::maps::{MapData, RingBuf};
 use detector_common::Lineage;
 use tokio::{
     io::{unix::AsyncFd, Interest},
-    signal::unix::{signal, SignalKind},
+    signal::unix::{signal, Signal, SignalKind},
 };
 
 use crate::{
@@ -103,6 +103,10 @@ pub struct SessionHandle {
 pub struct Session {
     ring: AsyncFd<RingBuf<MapData>>,
     handle: SessionHandle,
+    /// Installed at start, before any ready line: a SIGTERM right after it must end the
+    /// run cleanly, not kill the process.
+    sigterm: Signal,
+    sigint: Signal,
 }
 
 impl std::fmt::Debug for Session {
@@ -126,6 +130,8 @@ impl Session {
             .map_err(|e| anyhow::anyhow!("polling the event ring buffer: {e}"))?;
         Ok(Session {
             ring,
+            sigterm: signal(SignalKind::terminate())?,
+            sigint: signal(SignalKind::interrupt())?,
             handle: SessionHandle {
                 sensors,
                 scope,
@@ -215,13 +221,16 @@ impl Session {
         consumer: &mut impl Consumer,
         deadline: Option<Duration>,
     ) -> anyhow::Result<Ended> {
-        let mut sigterm = signal(SignalKind::terminate())?;
-        let mut sigint = signal(SignalKind::interrupt())?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
         let deadline = tokio::time::sleep(deadline.unwrap_or(Duration::MAX));
         tokio::pin!(deadline);
-        let Session { ring, handle } = self;
+        let Session {
+            ring,
+            handle,
+            sigterm,
+            sigint,
+        } = self;
         let ended = loop {
             tokio::select! {
                 _ = sigterm.recv() => break Ended::Signal,
