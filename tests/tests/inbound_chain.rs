@@ -79,7 +79,7 @@ fn rule_is(name: &'static str) -> impl Fn(&Value) -> bool {
 
 /// The JVM runs in the returned cgroup, which must outlive the checks on the JVM.
 fn scenario(mode: Mode, on_chain: &str) -> (TestCgroup, Detector, Vec<Value>, RunningProgram) {
-    let cgroup = TestCgroup::create(&format!("inbound-{}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("inbound-{}", mode.as_str()));
     let policy = format!(
         "mode = \"{}\"\n[response]\non_chain = \"{on_chain}\"\n",
         mode.as_str()
