@@ -40,8 +40,10 @@ impl Cgroup {
             // Left behind by an earlier run whose pid was recycled; start clean.
             cgroup.remove();
         }
-        fs::create_dir(&cgroup.path)
-            .map_err(Error::io(format!("creating cgroup {}", cgroup.path.display())))?;
+        fs::create_dir(&cgroup.path).map_err(Error::io(format!(
+            "creating cgroup {}",
+            cgroup.path.display()
+        )))?;
         Ok(cgroup)
     }
 

@@ -51,6 +51,15 @@ pub fn binary() -> Result<PathBuf, Error> {
     }
 }
 
+/// The last lines of a program's stderr, ready to append to an error message.
+pub fn tail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return "; it printed nothing on stderr".to_owned();
+    }
+    let start = lines.len().saturating_sub(TAIL_LINES);
+    format!("; its stderr ends with:\n  {}", lines[start..].join("\n  "))
+}
+
 // === impl Launch ===
 
 /// How to start `detector run [--config FILE] --mode MODE [--cgroup DIR] [EXTRA...]`.
@@ -301,7 +310,10 @@ impl Detector {
             Ok(None) => "; the daemon is still running".to_owned(),
             Ok(Some(status)) => {
                 self.output.wait_closed(Duration::from_secs(2));
-                format!("; the daemon exited ({status}){}", self.output.lock().tail())
+                format!(
+                    "; the daemon exited ({status}){}",
+                    self.output.lock().tail()
+                )
             }
             Err(err) => format!("; {err}"),
         }
@@ -594,16 +606,8 @@ impl OutputState {
         text
     }
 
-    /// The last lines of stderr, ready to append to an error message.
     fn tail(&self) -> String {
-        if self.stderr.is_empty() {
-            return "; it printed nothing on stderr".to_owned();
-        }
-        let start = self.stderr.len().saturating_sub(TAIL_LINES);
-        format!(
-            "; its stderr ends with:\n  {}",
-            self.stderr[start..].join("\n  ")
-        )
+        tail(&self.stderr)
     }
 }
 

@@ -10,8 +10,7 @@ use std::{
 use crate::{command_line, Error};
 
 /// What to do when a JDK tool or python is missing.
-pub const SETUP_HINT: &str =
-    "`cargo xtask setup` installs openjdk-17-jdk-headless and python3";
+pub const SETUP_HINT: &str = "`cargo xtask setup` installs openjdk-17-jdk-headless and python3";
 
 /// The first executable file called `name` in `$PATH`.
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -26,8 +25,7 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 
 /// [`find_on_path`], or an error that says how to install it.
 pub fn require_on_path(name: &str) -> Result<PathBuf, Error> {
-    find_on_path(name)
-        .ok_or_else(|| Error::Failed(format!("{name} is not on PATH ({SETUP_HINT})")))
+    find_on_path(name).ok_or_else(|| Error::Failed(format!("{name} is not on PATH ({SETUP_HINT})")))
 }
 
 /// `java -cp CLASSPATH CLASS`, with stdin closed; the caller adds arguments and output

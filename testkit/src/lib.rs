@@ -20,12 +20,7 @@ pub mod java;
 mod scratch;
 pub mod servers;
 
-use std::{
-    env,
-    path::PathBuf,
-    process::Command,
-    time::Duration,
-};
+use std::{env, path::PathBuf, process::Command, time::Duration};
 
 pub use cgroup::Cgroup;
 pub use daemon::{Detector, Launch, Stats};

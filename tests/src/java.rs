@@ -14,7 +14,6 @@ use testkit::java::{self, Javac};
 
 use crate::{program, ProgramRun, RunningProgram, TestCgroup, PROGRAM_TIMEOUT};
 
-
 /// Where `javac` put the classes, or why it could not.
 static CLASSES: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 

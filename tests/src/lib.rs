@@ -67,9 +67,14 @@ pub const PROGRAM_TIMEOUT: Duration = Duration::from_secs(30);
 /// panics instead: a CI job that silently skipped every scenario would look green.
 pub fn require_kernel_support() -> bool {
     let missing = if !testkit::is_root() {
-        Some("not running as root; the detector needs CAP_BPF and the tests create cgroups".to_owned())
+        Some(
+            "not running as root; the detector needs CAP_BPF and the tests create cgroups"
+                .to_owned(),
+        )
     } else {
-        testkit::cgroup::cgroup2_mount().err().map(|e| e.to_string())
+        testkit::cgroup::cgroup2_mount()
+            .err()
+            .map(|e| e.to_string())
     };
     let Some(reason) = missing else {
         return true;
