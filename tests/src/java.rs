@@ -10,9 +10,9 @@ use std::{
     sync::OnceLock,
 };
 
-use crate::{program, ProgramRun, RunningProgram, TestCgroup, PROGRAM_TIMEOUT};
+use testkit::java::{self, Javac};
 
-const SETUP_HINT: &str = "run `cargo xtask setup` (it installs openjdk-17-jdk-headless)";
+use crate::{program, ProgramRun, RunningProgram, TestCgroup, PROGRAM_TIMEOUT};
 
 /// Where `javac` put the classes, or why it could not.
 static CLASSES: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -75,23 +75,11 @@ fn compile_sources() -> Result<PathBuf, String> {
 }
 
 fn run_javac(sources: &[PathBuf], out_dir: &Path) -> Result<(), String> {
-    let javac =
-        program::find_on_path("javac").ok_or(format!("javac not found on PATH; {SETUP_HINT}"))?;
-    let output = Command::new(&javac)
-        .args(["-Xlint:all", "-encoding", "UTF-8", "-d"])
-        .arg(out_dir)
+    let javac = java::require_on_path("javac").map_err(|e| e.to_string())?;
+    Javac::new(&javac, &["-Xlint:all", "-encoding", "UTF-8"], out_dir)
         .args(sources)
-        .output()
-        .map_err(|e| format!("running {}: {e}; {SETUP_HINT}", javac.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "javac failed ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(())
+        .run()
+        .map_err(|e| e.to_string())
 }
 
 /// The sources' names and a hash of their contents: equal fingerprints, same classes.
@@ -155,14 +143,9 @@ impl JavaProgram {
 
     fn command(&self) -> Command {
         let classes = compile();
-        let java = program::find_on_path("java")
-            .unwrap_or_else(|| panic!("java not found on PATH; {SETUP_HINT}"));
-        let mut command = Command::new(java);
-        command
-            .arg("-cp")
-            .arg(classes)
-            .arg(&self.class)
-            .args(&self.args);
+        let java = java::require_on_path("java").unwrap_or_else(|e| panic!("{e}"));
+        let mut command = java::java(java, classes, &self.class);
+        command.args(&self.args);
         if let Some(cwd) = &self.cwd {
             command.current_dir(cwd);
         }

@@ -22,18 +22,14 @@
 //! share the kernel's tracepoints and the cgroup hierarchy.
 
 pub mod alert;
-mod cgroup;
 mod daemon;
 mod java;
 mod policy;
 mod program;
 pub mod receivers;
-mod scratch;
-pub mod servers;
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
-pub use cgroup::TestCgroup;
 pub use daemon::{
     assert_nothing_lost, assert_nothing_lost_with_egress, binary as detector_binary, Detector,
     EGRESS_LOST_KINDS,
@@ -44,9 +40,13 @@ pub use program::{
     find_on_path, python3, python_ldap_bind, spawn, spawn_in_cgroup, ProgramRun, RunningProgram,
     EPERM_MESSAGE, LDAP_BIND_REQUEST,
 };
-pub use scratch::{unique_name, RemoveOnDrop, ScratchDir};
-pub use servers::{
-    Tally, TcpReply, TcpServer, UdpReply, UdpServer, LOOPBACK_V4, LOOPBACK_V6, SERVER_TIMEOUT,
+/// The harness pieces shared with the lab and the benchmarks.
+pub use testkit::{
+    scaled, servers,
+    servers::{
+        Tally, TcpReply, TcpServer, UdpReply, UdpServer, LOOPBACK_V4, LOOPBACK_V6, SERVER_TIMEOUT,
+    },
+    unique_name, workspace_root, Cgroup as TestCgroup, RemoveOnDrop, ScratchDir,
 };
 
 /// How long an alert may take from the offending exec or connect to a line on the daemon's
@@ -60,48 +60,21 @@ pub const SETTLE_TIME: Duration = Duration::from_secs(1);
 /// How long a scenario program may run before the harness kills it and fails the test.
 pub const PROGRAM_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A harness deadline stretched by `DETECTOR_TEST_TIMEOUT_SCALE` (a whole factor, default 1).
-///
-/// The kernel matrix (`cargo xtask kernels`) runs these tests in QEMU without KVM, where a JVM
-/// starts several times slower than on the host. Only how long the harness waits for something
-/// is stretched, in its waiting primitives ([`Detector`], [`RunningProgram::wait`], the
-/// servers); what a test asserts is not.
-pub fn scaled(timeout: Duration) -> Duration {
-    let factor = std::env::var("DETECTOR_TEST_TIMEOUT_SCALE")
-        .ok()
-        .map(|v| {
-            v.parse::<u32>()
-                .ok()
-                .filter(|f| *f >= 1)
-                .unwrap_or_else(|| {
-                    panic!("DETECTOR_TEST_TIMEOUT_SCALE={v:?}: expected a whole number >= 1")
-                })
-        })
-        .unwrap_or(1);
-    timeout * factor
-}
-
-/// The workspace root: the parent of this crate's directory.
-pub fn workspace_root() -> PathBuf {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .expect("the integration-tests crate lives inside the workspace")
-        .to_path_buf()
-}
-
 /// Whether this machine can run the end-to-end tests: root (to load eBPF programs and create
 /// cgroups) and a cgroup v2 hierarchy (the daemon's `--cgroup` scope).
 ///
 /// Returns `false` after printing why, so the caller can return early. Under `CI=true` it
 /// panics instead: a CI job that silently skipped every scenario would look green.
 pub fn require_kernel_support() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    let missing = if euid != 0 {
-        Some(format!("not running as root (euid {euid}); the detector needs CAP_BPF and the tests create cgroups"))
+    let missing = if !testkit::is_root() {
+        Some(
+            "not running as root; the detector needs CAP_BPF and the tests create cgroups"
+                .to_owned(),
+        )
     } else {
-        cgroup::cgroup2_mount().err()
+        testkit::cgroup::cgroup2_mount()
+            .err()
+            .map(|e| e.to_string())
     };
     let Some(reason) = missing else {
         return true;

@@ -4,40 +4,7 @@
 
 use std::fmt::Write as _;
 
-/// `detector run --mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Report only: alerts say `"action": "reported"` and nothing is stopped.
-    Monitor,
-    /// Kill the offending process: alerts say `"action": "killed"`.
-    Enforce,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Monitor => "monitor",
-            Mode::Enforce => "enforce",
-        }
-    }
-
-    /// The `action` an alert for a blocked-by-policy exec carries in this mode.
-    pub fn expected_action(self) -> &'static str {
-        match self {
-            Mode::Monitor => "reported",
-            Mode::Enforce => "killed",
-        }
-    }
-
-    /// The `action` an alert for egress the policy denies carries in this mode: the kernel
-    /// refuses the connect (EPERM) or drops the socket's packets, so nothing is killed.
-    pub fn egress_action(self) -> &'static str {
-        match self {
-            Mode::Monitor => "reported",
-            Mode::Enforce => "blocked",
-        }
-    }
-}
+pub use testkit::Mode;
 
 /// A policy TOML for one test.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! Running a scenario program inside the test cgroup and reading back what it reported.
 
 use std::{
-    env, fmt,
+    fmt,
     io::Read,
     net::SocketAddr,
     os::unix::process::ExitStatusExt,
@@ -18,16 +18,7 @@ use crate::TestCgroup;
 /// refused.
 pub const EPERM_MESSAGE: &str = "Operation not permitted";
 
-/// The first executable file called `name` in `$PATH`.
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    env::split_paths(&env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
+pub use testkit::find_on_path;
 
 /// The real interpreter behind `python3` on PATH (`sys.executable`): a pyenv shim is a bash
 /// script, whose extra processes are not what a scenario means to run.

@@ -16,7 +16,7 @@ fn allowed_perl_is_left_alone(mode: Mode) {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create(&format!("allowlisted-{}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("allowlisted-{}", mode.as_str()));
     let scratch = ScratchDir::new(&format!("allowlisted-{}", mode.as_str()));
     let policy = Policy::new(mode).allow(Some("AllowedChild"), &["/usr/bin/perl"]);
     let mut detector = Detector::with_policy(&policy, &cgroup);

@@ -15,7 +15,7 @@ fn attaches(mode: Mode) {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create(&format!("attach-{}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("attach-{}", mode.as_str()));
     let mut detector = Detector::with_policy(&Policy::new(mode), &cgroup);
     assert_nothing_lost_with_egress(&detector.stop());
 }

@@ -43,7 +43,7 @@ fn allowlisted_directory(mode: Mode) {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create(&format!("egress-allowlisted-{}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("egress-allowlisted-{}", mode.as_str()));
     let scratch = ScratchDir::new(&format!("egress-allowlisted-{}", mode.as_str()));
     let directory = TcpServer::silent(LOOPBACK_V4, 1389);
     let policy = Policy::new(mode).allow_egress(Some("JndiLookup"), &["127.0.0.1/32"], &[1389]);
@@ -69,7 +69,7 @@ fn loopback_http_and_non_jvm_ldap(mode: Mode) {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create(&format!("egress-benign-{}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("egress-benign-{}", mode.as_str()));
     let scratch = ScratchDir::new(&format!("egress-benign-{}", mode.as_str()));
     let http = TcpServer::http(LOOPBACK_V4, 18080);
     let directory = TcpServer::silent(LOOPBACK_V4, 1389);

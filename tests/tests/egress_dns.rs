@@ -68,7 +68,7 @@ fn jndi_dns_lookup_to_an_unknown_server_is_exfil() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("egress-dns-server");
+    let cgroup = TestCgroup::new("egress-dns-server");
     let server = UdpServer::start(LOOPBACK_V4, 5353, UdpReply::DnsNxDomain);
     let mut detector = Detector::with_policy(&Policy::new(Mode::Monitor), &cgroup);
 
@@ -86,7 +86,7 @@ fn secret_in_a_query_name_is_exfil_even_to_a_trusted_resolver() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("egress-dns-secret");
+    let cgroup = TestCgroup::new("egress-dns-secret");
     let server = UdpServer::start(LOOPBACK_V4, 5353, UdpReply::DnsNxDomain);
     let policy = Policy::new(Mode::Monitor).dns_resolvers(&["127.0.0.1"]);
     let mut detector = Detector::with_policy(&policy, &cgroup);

@@ -16,7 +16,7 @@ fn ldap_lookup_over_ipv6(mode: Mode) {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create(&format!("egress-ipv6-{}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("egress-ipv6-{}", mode.as_str()));
     let server = TcpServer::silent(LOOPBACK_V6, 1389);
     let mut detector = Detector::with_policy(&Policy::new(mode), &cgroup);
 

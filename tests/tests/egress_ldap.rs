@@ -19,7 +19,7 @@ fn ldap_lookup(mode: Mode) {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create(&format!("egress-ldap-{}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("egress-ldap-{}", mode.as_str()));
     let server = TcpServer::silent(LOOPBACK_V4, 1389);
     let mut detector = Detector::with_policy(&Policy::new(mode), &cgroup);
 

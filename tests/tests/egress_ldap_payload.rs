@@ -20,7 +20,7 @@ fn ldap_on_a_non_standard_port(mode: Mode) {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create(&format!("egress-ldap-payload-{}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("egress-ldap-payload-{}", mode.as_str()));
     let server = TcpServer::silent(LOOPBACK_V4, 10389);
     let mut detector = Detector::with_policy(&Policy::new(mode), &cgroup);
 

@@ -23,7 +23,7 @@ fn caught_jvm_is_quarantined() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("egress-quarantine");
+    let cgroup = TestCgroup::new("egress-quarantine");
     let directory = TcpServer::silent(LOOPBACK_V4, 1389);
     let http = TcpServer::http(LOOPBACK_V4, 18080);
     let policy = Policy::new(Mode::Enforce)

@@ -20,7 +20,7 @@ fn rmi_lookup(mode: Mode) {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create(&format!("egress-rmi-{}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("egress-rmi-{}", mode.as_str()));
     let server = TcpServer::silent(LOOPBACK_V4, 1099);
     let mut detector = Detector::with_policy(&Policy::new(mode), &cgroup);
 

@@ -19,7 +19,7 @@ fn connect_outside_the_allowlist(mode: Mode) {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create(&format!("egress-unexpected-{}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("egress-unexpected-{}", mode.as_str()));
     let server = TcpServer::http(LOOPBACK_V4, 18080);
     let policy =
         Policy::new(mode)

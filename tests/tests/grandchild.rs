@@ -15,7 +15,7 @@ fn grandchild_shell_is_attributed_to_the_jvm() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("grandchild");
+    let cgroup = TestCgroup::new("grandchild");
     let scratch = ScratchDir::new("grandchild");
     let mut detector = Detector::with_policy(&Policy::new(Mode::Monitor), &cgroup);
 

@@ -99,7 +99,7 @@ fn scenario(
     } else {
         ""
     };
-    let cgroup = TestCgroup::create(&format!("inbound-{}{first}", mode.as_str()));
+    let cgroup = TestCgroup::new(&format!("inbound-{}{first}", mode.as_str()));
     let policy = format!(
         "mode = \"{}\"\n[response]\non_chain = \"{on_chain}\"\n",
         mode.as_str()

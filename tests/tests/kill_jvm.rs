@@ -18,7 +18,7 @@ fn jvm_that_spawned_a_shell_is_killed() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("kill-jvm");
+    let cgroup = TestCgroup::new("kill-jvm");
     let scratch = ScratchDir::new("kill-jvm");
     let mut detector = Detector::with_policy(&Policy::new(Mode::Enforce).kill_jvm(true), &cgroup);
 

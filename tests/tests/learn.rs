@@ -236,7 +236,7 @@ fn learn_suggests_the_egress_and_programs_of_a_jvm() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("learn");
+    let cgroup = TestCgroup::new("learn");
     let scratch = ScratchDir::new("learn");
     compile(scratch.path());
     let http = TcpServer::http(LOOPBACK_V4, 0);
@@ -318,7 +318,7 @@ fn sigint_ends_learning_early_and_still_writes_the_policy() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("learn-sigint");
+    let cgroup = TestCgroup::new("learn-sigint");
     let scratch = ScratchDir::new("learn-sigint");
     let output = scratch.file("learned.toml");
     let started = Instant::now();

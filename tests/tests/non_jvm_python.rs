@@ -16,7 +16,7 @@ fn shell_spawned_by_python_raises_no_alert() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("non-jvm-python");
+    let cgroup = TestCgroup::new("non-jvm-python");
     let scratch = ScratchDir::new("non-jvm-python");
     let mut detector = Detector::with_policy(&Policy::new(Mode::Monitor), &cgroup);
 

@@ -14,7 +14,7 @@ fn ordinary_child_of_jvm_raises_no_alert() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("processbuilder-benign");
+    let cgroup = TestCgroup::new("processbuilder-benign");
     let scratch = ScratchDir::new("processbuilder-benign");
     let mut detector = Detector::with_policy(&Policy::new(Mode::Monitor), &cgroup);
 

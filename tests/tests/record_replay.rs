@@ -38,7 +38,7 @@ fn replay_reproduces_live_alerts_and_honours_a_new_policy() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("record-replay");
+    let cgroup = TestCgroup::new("record-replay");
     let scratch = ScratchDir::new("record-replay");
     let recording = scratch.file("events.jsonl");
     let policy = Policy::new(Mode::Monitor);

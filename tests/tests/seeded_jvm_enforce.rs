@@ -18,7 +18,7 @@ fn shell_of_a_jvm_started_before_the_detector_is_killed() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("seeded-enforce");
+    let cgroup = TestCgroup::new("seeded-enforce");
     let scratch = ScratchDir::new("seeded-enforce");
     let canary = scratch.file("canary");
     let go = scratch.file("go");

@@ -14,7 +14,7 @@ fn shell_spawned_by_jvm_is_killed_before_it_acts() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("shell-enforce");
+    let cgroup = TestCgroup::new("shell-enforce");
     let scratch = ScratchDir::new("shell-enforce");
     let mut detector = Detector::with_policy(&Policy::new(Mode::Enforce), &cgroup);
 

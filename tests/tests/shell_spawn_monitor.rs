@@ -16,7 +16,7 @@ fn shell_spawned_by_jvm_is_reported_and_runs() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::create("shell-monitor");
+    let cgroup = TestCgroup::new("shell-monitor");
     let scratch = ScratchDir::new("shell-monitor");
     let mut detector = Detector::with_policy(&Policy::new(Mode::Monitor), &cgroup);
 

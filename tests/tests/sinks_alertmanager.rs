@@ -32,7 +32,7 @@ fn alertmanager_receives_the_shell_spawn_alert() {
         toml_str(&scratch.file("spool").to_string_lossy()),
         toml_str(&am.url()),
     );
-    let cgroup = TestCgroup::create("sinks-alertmanager");
+    let cgroup = TestCgroup::new("sinks-alertmanager");
     let mut detector = Detector::start(&policy, Mode::Monitor, &cgroup);
 
     let run = JavaProgram::new("SpawnShell")

@@ -100,7 +100,7 @@ fn run_refuses_to_start_without_a_sink_secret() {
          routing_key_env = \"DETECTOR_TEST_UNSET_ROUTING_KEY\"\n",
     )
     .expect("write policy");
-    let cgroup = TestCgroup::create("sinks-config-secret");
+    let cgroup = TestCgroup::new("sinks-config-secret");
     let out = Command::new(detector_binary())
         .arg("run")
         .arg("--config")

@@ -185,7 +185,7 @@ fn pagerduty_and_slack_payloads_match_the_public_formats() {
         toml_str(&pagerduty.url("/v2/enqueue")),
         toml_str(&slack_url_file.to_string_lossy()),
     );
-    let cgroup = TestCgroup::create("sinks-payloads");
+    let cgroup = TestCgroup::new("sinks-payloads");
     let mut detector = Detector::start(&policy, Mode::Monitor, &cgroup);
 
     let run = JavaProgram::new("AllowedChild")

@@ -32,7 +32,7 @@ fn spooled_alerts_are_delivered_after_a_restart() {
         toml_str(&spool_dir.to_string_lossy()),
         toml_str(&format!("http://127.0.0.1:{port}/alerts")),
     );
-    let cgroup = TestCgroup::create("sinks-restart");
+    let cgroup = TestCgroup::new("sinks-restart");
 
     // Run 1: the receiver is down.
     let mut detector = Detector::start(&policy, Mode::Monitor, &cgroup);

@@ -49,7 +49,7 @@ fn webhook_retries_until_every_alert_arrives_in_order_and_signed() {
         toml_str(&receiver.url("/hooks/detector")),
         toml_str(&key_file.to_string_lossy()),
     );
-    let cgroup = TestCgroup::create("sinks-retry");
+    let cgroup = TestCgroup::new("sinks-retry");
     let mut detector = Detector::start(&policy, Mode::Monitor, &cgroup);
 
     for i in 0..3 {

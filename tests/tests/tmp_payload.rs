@@ -21,7 +21,7 @@ fn run_payload(kind: &str) -> Option<Value> {
     if !require_kernel_support() {
         return None;
     }
-    let cgroup = TestCgroup::create(&format!("tmp-payload-{kind}"));
+    let cgroup = TestCgroup::new(&format!("tmp-payload-{kind}"));
     let scratch = ScratchDir::new(&format!("tmp-payload-{kind}"));
     let mut detector = Detector::with_policy(&Policy::new(Mode::Monitor), &cgroup);
 

@@ -1,327 +1,54 @@
-//! `cargo xtask lab`: the Log4Shell lab (tests/lab/README.md). A real reproduction on
-//! loopback - a vulnerable app whose logging performs JNDI lookups, rogue LDAP and RMI
-//! servers handing out references to a class server, payload classes that run a shell, curl,
-//! a reverse shell, python or a dropped binary, and a DNS-exfiltration variant - run once per
-//! mode:
-//!
-//! - `none`: no detector; every attack must achieve code execution (or exfiltration);
-//! - `monitor`: each attack must raise its expected rules and exactly one `exploit_chain`;
-//! - `enforce`: no attack may get anywhere (the JNDI step is denied in the kernel);
-//!
-//! and benign scenarios must work and raise nothing high or critical.
-//!
-//! - scenarios.rs: the scenarios and their expectations, as data;
-//! - servers.rs: compiling tests/lab/java, the server JVMs and what reached them;
-//! - cgroup.rs, daemon.rs: the per-run cgroup and `detector run` on it;
-//! - run.rs: one scenario in one mode, as an observation;
-//! - report.rs: the verdicts and the table.
+//! `cargo xtask lab`: builds the daemon and the lab's runner (`tests/lab`, the `lab` binary
+//! of the integration-tests crate) and runs the runner with the arguments given, the way
+//! aya's xtask launches its integration tests. Everything the lab does and prints is the
+//! runner's; `cargo xtask lab --help` shows its options.
 
-pub(crate) mod cgroup;
-mod daemon;
-mod report;
-mod run;
-mod scenarios;
-mod servers;
+use std::{ffi::OsString, process::Command};
 
-use std::{
-    env, fs,
-    path::{Path, PathBuf},
-    process::Command,
-    time::Instant,
-};
+use anyhow::{bail, Context as _, Result};
 
-use anyhow::{bail, ensure, Context as _, Result};
+use crate::{build, command_line, run_step, Workspace};
 
-use self::{
-    report::Outcome,
-    run::Lab,
-    scenarios::{Mode, Scenario, PENDING_RULES, SCENARIOS},
-    servers::{Classes, Servers},
-};
-use crate::{build, fmt_duration, is_root, Workspace};
+/// xtask's own option: use target/release/detector as it is instead of building it first.
+const NO_BUILD: &str = "--no-build";
 
-/// Which modes to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModeArg {
-    /// No detector: proves that every attack works.
-    None,
-    /// The detector reports: every attack raises its rules.
-    Monitor,
-    /// The detector blocks: no attack gets anywhere.
-    Enforce,
-    /// none, monitor and enforce, in that order.
-    All,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct LabArgs {
-    /// Run only this scenario (repeat for several); `--list` names them all.
-    #[arg(long = "scenario", value_name = "NAME")]
-    scenarios: Vec<String>,
-    /// Which modes to run the scenarios in.
-    #[arg(long, value_enum, default_value_t = ModeArg::All)]
-    mode: ModeArg,
-    /// Also fail when a rule the detector does not raise yet is missing in monitor mode
-    /// (jndi_probe, jvm_class_download, exploit_chain); without it they are only reported.
-    #[arg(long)]
-    strict: bool,
-    /// Use target/release/detector as it is instead of building it first.
-    #[arg(long)]
-    no_build: bool,
-    /// Keep the run directory (logs, alerts, canaries of every run) even when all passed.
-    #[arg(long)]
-    keep: bool,
-    /// List the scenarios and exit.
-    #[arg(long)]
-    list: bool,
-}
-
-/// Validated `lab` options.
-#[derive(Debug)]
-pub struct LabOpts {
-    scenarios: Vec<&'static Scenario>,
-    modes: Vec<Mode>,
-    strict: bool,
-    build_first: bool,
-    keep: bool,
-    list: bool,
-}
-
-impl LabArgs {
-    pub fn resolve(self) -> Result<LabOpts> {
-        let scenarios = if self.scenarios.is_empty() {
-            SCENARIOS.iter().collect()
-        } else {
-            let mut chosen = Vec::new();
-            for name in &self.scenarios {
-                let Some(scenario) = scenarios::find(name) else {
-                    let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
-                    bail!(
-                        "no scenario {name:?}; the scenarios are: {}",
-                        names.join(", ")
-                    );
-                };
-                chosen.push(scenario);
-            }
-            chosen
-        };
-        let modes = match self.mode {
-            ModeArg::None => vec![Mode::None],
-            ModeArg::Monitor => vec![Mode::Monitor],
-            ModeArg::Enforce => vec![Mode::Enforce],
-            ModeArg::All => Mode::ALL.to_vec(),
-        };
-        Ok(LabOpts {
-            scenarios,
-            modes,
-            strict: self.strict,
-            build_first: !self.no_build,
-            keep: self.keep,
-            list: self.list,
-        })
-    }
-}
-
-impl LabOpts {
-    /// What `cargo xtask test` runs: everything, with the binary its build step just made.
-    /// Strict: the detector side of issue 4 has landed, so every expected rule must fire.
-    pub fn for_test() -> Self {
-        Self {
-            scenarios: SCENARIOS.iter().collect(),
-            modes: Mode::ALL.to_vec(),
-            strict: true,
-            build_first: false,
-            keep: false,
-            list: false,
-        }
-    }
-}
-
-pub fn lab(ws: &Workspace, opts: &LabOpts) -> Result<()> {
-    if opts.list {
-        for scenario in SCENARIOS {
-            println!("{:<20} {}", scenario.name, scenario.what);
-        }
-        return Ok(());
-    }
-    ensure!(
-        is_root(),
-        "the lab runs each scenario in its own cgroup and loads the detector's kernel programs: \
-         run it as root"
-    );
-    let started = Instant::now();
-    let sources = ws.root.join("tests/lab");
-    let java = on_path("java")?;
-    let javac = on_path("javac")?;
-    let python = real_python()?;
-    let detector = if opts.modes.iter().any(|m| *m != Mode::None) {
-        let bin = if opts.build_first {
-            build::build(ws, false)?
-        } else {
-            ws.daemon_bin(false)
-        };
-        ensure!(
-            bin.is_file(),
-            "no detector binary at {}: run `cargo xtask build`",
-            bin.display()
-        );
-        Some(bin)
+/// Builds what the lab needs and runs it with `args` (the runner's options, and
+/// [`NO_BUILD`], which xtask takes for itself).
+pub fn lab(ws: &Workspace, args: &[OsString]) -> Result<()> {
+    let build_first = !args.iter().any(|a| a == NO_BUILD);
+    let args: Vec<&OsString> = args.iter().filter(|a| *a != NO_BUILD).collect();
+    // `--list` and `--help` start no detector; neither does a run of mode `none` only.
+    let needs_daemon = !args.iter().any(|a| {
+        ["--list", "--help", "-h", "--mode=none"]
+            .iter()
+            .any(|flag| a.as_os_str() == *flag)
+    }) && !args
+        .windows(2)
+        .any(|pair| pair[0] == "--mode" && pair[1] == "none");
+    let detector = if build_first && needs_daemon {
+        build::build(ws, false)?
     } else {
-        None
+        ws.daemon_bin(false)
     };
-
-    cgroup::remove_stale();
-    let dir = env::temp_dir().join(format!("detector-lab-{}", std::process::id()));
-    if dir.exists() {
-        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    run_step(
+        "lab",
+        ws.host_cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "integration-tests",
+            "--bin",
+            "lab",
+        ]),
+    )?;
+    let runner = ws.target_dir.join("release/lab");
+    let mut cmd = Command::new(&runner);
+    cmd.arg("--detector").arg(&detector).args(args);
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting `{}`", command_line(&cmd)))?;
+    if !status.success() {
+        bail!("the lab failed ({status})");
     }
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    println!(
-        "==> lab: compiling tests/lab/java (logs and runs in {})",
-        dir.display()
-    );
-    let classes = Classes::compile(&javac, &sources.join("java"), &dir.join("classes"))?;
-    println!("==> lab: starting the servers (LDAP :1389 :10389, RMI :1099, class :8180, DNS :5353, listener :4444, web :8280)");
-    let servers = Servers::start(&java, &classes, &dir)?;
-
-    let lab = Lab {
-        dir: dir.clone(),
-        policy: sources.join("policy.toml"),
-        sources,
-        classes: &classes,
-        events: servers.log(),
-        java,
-        javac,
-        python,
-        detector,
-    };
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    for &mode in &opts.modes {
-        for &scenario in &opts.scenarios {
-            let observation = run::run(&lab, scenario, mode);
-            let outcome = report::evaluate(scenario, mode, &observation);
-            println!(
-                "==> lab: [{mode}] {}: {} ({})",
-                scenario.name,
-                outcome.cell,
-                fmt_duration(outcome.took)
-            );
-            outcomes.push(outcome);
-        }
-    }
-    drop(servers);
-
-    println!();
-    print!("{}", report::table(&outcomes, &opts.modes));
-    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed(opts.strict)).collect();
-    if !failed.is_empty() {
-        println!("\nFailures:");
-        for outcome in &failed {
-            let mut reasons = outcome.failures.clone();
-            if opts.strict && !outcome.missing.is_empty() {
-                reasons.push(format!(
-                    "--strict: no alert for {}",
-                    outcome.missing.join(", ")
-                ));
-            }
-            println!(
-                "  ✗ [{}] {}: {}\n      logs: {}",
-                outcome.mode,
-                outcome.scenario.name,
-                reasons.join("; "),
-                outcome.dir.display()
-            );
-        }
-    }
-    if let Some(missing) = report::missing_summary(&outcomes) {
-        println!(
-            "\n{missing}: rules the detector does not raise yet (issue 4: {}); {}",
-            PENDING_RULES.join(", "),
-            if opts.strict {
-                "failures with --strict"
-            } else {
-                "reported only, pass --strict to fail on them"
-            }
-        );
-    }
-    println!(
-        "\n==> lab: {} run(s), {} failed, in {}",
-        outcomes.len(),
-        failed.len(),
-        fmt_duration(started.elapsed())
-    );
-    if failed.is_empty() {
-        if opts.keep {
-            println!(
-                "==> lab: logs, alerts and canaries kept in {}",
-                dir.display()
-            );
-        } else {
-            fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-        }
-        Ok(())
-    } else {
-        bail!(
-            "{} of {} lab run(s) failed; logs kept in {}",
-            failed.len(),
-            outcomes.len(),
-            dir.display()
-        )
-    }
-}
-
-/// Makes the child get SIGTERM when the runner dies, however it dies: the detector detaches,
-/// the JVMs exit. (Everything the lab starts also stops by itself after a while; this makes
-/// it immediate.) The lab spawns from its main thread, whose end is what the kernel watches.
-fn die_with_runner(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt as _;
-    let hook = || -> std::io::Result<()> {
-        // SAFETY: prctl is a plain system call, async-signal-safe; no memory is touched.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) } == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
-    };
-    // SAFETY: the hook only makes one system call between fork and exec.
-    unsafe {
-        cmd.pre_exec(hook);
-    }
-}
-
-/// The first executable `name` on PATH.
-fn on_path(name: &str) -> Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = env::var_os("PATH").unwrap_or_default();
-    env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .with_context(|| {
-            format!("{name} is not on PATH (`cargo xtask setup` installs openjdk-17-jdk-headless and python3)")
-        })
-}
-
-/// The interpreter behind `python3` (`sys.executable`): a pyenv shim is a bash script, whose
-/// extra processes are not what the benign scenario means to run.
-fn real_python() -> Result<PathBuf> {
-    let python = on_path("python3")?;
-    let output = Command::new(&python)
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .with_context(|| format!("running {}", python.display()))?;
-    ensure!(
-        output.status.success(),
-        "{} failed: {output:?}",
-        python.display()
-    );
-    let real = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    ensure!(
-        Path::new(&real).is_file(),
-        "python3 reports a missing executable {}",
-        real.display()
-    );
-    Ok(real)
+    Ok(())
 }

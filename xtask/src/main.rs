@@ -32,11 +32,12 @@ use std::{
     ffi::{OsStr, OsString},
     path::{Path, PathBuf},
     process::{Command, ExitCode},
-    time::Duration,
 };
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
+// Shared with the lab and the integration tests.
+use testkit::{command_line, fmt_duration, is_root};
 
 /// Set-up, build, run, lint, test and benchmark tasks for the detector.
 #[derive(Debug, Parser)]
@@ -82,8 +83,16 @@ enum Task {
     /// no detector, reported in monitor mode and blocked in enforce mode; benign programs
     /// that must stay quiet. Prints a table; fails if an obligation is broken.
     ///
-    /// Needs root (cgroups, kernel programs). See tests/lab/README.md.
-    Lab(lab::LabArgs),
+    /// Builds the daemon (unless --no-build) and the lab's runner (tests/lab), then runs the
+    /// runner with the remaining arguments (`cargo xtask lab --help` lists them). Needs root
+    /// (cgroups, kernel programs). See tests/lab/README.md.
+    #[command(disable_help_flag = true)]
+    Lab {
+        /// `--no-build`, and the lab runner's options (`--scenario`, `--mode`, `--strict`,
+        /// `--keep`, `--list`, `--help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// The kernel matrix: boots Debian's 5.10, 6.1 and 6.12 kernels in QEMU (software
     /// emulation) with this machine's root file system and runs, in each, the integration
     /// tests that prove attach, shell report and kill, LDAP denial, jndi_probe and no loss.
@@ -135,7 +144,7 @@ fn main() -> ExitCode {
         } => args
             .resolve()
             .and_then(|opts| bench::kernel(&ws, &opts, true)),
-        Task::Lab(args) => args.resolve().and_then(|opts| lab::lab(&ws, &opts)),
+        Task::Lab { args } => lab::lab(&ws, &args),
         Task::Kernels(args) => kernels::kernels(&ws, &args.resolve()),
     };
     match result {
@@ -217,40 +226,6 @@ fn succeeds(program: impl AsRef<OsStr>, args: &[&str]) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-/// A shell-like rendering of a command, with the environment it sets, for step logs and errors.
-fn command_line(cmd: &Command) -> String {
-    let mut parts = Vec::new();
-    for (key, value) in cmd.get_envs() {
-        if let Some(value) = value {
-            parts.push(format!(
-                "{}={}",
-                key.to_string_lossy(),
-                value.to_string_lossy()
-            ));
-        }
-    }
-    parts.push(cmd.get_program().to_string_lossy().into_owned());
-    parts.extend(cmd.get_args().map(|arg| arg.to_string_lossy().into_owned()));
-    parts.join(" ")
-}
-
-/// Whether we run as root (effective uid 0).
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// `12.3s` or `4m05s`.
-fn fmt_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        format!("{secs:.1}s")
-    } else {
-        let whole = d.as_secs();
-        format!("{}m{:02}s", whole / 60, whole % 60)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,27 +247,32 @@ mod tests {
     }
 
     #[test]
-    fn lab_takes_scenarios_and_a_mode() {
+    fn lab_passes_its_arguments_to_the_runner() {
         let cli = Cli::try_parse_from([
             "xtask",
             "lab",
             "--scenario",
             "ldap-shell",
-            "--scenario",
-            "dns-exfil",
+            "--no-build",
             "--mode",
             "none",
+            "--help",
         ])
         .expect("parses");
-        let Task::Lab(args) = cli.task else {
+        let Task::Lab { args } = cli.task else {
             panic!("not lab: {cli:?}")
         };
-        assert!(args.resolve().is_ok());
-        let cli = Cli::try_parse_from(["xtask", "lab", "--scenario", "nope"]).expect("parses");
-        let Task::Lab(args) = cli.task else {
-            panic!("not lab: {cli:?}")
-        };
-        assert!(args.resolve().is_err());
+        assert_eq!(
+            args,
+            [
+                "--scenario",
+                "ldap-shell",
+                "--no-build",
+                "--mode",
+                "none",
+                "--help"
+            ]
+        );
     }
 
     #[test]
@@ -303,21 +283,5 @@ mod tests {
             panic!("not kernels: {cli:?}")
         };
         assert!(Cli::try_parse_from(["xtask", "kernels", "--kernel", "4.19"]).is_err());
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(fmt_duration(Duration::from_millis(12_345)), "12.3s");
-        assert_eq!(fmt_duration(Duration::from_secs(245)), "4m05s");
-    }
-
-    #[test]
-    fn command_lines_show_env_and_args() {
-        let mut cmd = Command::new("cargo");
-        cmd.env("RUSTC_BOOTSTRAP", "1").args(["build", "--release"]);
-        assert_eq!(
-            command_line(&cmd),
-            "RUSTC_BOOTSTRAP=1 cargo build --release"
-        );
     }
 }

@@ -20,7 +20,11 @@ const STEPS: [(&str, Step); 8] = [
         kernels::kernels(ws, &kernels::KernelsOpts::for_test())
     }),
     // The Log4Shell lab, every scenario in every mode (tests/lab/README.md).
-    ("lab", |ws| lab::lab(ws, &lab::LabOpts::for_test())),
+    // Strict: the detector side of issue 4 has landed, so every expected rule must fire.
+    // `--no-build`: the build step has just built the daemon.
+    ("lab", |ws| {
+        lab::lab(ws, &["--no-build".into(), "--strict".into()])
+    }),
     // Smoke runs: they fail on errors and lost kernel events, never on the cost ratios or
     // the kernel-cost goals.
     ("bench", |ws| {

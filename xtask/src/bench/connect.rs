@@ -34,7 +34,7 @@ use std::{
 use anyhow::{bail, ensure, Context as _, Result};
 
 use super::{
-    check_rounds, compile_java, daemon_binary, java, per_op_us, Daemon, Medians, Samples,
+    check_rounds, compile_java, daemon_binary, java, per_op_us, start_daemon, Medians, Samples,
     ScratchDir, Side, SETTLE,
 };
 use crate::Workspace;
@@ -168,7 +168,7 @@ impl ConnectArgs {
 pub fn connect(ws: &Workspace, opts: &ConnectOpts, build_first: bool) -> Result<()> {
     let bin = daemon_binary(ws, build_first)?;
     let dir = ScratchDir::create("connect")?;
-    compile_java(&dir.path, STORM_CLASS, STORM_JAVA)?;
+    compile_java(dir.path(), STORM_CLASS, STORM_JAVA)?;
     let server = LoopbackServer::start()?;
 
     println!(
@@ -177,7 +177,7 @@ pub fn connect(ws: &Workspace, opts: &ConnectOpts, build_first: bool) -> Result<
     );
     // Warm the page cache, the allocator and the JVM's class data; not timed.
     non_jvm_storm(server.addr, (opts.connects / 10).max(1))?;
-    jvm_storm(&dir.path, server.addr, (opts.jvm_connects / 10).max(1))?;
+    jvm_storm(dir.path(), server.addr, (opts.jvm_connects / 10).max(1))?;
 
     let mut non_jvm = Samples::default();
     let mut jvm = Samples::default();
@@ -185,12 +185,12 @@ pub fn connect(ws: &Workspace, opts: &ConnectOpts, build_first: bool) -> Result<
     for round in 1..=opts.rounds {
         let side = Side::of_round(round);
         let daemon = match side {
-            Side::Attached => Some(Daemon::start(&bin, None)?),
+            Side::Attached => Some(start_daemon(&bin, None, None)?),
             Side::Detached => None,
         };
         thread::sleep(SETTLE);
         let non_jvm_took = non_jvm_storm(server.addr, opts.connects)?;
-        let jvm_took = jvm_storm(&dir.path, server.addr, opts.jvm_connects)?;
+        let jvm_took = jvm_storm(dir.path(), server.addr, opts.jvm_connects)?;
         non_jvm.push(side, non_jvm_took);
         jvm.push(side, jvm_took);
         let head = format!(
@@ -203,7 +203,7 @@ pub fn connect(ws: &Workspace, opts: &ConnectOpts, build_first: bool) -> Result<
             per_op_us(jvm_took, opts.jvm_connects),
         );
         match daemon {
-            Some(daemon) => {
+            Some(mut daemon) => {
                 let stats = daemon.stop()?;
                 println!(
                     "{head}; daemon saw {} events{}, lost {}",
@@ -231,7 +231,7 @@ pub fn connect(ws: &Workspace, opts: &ConnectOpts, build_first: bool) -> Result<
 
     failures.extend(loss_check(
         &bin,
-        &dir.path,
+        dir.path(),
         server.addr,
         opts.loss_connects,
     )?);
@@ -273,7 +273,7 @@ fn loss_check(bin: &Path, dir: &Path, addr: SocketAddr, connects: u32) -> Result
     }
     let config = rejection.is_none().then_some(policy.as_path());
 
-    let daemon = Daemon::start(bin, config)?;
+    let mut daemon = start_daemon(bin, config, None)?;
     thread::sleep(SETTLE);
     println!(
         "==> bench: loss check: java {STORM_CLASS} {connects} (daemon attached{})",

@@ -15,8 +15,8 @@ use std::{
 use anyhow::{bail, ensure, Context as _, Result};
 
 use super::{
-    check_rounds, compile_java, daemon_binary, java, per_op_us, Daemon, Samples, ScratchDir, Side,
-    Stats, SETTLE,
+    check_rounds, compile_java, daemon_binary, java, per_op_us, start_daemon, Samples, ScratchDir,
+    Side, Stats, SETTLE,
 };
 use crate::Workspace;
 
@@ -125,7 +125,7 @@ pub fn exec(ws: &Workspace, opts: &ExecOpts, build_first: bool) -> Result<()> {
     for round in 1..=opts.rounds {
         let side = Side::of_round(round);
         let daemon = match side {
-            Side::Attached => Some(Daemon::start(&bin, None)?),
+            Side::Attached => Some(start_daemon(&bin, None, None)?),
             Side::Detached => None,
         };
         thread::sleep(SETTLE);
@@ -139,7 +139,7 @@ pub fn exec(ws: &Workspace, opts: &ExecOpts, build_first: bool) -> Result<()> {
             took.as_secs_f64()
         );
         match daemon {
-            Some(daemon) => {
+            Some(mut daemon) => {
                 let stats = daemon.stop()?;
                 println!(
                     "{head}; daemon saw {} events, lost {})",
@@ -206,13 +206,13 @@ pub(super) fn spawn_storm(n: u32) -> Result<Duration> {
 /// counters once it has stopped.
 fn jvm_storm(bin: &Path, n: u32) -> Result<Stats> {
     let dir = ScratchDir::create("exec")?;
-    compile_java(&dir.path, STORM_CLASS, STORM_JAVA)?;
+    compile_java(dir.path(), STORM_CLASS, STORM_JAVA)?;
 
-    let daemon = Daemon::start(bin, None)?;
+    let mut daemon = start_daemon(bin, None, None)?;
     thread::sleep(SETTLE);
     println!("==> bench: JVM storm: java {STORM_CLASS} {n} (daemon attached)");
     let started = Instant::now();
-    let status = java(&dir.path, STORM_CLASS)
+    let status = java(dir.path(), STORM_CLASS)
         .arg(n.to_string())
         .stdout(Stdio::null())
         .status()
@@ -223,7 +223,7 @@ fn jvm_storm(bin: &Path, n: u32) -> Result<Stats> {
         started.elapsed().as_secs_f64(),
         per_op_us(started.elapsed(), n)
     );
-    daemon.stop()
+    Ok(daemon.stop()?)
 }
 
 #[cfg(test)]

@@ -54,9 +54,11 @@ use super::{
     connect::{non_jvm_storm, LoopbackServer},
     daemon_binary,
     exec::spawn_storm,
-    java, Daemon, ScratchDir, SETTLE,
+    java, start_daemon, ScratchDir, SETTLE,
 };
-use crate::{lab::cgroup::LabCgroup, Workspace};
+use testkit::Cgroup;
+
+use crate::Workspace;
 
 /// How long bpftrace may take to attach, and a JVM to warm up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -314,16 +316,16 @@ pub fn kernel(ws: &Workspace, opts: &KernelOpts, build_first: bool) -> Result<()
     let bin = daemon_binary(ws, build_first)?;
     let object = ebpf_object(ws)?;
     let dir = ScratchDir::create("kernel")?;
-    compile_java(&dir.path, JAVA_CLASS, JAVA_SOURCE)?;
+    compile_java(dir.path(), JAVA_CLASS, JAVA_SOURCE)?;
     let server = LoopbackServer::start()?;
-    crate::lab::cgroup::remove_stale();
-    let cgroup = LabCgroup::create("bench-kernel")?;
+    testkit::cgroup::remove_stale();
+    let cgroup = Cgroup::create("bench-kernel")?;
     let _stats = StatsSwitch::on()?;
 
     let bench = Bench {
         opts,
         cgroup: &cgroup,
-        java_dir: &dir.path,
+        java_dir: dir.path(),
         addr: server.addr,
     };
     // The tools take turns within each round, so a slow drift of the machine (frequency,
@@ -338,7 +340,7 @@ pub fn kernel(ws: &Workspace, opts: &KernelOpts, build_first: bool) -> Result<()
             );
             let runs = match tool {
                 Tool::Detector => measure_detector(&bench, &bin)?,
-                Tool::Bpftrace => measure_bpftrace(&bench, &dir.path)?,
+                Tool::Bpftrace => measure_bpftrace(&bench, dir.path())?,
                 Tool::Floor => measure_floor(&bench, &object)?,
             };
             results.extend(runs.into_iter().map(|m| (tool, m)));
@@ -352,7 +354,7 @@ pub fn kernel(ws: &Workspace, opts: &KernelOpts, build_first: bool) -> Result<()
 #[derive(Debug)]
 struct Bench<'a> {
     opts: &'a KernelOpts,
-    cgroup: &'a LabCgroup,
+    cgroup: &'a Cgroup,
     java_dir: &'a Path,
     addr: SocketAddr,
 }
@@ -371,12 +373,16 @@ fn ebpf_object(ws: &Workspace) -> Result<PathBuf> {
 }
 
 fn measure_detector(bench: &Bench<'_>, bin: &Path) -> Result<Vec<Measured>> {
-    let mut daemon = Daemon::start_scoped(bin, bench.cgroup.path())?;
+    let mut daemon = start_daemon(bin, None, Some(bench.cgroup.path()))?;
     thread::sleep(SETTLE);
-    let runs = match bench.run_workloads(daemon.pid(), || Ok(())) {
-        Ok(runs) => runs,
-        Err(err) => bail!("{err:#}{}", daemon.state()),
-    };
+    let runs =
+        match bench.run_workloads(
+            daemon.pid().context("the daemon is not running")?,
+            || Ok(()),
+        ) {
+            Ok(runs) => runs,
+            Err(err) => bail!("{err:#}{}", daemon.state()),
+        };
     let stats = daemon.stop()?;
     // The JVM's children are in its lineage: fork, exec (twice, with jspawnhelper) and exit
     // events. Far fewer means the daemon did not track the JVM and the numbers would flatter it.
@@ -480,7 +486,7 @@ impl Bench<'_> {
                 ops.to_string(),
             ]),
         };
-        self.cgroup.enter_before_exec(&mut cmd)?;
+        self.cgroup.enter_before_exec(&mut cmd);
         let mut jvm = JvmWorkload::start(&mut cmd)?;
         jvm.expect("ready")?;
         let before = ProgStats::read(pid)?;
@@ -793,13 +799,13 @@ struct Joined {
 }
 
 impl Joined {
-    fn enter(cgroup: &LabCgroup) -> Result<Self> {
+    fn enter(cgroup: &Cgroup) -> Result<Self> {
         let own = fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
         let path = own
             .lines()
             .find_map(|line| line.strip_prefix("0::"))
             .context("this process is in no cgroup v2 (no `0::` line in /proc/self/cgroup)")?;
-        let mount = crate::lab::cgroup::cgroup2_mount()?;
+        let mount = testkit::cgroup::cgroup2_mount()?;
         let home = mount
             .join(path.trim_start_matches('/'))
             .join("cgroup.procs");

@@ -243,7 +243,7 @@ impl Bpftrace {
             .take()
             .and_then(|reader| reader.join().ok())
             .unwrap_or_default();
-        super::super::tail(&lines)
+        testkit::daemon::tail(&lines)
     }
 }
 

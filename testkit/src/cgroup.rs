@@ -1,5 +1,5 @@
-//! A throw-away cgroup v2 directory that holds the test's JVM, and the pre-exec hook that puts a
-//! child into it before it execs.
+//! A throw-away cgroup v2 directory per scenario (test, lab run or benchmark), and the pre-exec
+//! hook that puts a child into it before it execs.
 
 use std::{
     ffi::CString,
@@ -11,26 +11,45 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A cgroup v2 directory `detector-test-<name>-<pid>` under the cgroup2 mount.
+use crate::Error;
+
+/// The name every harness cgroup starts with: `detector-test-<pid>-<name>`.
+const PREFIX: &str = "detector-test-";
+
+/// A cgroup v2 directory `detector-test-<pid>-<name>` under the cgroup2 mount.
 ///
-/// The detector is started with `--cgroup <path>` and only tracks JVMs started inside it.
-/// Dropping it SIGKILLs whatever is still inside and removes the directory.
+/// The detector is started with `--cgroup <path>` and only tracks JVMs started inside it, so
+/// nothing else on the machine can produce an alert the scenario did not cause. Dropping it
+/// SIGKILLs whatever is still inside and removes the directory.
 #[derive(Debug)]
-pub struct TestCgroup {
+pub struct Cgroup {
     path: PathBuf,
+    /// `<path>/cgroup.procs`, ready for the pre-exec hook (which must not allocate).
+    procs: CString,
 }
 
-impl TestCgroup {
-    /// Creates the cgroup, panicking if the cgroup2 mount is missing or not writable.
-    pub fn create(name: &str) -> Self {
-        let mount = cgroup2_mount().unwrap_or_else(|e| panic!("{e}"));
-        let path = mount.join(format!("detector-test-{name}-{}", std::process::id()));
-        if path.exists() {
+impl Cgroup {
+    /// Creates the cgroup; fails if the cgroup2 mount is missing or not writable.
+    pub fn create(name: &str) -> Result<Self, Error> {
+        let mount = cgroup2_mount()?;
+        let path = mount.join(format!("{PREFIX}{}-{name}", std::process::id()));
+        let procs = CString::new(path.join("cgroup.procs").as_os_str().as_bytes())
+            .map_err(|_| Error::Failed(format!("{} contains a NUL byte", path.display())))?;
+        let cgroup = Cgroup { path, procs };
+        if cgroup.path.exists() {
             // Left behind by an earlier run whose pid was recycled; start clean.
-            drop(TestCgroup { path: path.clone() });
+            cgroup.remove();
         }
-        fs::create_dir(&path).unwrap_or_else(|e| panic!("creating cgroup {}: {e}", path.display()));
-        TestCgroup { path }
+        fs::create_dir(&cgroup.path).map_err(Error::io(format!(
+            "creating cgroup {}",
+            cgroup.path.display()
+        )))?;
+        Ok(cgroup)
+    }
+
+    /// [`create`](Self::create) for a test: panics (fails the test) if it cannot.
+    pub fn new(name: &str) -> Self {
+        Self::create(name).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The cgroup's directory, as passed to `detector run --cgroup`.
@@ -39,20 +58,19 @@ impl TestCgroup {
     }
 
     /// The pids currently in the cgroup.
-    pub fn pids(&self) -> Vec<libc::pid_t> {
+    pub fn pids(&self) -> Result<Vec<libc::pid_t>, Error> {
         let procs = self.path.join("cgroup.procs");
-        fs::read_to_string(&procs)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", procs.display()))
+        Ok(fs::read_to_string(&procs)
+            .map_err(Error::io(format!("reading {}", procs.display())))?
             .lines()
             .filter_map(|l| l.trim().parse().ok())
-            .collect()
+            .collect())
     }
 
     /// Makes `command`'s child join this cgroup between fork and exec, so the program is
     /// inside the cgroup from its very first instruction (and so is every process it starts).
     pub fn enter_before_exec(&self, command: &mut Command) {
-        let procs = CString::new(self.path.join("cgroup.procs").as_os_str().as_bytes())
-            .expect("cgroup paths contain no NUL byte");
+        let procs = self.procs.clone();
         let hook = move || -> io::Result<()> {
             // Only async-signal-safe calls between fork and exec: no allocation, no locks.
             // SAFETY: `procs` is a valid NUL-terminated string owned by this closure.
@@ -99,8 +117,15 @@ impl TestCgroup {
     }
 }
 
-impl Drop for TestCgroup {
+impl Drop for Cgroup {
     fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+impl Cgroup {
+    /// Kills what is inside, then removes the directory.
+    fn remove(&self) {
         self.kill_all();
         // rmdir fails with EBUSY until the killed tasks are fully gone; retry briefly.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -123,9 +148,8 @@ impl Drop for TestCgroup {
 
 /// The cgroup v2 mount point, from `/proc/mounts` (type `cgroup2`): `/sys/fs/cgroup` on a
 /// unified host, `/sys/fs/cgroup/unified` on a hybrid one.
-pub(crate) fn cgroup2_mount() -> Result<PathBuf, String> {
-    let mounts =
-        fs::read_to_string("/proc/mounts").map_err(|e| format!("reading /proc/mounts: {e}"))?;
+pub fn cgroup2_mount() -> Result<PathBuf, Error> {
+    let mounts = fs::read_to_string("/proc/mounts").map_err(Error::io("reading /proc/mounts"))?;
     mounts
         .lines()
         .filter_map(|line| {
@@ -135,9 +159,35 @@ pub(crate) fn cgroup2_mount() -> Result<PathBuf, String> {
         })
         .next()
         .ok_or_else(|| {
-            "no cgroup2 filesystem in /proc/mounts (the detector's --cgroup scope needs cgroup v2)"
-                .to_owned()
+            Error::Failed(
+                "no cgroup2 filesystem in /proc/mounts (the detector's --cgroup scope needs cgroup v2)"
+                    .to_owned(),
+            )
         })
+}
+
+/// Removes the empty cgroups that runs which died without cleaning up left behind
+/// (`detector-test-<pid>-*` whose pid is gone). A cgroup that still holds processes is left
+/// alone: rmdir refuses it.
+pub fn remove_stale() {
+    let Ok(mount) = cgroup2_mount() else { return };
+    let Ok(entries) = fs::read_dir(&mount) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir(entry.path());
+        }
+    }
 }
 
 /// Undoes the octal escapes (`\040` for a space, ...) that /proc/mounts uses in paths.

@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::{
     run::{rule_of, AttackFacts, Observation},
     scenarios::{
-        short_rule, Attack, Kind, Lookup, Mode, Payload, Scenario, EXPLOIT_CHAIN, PENDING_RULES,
+        column_name, short_rule, Attack, Column, Kind, Lookup, Mode, Payload, Scenario,
+        EXPLOIT_CHAIN, PENDING_RULES,
     },
 };
 
@@ -16,7 +17,7 @@ use super::{
 #[derive(Debug)]
 pub struct Outcome {
     pub scenario: &'static Scenario,
-    pub mode: Mode,
+    pub mode: Column,
     /// The table cell.
     pub cell: String,
     /// Broken obligations; any makes the lab fail.
@@ -34,7 +35,7 @@ impl Outcome {
     }
 }
 
-pub fn evaluate(scenario: &'static Scenario, mode: Mode, obs: &Observation) -> Outcome {
+pub fn evaluate(scenario: &'static Scenario, mode: Column, obs: &Observation) -> Outcome {
     let mut outcome = Outcome {
         scenario,
         mode,
@@ -104,7 +105,7 @@ fn judge_attack(
 ) {
     let succeeded = facts.achieved(attack);
     match outcome.mode {
-        Mode::None => {
+        None => {
             if succeeded {
                 outcome.cell = match attack.payload {
                     None => "exfil ✓ secret at DNS".to_owned(),
@@ -119,7 +120,7 @@ fn judge_attack(
                 ));
             }
         }
-        Mode::Monitor => {
+        Some(Mode::Monitor) => {
             if !succeeded {
                 outcome.failures.push(format!(
                     "monitor mode only reports, yet the attack did not complete: {}",
@@ -166,7 +167,7 @@ fn judge_attack(
             }
             outcome.cell = cell;
         }
-        Mode::Enforce => {
+        Some(Mode::Enforce) => {
             let (unit, what) = match attack.lookup {
                 Lookup::Dns => ("queries", "no secret"),
                 Lookup::Ldap { .. } | Lookup::Rmi => ("conns", "no canary"),
@@ -230,9 +231,9 @@ fn judge_benign(outcome: &mut Outcome, obs: &Observation) {
     };
     outcome.cell = match (outcome.mode, facts.worked) {
         (_, false) => "✗ broken".to_owned(),
-        (Mode::None, true) => "works ✓".to_owned(),
-        (Mode::Monitor, true) if loud.is_empty() => format!("quiet ✓{quiet_note}"),
-        (Mode::Enforce, true) if loud.is_empty() => format!("works, quiet ✓{quiet_note}"),
+        (None, true) => "works ✓".to_owned(),
+        (Some(Mode::Monitor), true) if loud.is_empty() => format!("quiet ✓{quiet_note}"),
+        (Some(Mode::Enforce), true) if loud.is_empty() => format!("works, quiet ✓{quiet_note}"),
         (_, true) => format!("✗ {} high/critical", loud.len()),
     };
 }
@@ -252,10 +253,10 @@ fn brief(alert: &Value) -> String {
 // === the table ===
 
 /// The table of every scenario that ran, one column per mode that ran.
-pub fn table(outcomes: &[Outcome], modes: &[Mode]) -> String {
+pub fn table(outcomes: &[Outcome], modes: &[Column]) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["scenario".to_owned(), "what it does".to_owned()];
-    header.extend(modes.iter().map(|m| m.as_str().to_owned()));
+    header.extend(modes.iter().map(|m| column_name(*m).to_owned()));
     rows.push(header);
     let mut names: Vec<&'static Scenario> = Vec::new();
     for outcome in outcomes {
@@ -325,7 +326,7 @@ pub fn missing_summary(outcomes: &[Outcome]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::scenarios::find;
+    use crate::scenarios::find;
 
     fn alert(rule: &str, severity: &str) -> Value {
         serde_json::json!({"rule": rule, "severity": severity, "action": "reported", "summary": "s"})
@@ -354,12 +355,12 @@ mod tests {
             },
             None,
         );
-        let outcome = evaluate(scenario("ldap-shell"), Mode::None, &rce);
+        let outcome = evaluate(scenario("ldap-shell"), None, &rce);
         assert!(outcome.passed(true), "{outcome:?}");
         assert_eq!(outcome.cell, "RCE ✓ canary");
 
         let nothing = attack_obs(AttackFacts::default(), None);
-        let outcome = evaluate(scenario("ldap-shell"), Mode::None, &nothing);
+        let outcome = evaluate(scenario("ldap-shell"), None, &nothing);
         assert!(!outcome.passed(false));
         assert!(outcome.cell.starts_with('✗'));
 
@@ -371,7 +372,7 @@ mod tests {
             },
             None,
         );
-        assert!(!evaluate(scenario("ldap-revshell"), Mode::None, &no_callback).passed(false));
+        assert!(!evaluate(scenario("ldap-revshell"), None, &no_callback).passed(false));
 
         let exfil = attack_obs(
             AttackFacts {
@@ -381,7 +382,7 @@ mod tests {
             },
             None,
         );
-        let outcome = evaluate(scenario("dns-exfil"), Mode::None, &exfil);
+        let outcome = evaluate(scenario("dns-exfil"), None, &exfil);
         assert!(outcome.passed(true));
         assert_eq!(outcome.cell, "exfil ✓ secret at DNS");
     }
@@ -400,7 +401,7 @@ mod tests {
                 alert("jvm_unexpected_egress", "medium"),
             ]),
         );
-        let outcome = evaluate(scenario("ldap-shell"), Mode::Monitor, &partial);
+        let outcome = evaluate(scenario("ldap-shell"), Some(Mode::Monitor), &partial);
         assert!(outcome.passed(false), "{outcome:?}");
         assert!(!outcome.passed(true));
         assert_eq!(
@@ -427,7 +428,7 @@ mod tests {
                 .collect(),
             ),
         );
-        let outcome = evaluate(scenario("ldap-shell"), Mode::Monitor, &full);
+        let outcome = evaluate(scenario("ldap-shell"), Some(Mode::Monitor), &full);
         assert!(outcome.passed(true), "{outcome:?}");
         assert_eq!(outcome.cell, "rules: jndi_probe ldap class shell chain ✓");
     }
@@ -439,7 +440,7 @@ mod tests {
             ..AttackFacts::default()
         };
         let no_egress = attack_obs(rce(), Some(vec![alert("jvm_shell_spawn", "critical")]));
-        assert!(!evaluate(scenario("ldap-shell"), Mode::Monitor, &no_egress).passed(false));
+        assert!(!evaluate(scenario("ldap-shell"), Some(Mode::Monitor), &no_egress).passed(false));
 
         let two_chains = attack_obs(
             rce(),
@@ -450,18 +451,18 @@ mod tests {
                 alert("exploit_chain", "critical"),
             ]),
         );
-        let outcome = evaluate(scenario("ldap-shell"), Mode::Monitor, &two_chains);
+        let outcome = evaluate(scenario("ldap-shell"), Some(Mode::Monitor), &two_chains);
         assert!(!outcome.passed(false));
         assert!(outcome.failures[0].contains("exactly one"), "{outcome:?}");
 
         let not_done = attack_obs(AttackFacts::default(), Some(Vec::new()));
-        assert!(!evaluate(scenario("ldap-shell"), Mode::Monitor, &not_done).passed(false));
+        assert!(!evaluate(scenario("ldap-shell"), Some(Mode::Monitor), &not_done).passed(false));
     }
 
     #[test]
     fn enforce_mode_needs_nothing_to_get_through() {
         let blocked = attack_obs(AttackFacts::default(), Some(Vec::new()));
-        let outcome = evaluate(scenario("rmi-shell"), Mode::Enforce, &blocked);
+        let outcome = evaluate(scenario("rmi-shell"), Some(Mode::Enforce), &blocked);
         assert!(outcome.passed(true));
         assert_eq!(outcome.cell, "blocked: 0 conns, no canary ✓");
 
@@ -472,7 +473,7 @@ mod tests {
             },
             Some(Vec::new()),
         );
-        assert!(!evaluate(scenario("rmi-shell"), Mode::Enforce, &connected).passed(false));
+        assert!(!evaluate(scenario("rmi-shell"), Some(Mode::Enforce), &connected).passed(false));
 
         let leaked = attack_obs(
             AttackFacts {
@@ -481,13 +482,13 @@ mod tests {
             },
             Some(Vec::new()),
         );
-        assert!(!evaluate(scenario("dns-exfil"), Mode::Enforce, &leaked).passed(false));
+        assert!(!evaluate(scenario("dns-exfil"), Some(Mode::Enforce), &leaked).passed(false));
     }
 
     #[test]
     fn benign_runs_must_work_and_stay_below_high() {
         let obs = |worked: bool, alerts: Vec<Value>| Observation {
-            benign: Some(crate::lab::run::BenignFacts {
+            benign: Some(crate::run::BenignFacts {
                 exit: Some(if worked { 0 } else { 1 }),
                 worked,
                 effect: "it worked",
@@ -498,7 +499,7 @@ mod tests {
         };
         let quiet = evaluate(
             scenario("benign-http-client"),
-            Mode::Monitor,
+            Some(Mode::Monitor),
             &obs(true, vec![alert("jvm_unexpected_egress", "medium")]),
         );
         assert!(quiet.passed(true));
@@ -506,16 +507,11 @@ mod tests {
 
         let loud = evaluate(
             scenario("benign-helper"),
-            Mode::Monitor,
+            Some(Mode::Monitor),
             &obs(true, vec![alert("jvm_shell_spawn", "critical")]),
         );
         assert!(!loud.passed(false));
-        assert!(!evaluate(
-            scenario("benign-javac"),
-            Mode::None,
-            &obs(false, Vec::new())
-        )
-        .passed(false));
+        assert!(!evaluate(scenario("benign-javac"), None, &obs(false, Vec::new())).passed(false));
     }
 
     #[test]
@@ -526,14 +522,14 @@ mod tests {
             detector_problem: Some("the detector lost events: exec=1".to_owned()),
             ..Observation::default()
         };
-        let outcome = evaluate(scenario("ldap-shell"), Mode::Enforce, &obs);
+        let outcome = evaluate(scenario("ldap-shell"), Some(Mode::Enforce), &obs);
         assert!(!outcome.passed(false));
         assert!(outcome.cell.starts_with('✗'));
     }
 
     #[test]
     fn the_table_lines_up() {
-        let outcome = |name: &str, mode: Mode, cell: &str| Outcome {
+        let outcome = |name: &str, mode: Column, cell: &str| Outcome {
             scenario: scenario(name),
             mode,
             cell: cell.to_owned(),
@@ -547,15 +543,15 @@ mod tests {
             dir: PathBuf::new(),
         };
         let outcomes = [
-            outcome("ldap-shell", Mode::None, "RCE ✓ canary"),
+            outcome("ldap-shell", None, "RCE ✓ canary"),
             outcome(
                 "ldap-shell",
-                Mode::Monitor,
+                Some(Mode::Monitor),
                 "rules: ldap ✓; MISSING jndi_probe",
             ),
-            outcome("benign-javac", Mode::None, "works ✓"),
+            outcome("benign-javac", None, "works ✓"),
         ];
-        let text = table(&outcomes, &[Mode::None, Mode::Monitor]);
+        let text = table(&outcomes, &[None, Some(Mode::Monitor)]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
         let width = lines[0].chars().count();

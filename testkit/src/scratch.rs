@@ -1,4 +1,4 @@
-//! Temporary files and directories, std only: unique names from the test process's pid and a
+//! Temporary files and directories, std only: unique names from the process's pid and a
 //! counter, removed on drop.
 
 use std::{
@@ -6,6 +6,8 @@ use std::{
     path::{Path, PathBuf},
     sync::atomic::{AtomicU32, Ordering},
 };
+
+use crate::Error;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -22,14 +24,26 @@ pub struct ScratchDir {
 }
 
 impl ScratchDir {
-    pub fn new(label: &str) -> Self {
-        Self::new_in(&std::env::temp_dir(), label)
+    /// A fresh directory under the temp dir.
+    pub fn create(label: &str) -> Result<Self, Error> {
+        Self::create_in(&std::env::temp_dir(), label)
     }
 
-    pub fn new_in(parent: &Path, label: &str) -> Self {
+    /// A fresh directory under `parent`.
+    pub fn create_in(parent: &Path, label: &str) -> Result<Self, Error> {
         let path = parent.join(unique_name(label));
-        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-        ScratchDir { path }
+        fs::create_dir_all(&path).map_err(Error::io(format!("creating {}", path.display())))?;
+        Ok(ScratchDir { path })
+    }
+
+    /// [`create`](Self::create) for a test: panics (fails the test) if it cannot.
+    pub fn new(label: &str) -> Self {
+        Self::create(label).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`create_in`](Self::create_in) for a test: panics (fails the test) if it cannot.
+    pub fn new_in(parent: &Path, label: &str) -> Self {
+        Self::create_in(parent, label).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn path(&self) -> &Path {

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::command_line;
+use testkit::{command_line, die_with_parent};
 
 /// How long the servers may take to listen.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -229,7 +229,7 @@ impl Servers {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(file.try_clone()?));
-        super::die_with_runner(&mut cmd);
+        die_with_parent(&mut cmd);
         let line = command_line(&cmd);
         let _ = writeln!(file, "$ {line}");
         let mut child = cmd.spawn().with_context(|| format!("starting `{line}`"))?;

@@ -1,8 +1,6 @@
 //! The lab's scenarios, as plain data: what each one sends or runs, and what it must prove.
 //! Nothing here touches a process or the network.
 
-use std::fmt;
-
 /// The fake AWS access key id in the vulnerable app's environment (`SECRET`), which the
 /// DNS-exfiltration scenario steals.
 pub const SECRET: &str = "AKIALABFAKEKEY000001";
@@ -46,31 +44,18 @@ pub fn short_rule(rule: &str) -> &str {
     }
 }
 
-/// Whether the detector runs, and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Mode {
-    /// No detector: proves the attacks work.
-    None,
-    Monitor,
-    Enforce,
-}
+pub use testkit::Mode;
 
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::None, Mode::Monitor, Mode::Enforce];
+/// One column of the table: no detector (`none`, which proves the attacks work), or the
+/// detector in one of its modes.
+pub type Column = Option<Mode>;
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::None => "none",
-            Mode::Monitor => "monitor",
-            Mode::Enforce => "enforce",
-        }
-    }
-}
+/// Every column, in the order they run and print.
+pub const COLUMNS: [Column; 3] = [None, Some(Mode::Monitor), Some(Mode::Enforce)];
 
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// `none`, `monitor`, `enforce`.
+pub fn column_name(column: Column) -> &'static str {
+    column.map_or("none", Mode::as_str)
 }
 
 /// One row of the table.

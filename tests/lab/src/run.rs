@@ -16,12 +16,12 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
+use testkit::{command_line, die_with_parent, Cgroup, Detector, Launch};
+
 use super::{
-    cgroup::LabCgroup,
-    daemon::{self, Detector},
     scenarios::{
-        Attack, Benign, Kind, Lookup, Mode, Payload, Scenario, CANARY, CLASS_PORT, LDAP_PORT,
-        PENDING_RULES, REVSHELL_PORT, SECRET, WEB_PORT,
+        column_name, Attack, Benign, Column, Kind, Lookup, Mode, Payload, Scenario, CANARY,
+        CLASS_PORT, LDAP_PORT, PENDING_RULES, REVSHELL_PORT, SECRET, WEB_PORT,
     },
     servers::{append_to, Classes, EventLog},
 };
@@ -147,12 +147,12 @@ pub struct BenignFacts {
 }
 
 /// Runs `scenario` in `mode`. Never fails: whatever goes wrong is in the observation.
-pub fn run(lab: &Lab<'_>, scenario: &Scenario, mode: Mode) -> Observation {
+pub fn run(lab: &Lab<'_>, scenario: &Scenario, mode: Column) -> Observation {
     let started = Instant::now();
     let dir = lab
         .dir
         .join("runs")
-        .join(format!("{mode}-{}", scenario.name));
+        .join(format!("{}-{}", column_name(mode), scenario.name));
     let mut obs = Observation {
         dir: dir.clone(),
         ..Observation::default()
@@ -167,16 +167,23 @@ pub fn run(lab: &Lab<'_>, scenario: &Scenario, mode: Mode) -> Observation {
 fn run_in(
     lab: &Lab<'_>,
     scenario: &Scenario,
-    mode: Mode,
+    mode: Column,
     dir: &Path,
     obs: &mut Observation,
 ) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let cgroup = LabCgroup::create(&format!("{mode}-{}", scenario.name))?;
+    let cgroup = Cgroup::create(&format!("lab-{}-{}", column_name(mode), scenario.name))?;
     let detector = match (mode, &lab.detector) {
-        (Mode::None, _) => None,
-        (_, Some(bin)) => Some(Detector::start(bin, &lab.policy, mode, &cgroup, dir)?),
-        (_, None) => bail!("mode {mode} needs the detector binary"),
+        (None, _) => None,
+        (Some(mode), Some(bin)) => Some(
+            Launch::new(bin, mode)
+                .config(&lab.policy)
+                .cgroup(cgroup.path())
+                .log_to(dir)
+                .die_with_parent()
+                .start()?,
+        ),
+        (Some(mode), None) => bail!("mode {mode} needs the detector binary"),
     };
     let run = Run {
         lab,
@@ -201,11 +208,11 @@ fn run_in(
         }),
     };
 
-    if let Some(detector) = detector {
+    if let Some(mut detector) = detector {
         obs.alerts = Some(detector.alerts());
         match detector.stop() {
             Ok(stats) => {
-                let lost = daemon::losses(&stats);
+                let lost = stats.losses();
                 if !lost.is_empty() {
                     obs.detector_problem =
                         Some(format!("the detector lost events: {}", lost.join(" ")));
@@ -226,10 +233,10 @@ fn run_in(
 #[derive(Debug)]
 struct Run<'a> {
     lab: &'a Lab<'a>,
-    mode: Mode,
+    mode: Column,
     /// Its directory: logs, and the vulnerable app's working directory.
     dir: &'a Path,
-    cgroup: &'a LabCgroup,
+    cgroup: &'a Cgroup,
     detector: Option<&'a Detector>,
     /// Server events from here on are this run's.
     mark: usize,
@@ -281,14 +288,14 @@ fn attack_app(run: &Run<'_>, attack: &Attack, children: &mut Vec<Child>) -> Resu
 
     let deadline = Instant::now()
         + match mode {
-            Mode::Enforce => ENFORCE_GRACE,
-            Mode::None | Mode::Monitor => PROOF_TIMEOUT,
+            Some(Mode::Enforce) => ENFORCE_GRACE,
+            None | Some(Mode::Monitor) => PROOF_TIMEOUT,
         };
     loop {
         observe(&mut facts);
         let done = match mode {
-            Mode::Enforce => facts.got_anywhere(),
-            Mode::None | Mode::Monitor => facts.achieved(attack),
+            Some(Mode::Enforce) => facts.got_anywhere(),
+            None | Some(Mode::Monitor) => facts.achieved(attack),
         };
         if done || Instant::now() >= deadline {
             break;
@@ -296,7 +303,7 @@ fn attack_app(run: &Run<'_>, attack: &Attack, children: &mut Vec<Child>) -> Resu
         lab.events.wait_change(Duration::from_millis(100));
     }
 
-    if let (Mode::Monitor, Some(detector)) = (mode, run.detector) {
+    if let (Some(Mode::Monitor), Some(detector)) = (mode, run.detector) {
         wait_for_rules(detector, &attack.expected_rules());
         thread::sleep(SETTLE);
     }
@@ -343,7 +350,7 @@ pub fn rule_of(alert: &Value) -> Option<&str> {
 fn start_app(
     lab: &Lab<'_>,
     dir: &Path,
-    cgroup: &LabCgroup,
+    cgroup: &Cgroup,
 ) -> Result<(Child, u16, mpsc::Receiver<String>)> {
     let mut cmd = Command::new(&lab.java);
     cmd.args(VULNERABLE_JVM_FLAGS)
@@ -354,10 +361,10 @@ fn start_app(
     cmd.env("SECRET", SECRET);
     let log_path = dir.join("app.log");
     let mut log = append_to(&log_path)?;
-    let _ = writeln!(log, "$ {}", crate::command_line(&cmd));
+    let _ = writeln!(log, "$ {}", command_line(&cmd));
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::from(log.try_clone()?));
-    cgroup.enter_before_exec(&mut cmd)?;
+    cgroup.enter_before_exec(&mut cmd);
     let mut child = cmd.spawn().context("starting the vulnerable app")?;
     let stdout = child
         .stdout
@@ -426,7 +433,7 @@ fn send_attack(port: u16, attack: &Attack) -> Result<()> {
 /// A clean service environment: nothing of the runner's (no pyenv shims, no CI variables);
 /// the program dies with the runner.
 fn service_env(cmd: &mut Command, dir: &Path) {
-    super::die_with_runner(cmd);
+    die_with_parent(cmd);
     cmd.env_clear()
         .env("PATH", SERVICE_PATH)
         .env("LANG", "C.UTF-8")
@@ -477,10 +484,10 @@ fn run_benign(run: &Run<'_>, benign: Benign) -> Result<BenignFacts> {
     service_env(&mut cmd, dir);
     let log_path = dir.join("program.log");
     let mut log = append_to(&log_path)?;
-    let _ = writeln!(log, "$ {}", crate::command_line(&cmd));
+    let _ = writeln!(log, "$ {}", command_line(&cmd));
     cmd.stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log.try_clone()?));
-    run.cgroup.enter_before_exec(&mut cmd)?;
+    run.cgroup.enter_before_exec(&mut cmd);
     let mut child = cmd.spawn().context("starting the benign program")?;
 
     let deadline = Instant::now() + PROGRAM_TIMEOUT;
