@@ -189,14 +189,15 @@ impl NetAllowRule {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn egress() -> EgressPolicy {
         crate::policy::Policy::builtin().egress
     }
 
-    fn rule(app: Option<&str>, cidrs: &[&str], ports: Option<&[u16]>) -> NetAllowRule {
+    /// An allow rule from plain literals (also used by `sensors::encode`'s tests).
+    pub(crate) fn rule(app: Option<&str>, cidrs: &[&str], ports: Option<&[u16]>) -> NetAllowRule {
         NetAllowRule {
             app: app.map(str::to_owned),
             cidrs: cidrs

@@ -23,7 +23,7 @@
 
 mod cidr;
 mod dns;
-mod egress;
+pub(crate) mod egress;
 mod error;
 mod locate;
 mod matching;

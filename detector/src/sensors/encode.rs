@@ -300,17 +300,7 @@ pub(super) fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), Sensor
 mod tests {
     use super::*;
 
-    fn rule(app: Option<&str>, cidrs: &[&str], ports: Option<&[u16]>) -> NetAllowRule {
-        NetAllowRule {
-            app: app.map(str::to_owned),
-            cidrs: cidrs
-                .iter()
-                .map(|c| Cidr::parse(c).expect("test cidr"))
-                .collect(),
-            ports: ports.map(<[u16]>::to_vec),
-            reason: None,
-        }
-    }
+    use crate::policy::egress::tests::rule;
 
     fn key(jvm_tgid: u32, cidr: &str) -> NetKeyPrefix {
         NetKeyPrefix::new(jvm_tgid, &Cidr::parse(cidr).expect("test cidr"))
