@@ -22,13 +22,14 @@ use crate::{
     alert::{rfc3339_micros, Alert, AlertContext, BootClock},
     decode::decode,
     engine::{Engine, Record},
-    events::{Event, Exec, ProcessKey},
+    events::{Event, Exec},
     policy::{ChainAction, Cidr, Mode, NetAllowRule, Policy},
     process_table::Process,
     response::{forensics, kill},
-    rules::{Action, Detection, Rule},
+    rules::Detection,
     sensors::{procfs, LossCounts, Scope, Sensors},
     sinks::{Dispatcher, Resolution, SinkStats, SHUTDOWN_GRACE},
+    vocab::{Action, ProcessKey, Rule},
 };
 
 /// What `detector run` was asked to do.

@@ -147,7 +147,7 @@ mod tests {
     use super::*;
     use crate::{
         events::{Exec, Exit, Fork, LineageRef, Task},
-        rules::{Action, Rule},
+        vocab::{Action, Rule},
     };
 
     fn task(tgid: u32, ppid: u32) -> Task {

@@ -33,9 +33,10 @@ use tokio::{
 use crate::{
     alert::rfc3339_micros,
     decode::decode,
-    events::{Connect, Event, Exec, Payload, ProcessKey, Transport},
-    policy::{ExecAllow, Mode, NetAllowRule, NetProtocol, Policy, ProgramClass},
+    events::{Connect, Event, Exec, Payload},
+    policy::{ExecAllow, Mode, NetAllowRule, Policy},
     sensors::{procfs, LossCounts, Scope, Sensors},
+    vocab::{NetProtocol, ProcessKey, ProgramClass, Transport},
 };
 
 /// An IPv4 `/24` is suggested instead of its addresses once this many of them were reached.

@@ -3,7 +3,7 @@
 
 use std::{fs, io};
 
-use crate::events::ProcessKey;
+use crate::{sensors::procfs::stat_start_ticks, vocab::ProcessKey};
 
 /// Why a process was not killed.
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +43,6 @@ fn clock_ticks() -> u64 {
         n if n > 0 => n as u64,
         _ => 100,
     }
-}
-
-/// Field 22 (`starttime`, in clock ticks since boot) of a `/proc/PID/stat` line.
-pub fn stat_start_ticks(stat: &str) -> Option<u64> {
-    // comm (field 2) is parenthesised and may hold spaces and parentheses: skip past the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Whether a kernel start time (ns since boot) and a `/proc` start tick name the same process.
@@ -109,13 +102,6 @@ pub fn signal_process(key: ProcessKey, signal: i32) -> Result<(), KillError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_start_ticks_past_odd_comm() {
-        let stat = "4242 (java (evil) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 30 0 123456 1000 10";
-        assert_eq!(stat_start_ticks(stat), Some(123_456));
-        assert_eq!(stat_start_ticks("garbage"), None);
-    }
 
     #[test]
     fn start_time_comparison_rounds_like_proc() {

@@ -7,8 +7,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::response::kill::stat_start_ticks;
-
 /// A process as /proc shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcProcess {
@@ -61,6 +59,13 @@ pub fn nameservers() -> Vec<std::net::IpAddr> {
 pub fn parse_cgroup2_path(text: &str) -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+}
+
+/// Field 22 (`starttime`, in clock ticks since boot) of a `/proc/PID/stat` line.
+pub fn stat_start_ticks(stat: &str) -> Option<u64> {
+    // comm (field 2) is parenthesised and may hold spaces and parentheses: skip past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 fn ns_per_tick() -> u64 {
@@ -172,6 +177,13 @@ mod tests {
         assert!(cgroup_within("/a", "/a"));
         assert!(!cgroup_within("/ab", "/a"));
         assert!(cgroup_within("/anything", "/"));
+    }
+
+    #[test]
+    fn parses_start_ticks_past_odd_comm() {
+        let stat = "4242 (java (evil) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 30 0 123456 1000 10";
+        assert_eq!(stat_start_ticks(stat), Some(123_456));
+        assert_eq!(stat_start_ticks("garbage"), None);
     }
 
     #[test]
