@@ -1,4 +1,4 @@
-//! The alert record of the contract (`detector.alert/v1`, `../shared/CONTRACT.md`) and how
+//! The alert record of the contract (`detector.alert/v1`, `docs/contract.md`) and how
 //! a [`Detection`] becomes one. Pure: the daemon supplies the clock, host and tables.
 
 use std::time::{Duration, SystemTime};

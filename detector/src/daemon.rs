@@ -44,7 +44,7 @@ pub struct RunOptions {
 
 /// Counters printed on the `detector stats` line at exit.
 #[derive(Debug, Default, serde::Serialize)]
-struct Stats {
+pub struct Stats {
     events: u64,
     connect_events: u64,
     payload_events: u64,
