@@ -3,7 +3,7 @@
 //!
 //! The eBPF crate needs `-Z build-std=core` for `bpfel-unknown-none`, which needs the
 //! standard library's source: rustup cannot provide it on our machines, so we build with
-//! Debian's rustc (`rustc-web` + `rust-web-src`, see ../shared/toolchain.md). `cargo xtask
+//! Debian's rustc (`rustc-web` + `rust-web-src`, see docs/development.md). `cargo xtask
 //! setup` installs all of it.
 
 use std::{

@@ -1,4 +1,4 @@
-//! The alert record of the contract (`detector.alert/v1`, `../shared/CONTRACT.md`) and how
+//! The alert record of the contract (`detector.alert/v1`, `docs/contract.md`) and how
 //! a [`Detection`] becomes one. Pure: the daemon supplies the clock, host and tables.
 
 use std::time::{Duration, SystemTime};
@@ -7,10 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     correlate::{Correlator, Incident},
-    events::ProcessKey,
-    policy::ProgramClass,
     process_table::{Process, ProcessTable},
-    rules::{Action, Detection, Direction, Network, RecognisedBy, Rule, Severity},
+    rules::{Detection, Network},
+    vocab::{Action, Direction, ProcessKey, ProgramClass, Rule, Severity},
 };
 
 pub const SCHEMA: &str = "detector.alert/v1";
@@ -144,7 +143,7 @@ impl From<&Network> for NetworkInfo {
     fn from(n: &Network) -> Self {
         let inbound = n.direction == Direction::Inbound;
         NetworkInfo {
-            direction: if inbound { "inbound" } else { "outbound" }.to_owned(),
+            direction: n.direction.as_str().to_owned(),
             transport: n.transport.as_str().to_owned(),
             dst_ip: (!inbound).then(|| n.dst_ip.to_string()),
             dst_port: if inbound {
@@ -155,13 +154,7 @@ impl From<&Network> for NetworkInfo {
             src_ip: inbound.then(|| n.dst_ip.to_string()),
             src_port: inbound.then_some(n.dst_port),
             protocol: n.protocol.map(|p| p.as_str().to_owned()),
-            recognised_by: n.recognised_by.map(|r| {
-                match r {
-                    RecognisedBy::Port => "port",
-                    RecognisedBy::Payload => "payload",
-                }
-                .to_owned()
-            }),
+            recognised_by: n.recognised_by.map(|r| r.as_str().to_owned()),
             indicator: n.indicator.clone(),
             dns_name: n.dns_name.clone(),
         }
@@ -404,7 +397,6 @@ impl Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Severity;
 
     #[test]
     fn formats_rfc3339_micros() {

@@ -9,8 +9,8 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::{
-    events::ProcessKey,
-    rules::{Action, Detection, Rule, Severity},
+    rules::Detection,
+    vocab::{Action, ProcessKey, Rule, Severity},
 };
 
 /// Signals about one JVM further apart than this start a new incident.
@@ -256,8 +256,8 @@ impl Correlator {
 mod tests {
     use super::*;
     use crate::{
-        events::Transport,
-        rules::{Direction, Network},
+        rules::Network,
+        vocab::{Direction, Transport},
     };
 
     const JVM: ProcessKey = ProcessKey {

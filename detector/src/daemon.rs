@@ -16,13 +16,14 @@ use detector_common::NetAllow;
 use crate::{
     alert::{rfc3339_micros, Alert, AlertContext, BootClock},
     engine::{Engine, Record},
-    events::{Event, ProcessKey},
+    events::Event,
     policy::Policy,
     process_table::Process,
     response::Responder,
     sensors::{encode, procfs, LossCounts, NetKeyPrefix, Scope, Sensors},
     session::{Consumer, Origin, Session, SessionHandle},
     sinks::{Dispatcher, Resolution, SinkStats, SHUTDOWN_GRACE},
+    vocab::ProcessKey,
 };
 
 /// What `detector run` was asked to do.
@@ -37,7 +38,7 @@ pub struct RunOptions {
 
 /// Counters printed on the `detector stats` line at exit.
 #[derive(Debug, Default, serde::Serialize)]
-struct Stats {
+pub struct Stats {
     events: u64,
     connect_events: u64,
     payload_events: u64,

@@ -9,11 +9,8 @@ use std::{
 use detector_common as kernel;
 
 use crate::{
-    events::{
-        Connect, Event, Exec, Exit, Fork, Inbound, InboundKind, LineageRef, Payload, Task,
-        Transport,
-    },
-    policy::{NetProtocol, ProgramClass},
+    events::{Connect, Event, Exec, Exit, Fork, Inbound, InboundKind, LineageRef, Payload, Task},
+    vocab::{NetProtocol, ProgramClass, Transport},
 };
 
 /// Why a record could not be decoded. Counted and logged by the daemon, never silent.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     correlate::{Correlator, Incident},
-    events::{Event, Exec, ProcessKey},
+    events::{Event, Exec},
     policy::Policy,
     process_table::{Process, ProcessTable},
     rules::{
@@ -16,6 +16,7 @@ use crate::{
         inbound::{self, InboundState},
         shell_spawn, Detection,
     },
+    vocab::ProcessKey,
 };
 
 /// Processes the table holds at most (JVMs, their descendants, and their ancestors).
@@ -166,7 +167,7 @@ mod tests {
     use super::*;
     use crate::{
         events::{Exec, Exit, Fork, LineageRef, Task},
-        rules::{Action, Rule},
+        vocab::{Action, Rule},
     };
 
     fn task(tgid: u32, ppid: u32) -> Task {

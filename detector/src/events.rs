@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{NetProtocol, ProgramClass};
+use crate::vocab::{NetProtocol, ProcessKey, ProgramClass, Transport};
 
 /// A task as the kernel saw it when the event happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,13 +42,6 @@ impl LineageRef {
             start_ns: self.jvm_start_ns,
         }
     }
-}
-
-/// A process's identity across PID reuse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ProcessKey {
-    pub tgid: u32,
-    pub start_ns: u64,
 }
 
 /// A program was executed by a JVM or inside a JVM's lineage.
@@ -95,22 +88,6 @@ pub struct Exit {
     pub lineage: LineageRef,
     /// Wait status: exit status << 8, or the terminating signal.
     pub exit_code: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    Tcp,
-    Udp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-        }
-    }
 }
 
 /// A process in a JVM's lineage connected (or sent a datagram) somewhere the allowlist

@@ -27,10 +27,11 @@ use detector_common::{ALLOW_PORTS, PATH_LEN};
 
 use crate::{
     alert::rfc3339_micros,
-    events::{Connect, Event, Exec, Payload, ProcessKey, Transport},
-    policy::{basename, ExecAllow, Mode, NetAllowRule, NetProtocol, Policy, ProgramClass},
+    events::{Connect, Event, Exec, Payload},
+    policy::{basename, ExecAllow, Mode, NetAllowRule, Policy},
     sensors::{procfs, LossCounts, Scope},
     session::{Consumer, Ended, Origin, Session, SessionHandle},
+    vocab::{NetProtocol, ProcessKey, ProgramClass, Transport},
 };
 
 /// An IPv4 `/24` is suggested instead of its addresses once this many of them were reached.

@@ -20,3 +20,4 @@ pub mod rules;
 pub mod sensors;
 pub mod session;
 pub mod sinks;
+pub mod vocab;

@@ -1,6 +1,6 @@
 //! `detector`: catches and stops Log4Shell-style exploitation of JVMs with eBPF.
 //!
-//! Exit codes (../shared/CONTRACT.md): 0 clean stop, 1 runtime failure, 2 bad usage or
+//! Exit codes (docs/contract.md): 0 clean stop, 1 runtime failure, 2 bad usage or
 //! bad config. Logs go to stderr; alerts to the sinks (stdout by default).
 
 use std::{path::PathBuf, process::ExitCode};

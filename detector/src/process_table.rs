@@ -8,7 +8,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::events::{Exec, Exit, Fork, LineageRef, ProcessKey};
+use crate::{
+    events::{Exec, Exit, Fork, LineageRef},
+    vocab::ProcessKey,
+};
 
 /// One process.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,9 +22,10 @@ use tokio::{
 
 use crate::{
     decode::decode,
-    events::{Event, Exec, LineageRef, ProcessKey, Task},
+    events::{Event, Exec, LineageRef, Task},
     policy::Policy,
     sensors::{procfs, Scope, Sensors, DRAIN_INTERVAL},
+    vocab::ProcessKey,
 };
 
 /// Where an event came from.

@@ -1,5 +1,5 @@
 //! Reading and checking alert records against the contract's schema (see `docs/alerts.md` and
-//! `../shared/CONTRACT.md`): `jvm_shell_spawn` and the egress rules.
+//! `docs/contract.md`): `jvm_shell_spawn` and the egress rules.
 //!
 //! Accessors return `None`/empty on a missing field so they can be used in predicates; the
 //! `assert_*` functions fail with the whole alert in the message.

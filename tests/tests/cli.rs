@@ -1,4 +1,4 @@
-//! The command-line contract (../shared/CONTRACT.md): exit codes and error messages that
+//! The command-line contract (docs/contract.md): exit codes and error messages that
 //! scripts rely on.
 //!
 //! Proves: `check-config` exits 0 with a one-line summary for a good file and 2 with an error

@@ -1,5 +1,5 @@
 //! `cargo xtask setup`: the machine-level prerequisites, on Debian 12 (see
-//! ../shared/toolchain.md for why the eBPF side needs Debian's rustc and not rustup's).
+//! docs/development.md, "Toolchain", for why the eBPF side needs Debian's rustc and not rustup's).
 
 use std::{
     path::{Path, PathBuf},

@@ -10,56 +10,12 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use detector_common::{ALLOW_PORTS, PROTO_DNS, PROTO_LDAP, PROTO_RMI};
+use detector_common::ALLOW_PORTS;
 
 use super::cidr::Cidr;
 use super::error::KernelAllowError;
 use super::{EgressPolicy, NetAllowRule};
-
-/// A protocol the kernel recognises, by destination port or by the first bytes sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NetProtocol {
-    /// LDAP (the JNDI `ldap://` and `ldaps://` providers).
-    Ldap,
-    /// Java RMI, JRMP (the JNDI `rmi://` provider).
-    Rmi,
-    /// DNS (a name lookup, or the JNDI `dns://` provider).
-    Dns,
-}
-
-impl NetProtocol {
-    /// The name used in alerts (`network.protocol`) and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NetProtocol::Ldap => "ldap",
-            NetProtocol::Rmi => "rmi",
-            NetProtocol::Dns => "dns",
-        }
-    }
-
-    /// The `PROTO_*` value the kernel uses for this protocol.
-    pub fn code(self) -> u32 {
-        match self {
-            NetProtocol::Ldap => PROTO_LDAP,
-            NetProtocol::Rmi => PROTO_RMI,
-            NetProtocol::Dns => PROTO_DNS,
-        }
-    }
-
-    /// The protocol of a kernel `PROTO_*` value; `None` for `PROTO_NONE` and unknown values.
-    pub fn from_code(code: u32) -> Option<NetProtocol> {
-        [NetProtocol::Ldap, NetProtocol::Rmi, NetProtocol::Dns]
-            .into_iter()
-            .find(|protocol| protocol.code() == code)
-    }
-
-    /// LDAP and RMI are how JNDI fetches an attacker's object: an allow rule only lets them
-    /// through on a port it lists.
-    fn needs_explicit_port(protocol: Option<NetProtocol>) -> bool {
-        matches!(protocol, Some(NetProtocol::Ldap | NetProtocol::Rmi))
-    }
-}
+use crate::vocab::NetProtocol;
 
 /// What one network of an allowlist scope allows, merged over every rule of the scope
 /// whose networks contain it: the content of one kernel `NET_ALLOW` entry (see
@@ -183,9 +139,15 @@ impl NetAllowRule {
         self.cidrs.iter().any(|cidr| cidr.contains(&ip))
             && match &self.ports {
                 Some(ports) => ports.contains(&port),
-                None => !NetProtocol::needs_explicit_port(protocol),
+                None => !needs_explicit_port(protocol),
             }
     }
+}
+
+/// LDAP and RMI are how JNDI fetches an attacker's object: an allow rule only lets them
+/// through on a port it lists.
+fn needs_explicit_port(protocol: Option<NetProtocol>) -> bool {
+    matches!(protocol, Some(NetProtocol::Ldap | NetProtocol::Rmi))
 }
 
 #[cfg(test)]
@@ -211,24 +173,6 @@ pub(crate) mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("test address")
-    }
-
-    #[test]
-    fn protocol_names_and_codes() {
-        assert_eq!(NetProtocol::Ldap.as_str(), "ldap");
-        assert_eq!(NetProtocol::Rmi.as_str(), "rmi");
-        assert_eq!(NetProtocol::Dns.as_str(), "dns");
-        for code in 0..8 {
-            match NetProtocol::from_code(code) {
-                Some(protocol) => assert_eq!(protocol.code(), code),
-                None => assert!(code == detector_common::PROTO_NONE || code > PROTO_DNS),
-            }
-        }
-        assert_eq!(NetProtocol::from_code(PROTO_RMI), Some(NetProtocol::Rmi));
-        assert_eq!(
-            serde_json::to_string(&NetProtocol::Ldap).ok().as_deref(),
-            Some("\"ldap\"")
-        );
     }
 
     #[test]

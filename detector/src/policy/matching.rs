@@ -3,65 +3,8 @@
 //! The kernel programs implement exactly these rules, so keep them simple and exact: a
 //! difference here means an alert that explains something other than what the kernel did.
 
-use detector_common::{
-    CLASS_DOWNLOADER, CLASS_INTERPRETER, CLASS_MEMFD, CLASS_SHELL, CLASS_WRITABLE_DIR,
-};
-
 use super::{ExecAllow, ExecPolicy, JvmPolicy};
-
-/// What the kernel recognised an executed program as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProgramClass {
-    /// A command shell (`exec.shells`).
-    Shell,
-    /// A script interpreter (`exec.interpreters`).
-    Interpreter,
-    /// A downloader or network tool (`exec.downloaders`).
-    Downloader,
-    /// Any program run from a world-writable directory (`exec.writable_dirs`).
-    WritableDir,
-    /// A program run from an anonymous memory file (`exec.memfd`).
-    Memfd,
-}
-
-impl ProgramClass {
-    /// The name used in alerts and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProgramClass::Shell => "shell",
-            ProgramClass::Interpreter => "interpreter",
-            ProgramClass::Downloader => "downloader",
-            ProgramClass::WritableDir => "writable_dir",
-            ProgramClass::Memfd => "memfd",
-        }
-    }
-
-    /// The `CLASS_*` value the kernel uses for this class (in its class map and in exec
-    /// events).
-    pub fn code(self) -> u32 {
-        match self {
-            ProgramClass::Shell => CLASS_SHELL,
-            ProgramClass::Interpreter => CLASS_INTERPRETER,
-            ProgramClass::Downloader => CLASS_DOWNLOADER,
-            ProgramClass::WritableDir => CLASS_WRITABLE_DIR,
-            ProgramClass::Memfd => CLASS_MEMFD,
-        }
-    }
-
-    /// The class of a kernel `CLASS_*` value; `None` for `CLASS_NONE` and unknown values.
-    pub fn from_code(code: u32) -> Option<ProgramClass> {
-        [
-            ProgramClass::Shell,
-            ProgramClass::Interpreter,
-            ProgramClass::Downloader,
-            ProgramClass::WritableDir,
-            ProgramClass::Memfd,
-        ]
-        .into_iter()
-        .find(|class| class.code() == code)
-    }
-}
+use crate::vocab::ProgramClass;
 
 /// `name` without its trailing version: trailing ASCII digits and '.' removed, so that
 /// `python3.11`, `perl5.36.0` and `php8` match the list entries `python`, `perl` and `php`.
@@ -217,29 +160,6 @@ mod tests {
         assert_eq!(strip_version("123"), "123");
         assert_eq!(strip_version("1.2"), "1.2");
         assert_eq!(strip_version(""), "");
-    }
-
-    #[test]
-    fn class_names() {
-        assert_eq!(ProgramClass::Shell.as_str(), "shell");
-        assert_eq!(ProgramClass::Interpreter.as_str(), "interpreter");
-        assert_eq!(ProgramClass::Downloader.as_str(), "downloader");
-        assert_eq!(ProgramClass::WritableDir.as_str(), "writable_dir");
-        assert_eq!(ProgramClass::Memfd.as_str(), "memfd");
-    }
-
-    #[test]
-    fn class_codes_round_trip() {
-        for code in 0..8 {
-            match ProgramClass::from_code(code) {
-                Some(class) => assert_eq!(class.code(), code),
-                None => assert!(code == detector_common::CLASS_NONE || code > CLASS_MEMFD),
-            }
-        }
-        assert_eq!(
-            ProgramClass::from_code(CLASS_SHELL),
-            Some(ProgramClass::Shell)
-        );
     }
 
     #[test]

@@ -42,10 +42,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::vocab::{Rule, Severity};
+
 pub use cidr::Cidr;
-pub use egress::{AllowUnion, NetProtocol};
+pub use egress::AllowUnion;
 pub use error::{CidrError, KernelAllowError, ParseModeError, PolicyError, SecretError};
-pub use matching::{app_applies, basename, strip_version, ProgramClass};
+pub use matching::{app_applies, basename, strip_version};
 
 /// The built-in policy, as shipped. Also the source of the default of every key a user's
 /// policy leaves out.
@@ -228,30 +230,6 @@ pub struct DnsPolicy {
     pub allow_suffixes: Vec<String>,
 }
 
-/// The rule names of the alert contract (`../shared/CONTRACT.md`), which `[[sinks]] rules`
-/// may name. A rule the daemon does not raise yet is accepted: the names do not change.
-pub const RULE_NAMES: [&str; 9] = [
-    "jvm_shell_spawn",
-    "jvm_ldap_egress",
-    "jvm_rmi_egress",
-    "jvm_dns_exfil",
-    "jvm_unexpected_egress",
-    "jndi_probe",
-    "jvm_class_download",
-    "exploit_chain",
-    "sensor_loss",
-];
-
-/// The least severity a sink is sent (`[[sinks]] min_severity`); the alert contract's scale.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MinSeverity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
 /// `[[sinks]] type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -278,9 +256,9 @@ pub struct SinkPolicy {
     /// Unique among the sinks: letters, digits, `-` and `_` (it names the spool directory).
     pub name: String,
     /// Alerts below this severity are not sent here.
-    pub min_severity: MinSeverity,
-    /// Only alerts of these rules (names from [`RULE_NAMES`]) are sent here; `None`: every rule.
-    pub rules: Option<Vec<String>>,
+    pub min_severity: Severity,
+    /// Only alerts of these rules are sent here; `None`: every rule.
+    pub rules: Option<Vec<Rule>>,
     /// The sink itself.
     pub target: SinkTarget,
     /// Delivery keys the sink sets itself; the rest come from `[delivery]`
@@ -574,17 +552,6 @@ impl Default for Policy {
 
 // === impl sinks ===
 
-impl MinSeverity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MinSeverity::Low => "low",
-            MinSeverity::Medium => "medium",
-            MinSeverity::High => "high",
-            MinSeverity::Critical => "critical",
-        }
-    }
-}
-
 impl SinkType {
     /// The name used in the policy file.
     pub fn as_str(self) -> &'static str {
@@ -628,12 +595,12 @@ impl SinkPolicy {
     }
 
     /// Whether an alert of `rule` at `severity` goes to this sink.
-    pub fn accepts(&self, rule: &str, severity: MinSeverity) -> bool {
+    pub fn accepts(&self, rule: Rule, severity: Severity) -> bool {
         severity >= self.min_severity
             && self
                 .rules
                 .as_ref()
-                .is_none_or(|rules| rules.iter().any(|r| r == rule))
+                .is_none_or(|rules| rules.contains(&rule))
     }
 }
 

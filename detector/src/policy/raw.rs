@@ -9,7 +9,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::error::PolicyError;
-use super::{locate, MinSeverity, Mode, SinkType};
+use super::{locate, Mode, SinkType};
+use crate::vocab::Severity;
 
 /// A list of strings, with the span of the list and of each entry.
 pub(super) type SpannedList = Spanned<Vec<Spanned<String>>>;
@@ -133,7 +134,7 @@ pub(super) struct RawSink {
     #[serde(rename = "type")]
     pub kind: Option<Spanned<SinkType>>,
     pub name: Option<Spanned<String>>,
-    pub min_severity: Option<Spanned<MinSeverity>>,
+    pub min_severity: Option<Spanned<Severity>>,
     pub rules: Option<SpannedList>,
     // file
     pub path: Option<Spanned<String>>,

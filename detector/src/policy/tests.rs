@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::vocab::{NetProtocol, Rule, Severity};
 
 fn parse(text: &str) -> Result<Policy, PolicyError> {
     Policy::from_toml(text, Path::new("policy.toml"))
@@ -875,7 +876,7 @@ fn builtin_sinks_and_delivery() {
         p.sinks,
         [SinkPolicy {
             name: "stdout".to_owned(),
-            min_severity: MinSeverity::Low,
+            min_severity: Severity::Low,
             rules: None,
             target: SinkTarget::Stdout,
             overrides: DeliveryOverrides::default(),
@@ -907,7 +908,7 @@ fn builtin_sets_every_delivery_key() {
     let mut other = Policy::blank();
     other.sinks = vec![SinkPolicy {
         name: "x".to_owned(),
-        min_severity: MinSeverity::Critical,
+        min_severity: Severity::Critical,
         rules: None,
         target: SinkTarget::Syslog {
             socket: "/x".into(),
@@ -1005,7 +1006,7 @@ facility = "local3"
             "syslog"
         ]
     );
-    assert_eq!(p.sinks[0].min_severity, MinSeverity::Medium);
+    assert_eq!(p.sinks[0].min_severity, Severity::Medium);
     assert_eq!(
         p.sinks[1].target,
         SinkTarget::File {
@@ -1046,9 +1047,9 @@ facility = "local3"
             },
         }
     );
-    assert!(oncall.accepts("jvm_shell_spawn", MinSeverity::Critical));
-    assert!(!oncall.accepts("jvm_shell_spawn", MinSeverity::Medium));
-    assert!(!oncall.accepts("jvm_ldap_egress", MinSeverity::Critical));
+    assert!(oncall.accepts(Rule::JvmShellSpawn, Severity::Critical));
+    assert!(!oncall.accepts(Rule::JvmShellSpawn, Severity::Medium));
+    assert!(!oncall.accepts(Rule::JvmLdapEgress, Severity::Critical));
     assert_eq!(
         oncall.delivery(&p.delivery.defaults).give_up_after,
         Duration::from_secs(86_400)

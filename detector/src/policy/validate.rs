@@ -26,9 +26,10 @@ use super::raw::{
 };
 use super::{
     locate, DeliveryOverrides, DeliveryPolicy, DnsPolicy, EgressPolicy, ExecAllow, ExecPolicy,
-    JvmPolicy, MinSeverity, NetAllowRule, Policy, ResponsePolicy, SecretRef, SecretSource,
-    SinkDelivery, SinkPolicy, SinkTarget, SinkType, RULE_NAMES,
+    JvmPolicy, NetAllowRule, Policy, ResponsePolicy, SecretRef, SecretSource, SinkDelivery,
+    SinkPolicy, SinkTarget, SinkType,
 };
+use crate::vocab::{Rule, Severity};
 
 /// Longest basename a kernel name key holds (it keeps a terminating NUL).
 const MAX_NAME: usize = NAME_LEN - 1;
@@ -1145,7 +1146,7 @@ fn sink(
     Ok((
         SinkPolicy {
             name,
-            min_severity: raw.min_severity.map_or(MinSeverity::Low, |s| *s.get_ref()),
+            min_severity: raw.min_severity.map_or(Severity::Low, |s| *s.get_ref()),
             rules,
             target,
             overrides,
@@ -1271,15 +1272,13 @@ fn check_sink_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn check_rule_name(rule: &str) -> Result<String, String> {
-    if RULE_NAMES.contains(&rule) {
-        Ok(rule.to_owned())
-    } else {
-        Err(format!(
+fn check_rule_name(rule: &str) -> Result<Rule, String> {
+    Rule::from_name(rule).ok_or_else(|| {
+        format!(
             "{rule:?} is not a rule; the rules are {}",
-            RULE_NAMES.join(", ")
-        ))
-    }
+            Rule::NAMES.join(", ")
+        )
+    })
 }
 
 fn check_absolute(path: &str) -> Result<PathBuf, String> {

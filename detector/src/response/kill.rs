@@ -7,8 +7,8 @@ pub use rustix::process::Signal;
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
 
 use crate::{
-    events::ProcessKey,
     sensors::procfs::{clock_ticks, same_start, stat_start_ticks},
+    vocab::ProcessKey,
 };
 
 /// Why a process was not killed.
@@ -82,13 +82,6 @@ pub fn signal_process(key: ProcessKey, signal: Signal) -> Result<(), KillError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_start_ticks_past_odd_comm() {
-        let stat = "4242 (java (evil) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 30 0 123456 1000 10";
-        assert_eq!(stat_start_ticks(stat), Some(123_456));
-        assert_eq!(stat_start_ticks("garbage"), None);
-    }
 
     #[test]
     fn start_time_comparison_rounds_like_proc() {

@@ -15,11 +15,11 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    events::ProcessKey,
     policy::{ChainAction, Mode, Policy},
     process_table::ProcessTable,
-    rules::{Action, Detection, Rule},
+    rules::Detection,
     sensors::Sensors,
+    vocab::{Action, ProcessKey, Rule},
 };
 use kill::Signal;
 

@@ -9,12 +9,13 @@
 
 use std::{collections::HashSet, net::IpAddr};
 
-use super::{jvm_name, Action, Detection, Direction, Network, RecognisedBy, Rule, Severity};
+use super::{jvm_name, Detection, Network};
 use crate::{
-    events::{Connect, LineageRef, Payload, ProcessKey, Transport},
-    policy::{NetProtocol, Policy},
+    events::{Connect, LineageRef, Payload},
+    policy::Policy,
     process_table::ProcessTable,
     protocols,
+    vocab::{Action, Direction, NetProtocol, ProcessKey, RecognisedBy, Rule, Severity, Transport},
 };
 
 /// Destinations remembered for de-duplication, at most; past that the memory starts over

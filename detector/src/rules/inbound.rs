@@ -11,11 +11,12 @@
 
 use std::collections::HashSet;
 
-use super::{jvm_name, Action, Detection, Direction, Network, Rule, Severity};
+use super::{jvm_name, Detection, Network};
 use crate::{
-    events::{Inbound, InboundKind, ProcessKey, Transport},
+    events::{Inbound, InboundKind},
     process_table::ProcessTable,
     protocols::jndi,
+    vocab::{Action, Direction, ProcessKey, Rule, Severity, Transport},
 };
 
 /// Entries remembered for de-duplication, at most (then the memory starts over).

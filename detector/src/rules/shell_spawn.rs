@@ -3,11 +3,12 @@
 //! directory or one from an anonymous memory file. In a Log4Shell attack this is the
 //! moment the injected class runs its payload.
 
-use super::{jvm_name, Action, Detection, Rule, Severity};
+use super::{jvm_name, Detection};
 use crate::{
-    events::{Exec, ProcessKey},
-    policy::{Policy, ProgramClass},
+    events::Exec,
+    policy::Policy,
     process_table::ProcessTable,
+    vocab::{Action, ProcessKey, ProgramClass, Rule, Severity},
 };
 
 /// Longest command line quoted in a summary; the full argv is in the alert.

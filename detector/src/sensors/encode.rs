@@ -14,8 +14,9 @@ use detector_common::{
 };
 
 use super::{map, map_err, Scope, SensorError};
-use crate::policy::{
-    AllowUnion, Cidr, KernelAllowError, Mode, NetAllowRule, NetProtocol, Policy, ProgramClass,
+use crate::{
+    policy::{AllowUnion, Cidr, KernelAllowError, Mode, NetAllowRule, Policy},
+    vocab::{NetProtocol, ProgramClass},
 };
 
 /// The `CONFIG` record: mode and blocking flags, the scope, and the launcher names and

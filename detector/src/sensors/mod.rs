@@ -24,7 +24,7 @@ use detector_common::{
     EVENT_INBOUND, EVENT_PAYLOAD, LOSS_LINEAGE_FULL,
 };
 
-use crate::policy::Policy;
+use crate::{policy::Policy, vocab::ProcessKey};
 pub use encode::NetKeyPrefix;
 
 /// The kernel object, built by `build.rs` from `detector-ebpf/`.
@@ -192,7 +192,7 @@ pub struct Sensors {
     /// Cgroups the payload program is attached to, with how many JVMs need it there.
     inspected: std::collections::HashMap<String, Inspection>,
     /// The cgroup each JVM's packets are inspected in.
-    inspected_jvms: std::collections::HashMap<crate::events::ProcessKey, String>,
+    inspected_jvms: std::collections::HashMap<ProcessKey, String>,
     events: Option<RingBuf<MapData>>,
     loss: PerCpuArray<MapData, u64>,
     lineage: lineage::LineageTable,
@@ -452,11 +452,7 @@ impl Sensors {
     }
 
     /// Starts inspecting the packets of `jvm`'s cgroup (once per JVM; see `inspect_cgroup`).
-    pub fn inspect_jvm(
-        &mut self,
-        jvm: crate::events::ProcessKey,
-        cgroup: &str,
-    ) -> Result<(), SensorError> {
+    pub fn inspect_jvm(&mut self, jvm: ProcessKey, cgroup: &str) -> Result<(), SensorError> {
         if self.inspected_jvms.contains_key(&jvm) {
             return Ok(());
         }
@@ -466,7 +462,7 @@ impl Sensors {
     }
 
     /// `jvm` exited: its cgroup no longer needs inspecting on its account.
-    pub fn uninspect_jvm(&mut self, jvm: crate::events::ProcessKey) {
+    pub fn uninspect_jvm(&mut self, jvm: ProcessKey) {
         if let Some(cgroup) = self.inspected_jvms.remove(&jvm) {
             self.uninspect_cgroup(&cgroup);
         }
@@ -540,14 +536,14 @@ impl Sensors {
     }
 
     /// Quarantines a JVM's lineage: from now on it may only reach the allowlist.
-    pub fn quarantine(&mut self, jvm: crate::events::ProcessKey) -> Result<(), SensorError> {
+    pub fn quarantine(&mut self, jvm: ProcessKey) -> Result<(), SensorError> {
         self.quarantine
             .insert(jvm.tgid, jvm.start_ns, 0)
             .map_err(map_err("QUARANTINE"))
     }
 
     /// Whether the kernel holds `jvm` in quarantine.
-    pub fn is_quarantined(&self, jvm: crate::events::ProcessKey) -> bool {
+    pub fn is_quarantined(&self, jvm: ProcessKey) -> bool {
         self.quarantine
             .get(&jvm.tgid, 0)
             .is_ok_and(|start| start == jvm.start_ns)

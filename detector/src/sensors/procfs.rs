@@ -88,7 +88,7 @@ pub fn same_start(start_ns: u64, stat_ticks: u64, ticks_per_sec: u64) -> bool {
 }
 
 /// The process `key` names as /proc shows it, if that PID is still that process.
-pub fn read_key(key: crate::events::ProcessKey) -> Option<ProcProcess> {
+pub fn read_key(key: crate::vocab::ProcessKey) -> Option<ProcProcess> {
     let tick = ns_per_tick();
     read_process(key.tgid).filter(|p| p.start_ns / tick == key.start_ns / tick)
 }
@@ -206,6 +206,13 @@ mod tests {
         assert!(cgroup_within("/a", "/a"));
         assert!(!cgroup_within("/ab", "/a"));
         assert!(cgroup_within("/anything", "/"));
+    }
+
+    #[test]
+    fn parses_start_ticks_past_odd_comm() {
+        let stat = "4242 (java (evil) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 30 0 123456 1000 10";
+        assert_eq!(stat_start_ticks(stat), Some(123_456));
+        assert_eq!(stat_start_ticks("garbage"), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::Message;
+use super::message::{network_line, Message};
 use crate::alert::Alert;
 
 /// Label names Alertmanager accepts: `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -59,7 +59,7 @@ fn description(alert: &Alert) -> String {
         lines.push(format!("Process: pid {} {}", p.pid, p.argv.join(" ")));
     }
     if let Some(n) = &alert.network {
-        lines.push(format!("Network: {}", super::network_line(n)));
+        lines.push(format!("Network: {}", network_line(n)));
     }
     if let Some(c) = &alert.container {
         lines.push(format!("Cgroup: {}", c.cgroup));

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Envelope, Message};
+use super::message::{Envelope, Message};
 
 /// Most ids and repeat keys remembered; the oldest are forgotten first.
 const REMEMBER: usize = 10_000;

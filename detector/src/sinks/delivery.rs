@@ -25,11 +25,12 @@ use tokio::{
 use super::{
     backoff::{backoff, jitter, RateLimit},
     dedup::Dedup,
+    error::{Failure, SinkError},
     file::FileSink,
     http::HttpSink,
+    message::Envelope,
     spool::{Spool, SpoolReadError},
     syslog::SyslogSink,
-    Envelope, SinkError,
 };
 use crate::policy::{SinkDelivery, SinkTarget};
 
@@ -149,19 +150,6 @@ impl SinkShared {
         }
         self.state().entries.remove(&seq);
     }
-}
-
-/// Why one attempt failed.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// Worth another try: a network error, a timeout, 408, 429, 5xx. `after`: the receiver's
-    /// `Retry-After`.
-    Transient {
-        reason: String,
-        after: Option<Duration>,
-    },
-    /// The same request will fail again (another 4xx, a redirect): give up on this message.
-    Permanent { reason: String },
 }
 
 /// How a sink sends one message.

@@ -1,7 +1,8 @@
-//! Why the sinks could not start (or stdout failed). Delivery failures are not errors of the
-//! daemon: they are retried, spooled and counted, never fatal.
+//! Why the sinks could not start (or stdout failed), and why one delivery attempt failed
+//! ([`Failure`]). Delivery failures are not errors of the daemon: they are retried, spooled
+//! and counted, never fatal.
 
-use std::{io, path::PathBuf};
+use std::{io, path::PathBuf, time::Duration};
 
 use crate::policy::SecretError;
 
@@ -58,4 +59,17 @@ pub enum SinkError {
         #[source]
         source: io::Error,
     },
+}
+
+/// Why one attempt failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Worth another try: a network error, a timeout, 408, 429, 5xx. `after`: the receiver's
+    /// `Retry-After`.
+    Transient {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// The same request will fail again (another 4xx, a redirect): give up on this message.
+    Permanent { reason: String },
 }

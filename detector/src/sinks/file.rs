@@ -14,7 +14,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use super::{delivery::Failure, Envelope, Message};
+use super::{
+    error::Failure,
+    message::{Envelope, Message},
+};
 
 #[derive(Debug)]
 pub(crate) struct FileSink {

@@ -10,8 +10,11 @@ use std::time::{Duration, SystemTime};
 use reqwest::{header::HeaderMap, StatusCode};
 
 use super::{
-    alertmanager, backoff::parse_retry_after, delivery::Failure, pagerduty, slack, webhook,
-    Envelope, SinkError,
+    alertmanager,
+    backoff::parse_retry_after,
+    error::{Failure, SinkError},
+    message::{Envelope, Request},
+    pagerduty, slack, webhook,
 };
 use crate::policy::{SecretRef, SinkDelivery, SinkTarget};
 
@@ -53,12 +56,6 @@ impl std::fmt::Debug for Format {
             Format::Alertmanager => "Alertmanager",
         })
     }
-}
-
-/// One request: the body and the headers besides `Content-Type`.
-pub(crate) struct Request {
-    pub body: Vec<u8>,
-    pub headers: Vec<(String, String)>,
 }
 
 fn read_secret(sink: &str, secret: &SecretRef) -> Result<String, SinkError> {

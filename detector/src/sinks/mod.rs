@@ -21,6 +21,7 @@ mod delivery;
 mod error;
 mod file;
 mod http;
+mod message;
 mod pagerduty;
 mod slack;
 mod spool;
@@ -35,16 +36,15 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 pub use error::SinkError;
+pub use message::{alert_id, Envelope, Message, Resolution};
 
 use crate::{
     alert::Alert,
-    policy::{DeliveryPolicy, MinSeverity, SinkPolicy, SinkTarget},
-    rules::Severity,
+    policy::{DeliveryPolicy, SinkPolicy, SinkTarget},
 };
 use delivery::{Counters, SinkShared, Worker};
 use spool::Spool;
@@ -52,36 +52,6 @@ use stdout::StdoutSink;
 
 /// How long [`Dispatcher::shutdown`] keeps trying to deliver before it spools the rest.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// What travels to a sink: an alert, or the news that an incident is over.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Message {
-    Alert(Box<Alert>),
-    Resolve(Resolution),
-}
-
-/// An incident is closed: the sinks that track incidents (PagerDuty, Slack) say so.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Resolution {
-    pub incident_id: String,
-    pub host: String,
-    /// RFC 3339, like an alert's `time`.
-    pub time: String,
-    /// Why it is over, in one sentence.
-    pub summary: String,
-}
-
-/// One message on its way to one sink, as queued and as spooled.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Envelope {
-    /// Order of the message among all messages to this sink, across restarts.
-    pub seq: u64,
-    /// The idempotency key ([`alert_id`]).
-    pub id: String,
-    #[serde(flatten)]
-    pub message: Message,
-}
 
 /// Counters of one sink, as the `detector stats` line shows them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -99,57 +69,6 @@ pub struct SinkStats {
     pub dropped: u64,
     /// Alerts not sent because they repeated one already sent (`dedup_window`).
     pub deduplicated: u64,
-}
-
-/// A stable id for a message: the same alert always gets the same id, and any difference in
-/// it (time, process, rule, ...) gives another. The first 128 bits of SHA-256 over its JSON.
-pub fn alert_id(message: &Message) -> String {
-    let json = serde_json::to_vec(message).unwrap_or_default();
-    let digest = Sha256::digest(&json);
-    hex(&digest[..16])
-}
-
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-/// The `network` block on one line for people: `tcp 10.0.0.5:1389 (ldap)`, or for inbound
-/// traffic `tcp from 203.0.113.7 to port 8080`. Read through JSON, so that it keeps working as
-/// the block gains keys.
-pub(crate) fn network_line(network: &crate::alert::NetworkInfo) -> String {
-    let v = serde_json::to_value(network).unwrap_or_default();
-    let text = |key: &str| match v.get(key) {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let transport = text("transport").unwrap_or_default();
-    let port = text("dst_port").unwrap_or_default();
-    let mut line = match (text("direction").as_deref(), text("src_ip"), text("dst_ip")) {
-        (Some("inbound"), Some(src), _) => format!("{transport} from {src} to port {port}"),
-        (_, _, Some(dst)) => format!("{transport} {dst}:{port}"),
-        _ => format!("{transport} port {port}"),
-    };
-    if let Some(protocol) = text("protocol") {
-        line.push_str(&format!(" ({protocol})"));
-    }
-    line
-}
-
-/// The policy's scale for an alert's severity.
-fn min_severity(severity: Severity) -> MinSeverity {
-    match severity {
-        Severity::Low => MinSeverity::Low,
-        Severity::Medium => MinSeverity::Medium,
-        Severity::High => MinSeverity::High,
-        Severity::Critical => MinSeverity::Critical,
-    }
 }
 
 /// Hands alerts to the sinks; owned by the pipeline.
@@ -244,11 +163,9 @@ impl Dispatcher {
     /// Hands `alert` to every sink whose filter it passes; never blocks on a sink.
     pub fn send(&mut self, alert: &Alert) {
         self.alerts += 1;
-        let severity = min_severity(alert.severity);
-        let rule = alert.rule.as_str();
         let mut message: Option<(Message, String)> = None;
         for handle in &mut self.sinks {
-            if !handle.policy.accepts(rule, severity) {
+            if !handle.policy.accepts(alert.rule, alert.severity) {
                 continue;
             }
             match &mut handle.inlet {

@@ -9,8 +9,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Message, Resolution};
-use crate::{alert::Alert, rules::Severity};
+use super::message::{Message, Resolution};
+use crate::{alert::Alert, vocab::Severity};
 
 /// PagerDuty's limit on `payload.summary`, in characters.
 pub(crate) const SUMMARY_MAX: usize = 1024;

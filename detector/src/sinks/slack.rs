@@ -7,8 +7,11 @@
 
 use serde_json::{json, Value};
 
-use super::{pagerduty::truncate, Message, Resolution};
-use crate::{alert::Alert, rules::Action};
+use super::{
+    message::{network_line, Message, Resolution},
+    pagerduty::truncate,
+};
+use crate::{alert::Alert, vocab::Action};
 
 const HEADER_MAX: usize = 150;
 const SECTION_MAX: usize = 3000;
@@ -87,7 +90,7 @@ fn alert_message(alert: &Alert) -> Value {
         ));
     }
     if let Some(network) = &alert.network {
-        fields.push(field("Network", escape(&super::network_line(network))));
+        fields.push(field("Network", escape(&network_line(network))));
     }
     if let Some(container) = &alert.container {
         let where_ = match (&container.pod_uid, &container.container_id) {

@@ -13,7 +13,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::Envelope;
+use super::message::Envelope;
 
 /// Format version, in every file.
 const VERSION: u32 = 1;

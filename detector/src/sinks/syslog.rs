@@ -13,8 +13,11 @@ use std::path::PathBuf;
 
 use tokio::net::UnixDatagram;
 
-use super::{delivery::Failure, Envelope, Message};
-use crate::{alert::Alert, rules::Severity};
+use super::{
+    error::Failure,
+    message::{Envelope, Message},
+};
+use crate::{alert::Alert, vocab::Severity};
 
 /// RFC 5424's APP-NAME and MSGID.
 const APP_NAME: &str = "detector";

@@ -8,7 +8,7 @@ use super::*;
 use crate::{
     alert::{Ancestor, Container, ProcessInfo, SCHEMA},
     policy::{DeliveryOverrides, SinkDelivery},
-    rules::{Action, Rule},
+    vocab::{Action, Rule, Severity},
 };
 
 /// The README's example alert.
@@ -78,11 +78,11 @@ fn alert_ids_are_stable_and_distinct() {
     assert_eq!(alert_id(&back), alert_id(&a));
 }
 
-fn file_sink(name: &str, path: PathBuf, min: MinSeverity, rules: Option<&[&str]>) -> SinkPolicy {
+fn file_sink(name: &str, path: PathBuf, min: Severity, rules: Option<&[Rule]>) -> SinkPolicy {
     SinkPolicy {
         name: name.to_owned(),
         min_severity: min,
-        rules: rules.map(|r| r.iter().map(|s| (*s).to_owned()).collect()),
+        rules: rules.map(<[Rule]>::to_vec),
         target: SinkTarget::File {
             path,
             max_bytes: 0,
@@ -138,13 +138,13 @@ async fn filters_choose_the_sinks() {
     let dir = scratch("filters");
     let (all, high, chain) = (dir.join("all"), dir.join("high"), dir.join("chain"));
     let sinks = vec![
-        file_sink("all", all.clone(), MinSeverity::Low, None),
-        file_sink("high", high.clone(), MinSeverity::High, None),
+        file_sink("all", all.clone(), Severity::Low, None),
+        file_sink("high", high.clone(), Severity::High, None),
         file_sink(
             "chain",
             chain.clone(),
-            MinSeverity::Low,
-            Some(&["exploit_chain"]),
+            Severity::Low,
+            Some(&[Rule::ExploitChain]),
         ),
     ];
     let mut dispatcher =
@@ -175,7 +175,7 @@ async fn spool_survives_a_restart_in_order() {
     let out = dir.join("out.jsonl");
     std::fs::create_dir_all(&out).expect("blocker");
     let spool_dir = dir.join("spool");
-    let sinks = vec![file_sink("local", out.clone(), MinSeverity::Low, None)];
+    let sinks = vec![file_sink("local", out.clone(), Severity::Low, None)];
     // Queue of 2: the rest spills to the spool straight away.
     let mut dispatcher = Dispatcher::start(&sinks, &delivery(spool_dir.clone(), 2)).expect("start");
     for n in 1..=5 {
@@ -213,7 +213,7 @@ async fn a_missing_secret_names_the_sink_and_key_not_the_value() {
     let dir = scratch("secret");
     let sinks = vec![SinkPolicy {
         name: "oncall".to_owned(),
-        min_severity: MinSeverity::Low,
+        min_severity: Severity::Low,
         rules: None,
         target: SinkTarget::PagerDuty {
             url: "http://127.0.0.1:9/".to_owned(),

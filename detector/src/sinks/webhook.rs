@@ -6,7 +6,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{hex, http::Request, Envelope, Message};
+use super::message::{hex, Envelope, Message, Request};
 
 /// The signature header; its value is `sha256=` and the lower-case hex HMAC.
 pub(crate) const SIGNATURE_HEADER: &str = "X-Detector-Signature";

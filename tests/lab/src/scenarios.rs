@@ -17,7 +17,7 @@ pub const WEB_PORT: u16 = 8280;
 /// The canary file a payload writes in the vulnerable app's working directory.
 pub const CANARY: &str = "pwned";
 
-// The rule names of the interface contract (/work/shared/CONTRACT.md).
+// The rule names of the interface contract (docs/contract.md).
 pub const JNDI_PROBE: &str = "jndi_probe";
 pub const LDAP_EGRESS: &str = "jvm_ldap_egress";
 pub const RMI_EGRESS: &str = "jvm_rmi_egress";
