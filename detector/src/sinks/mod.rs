@@ -22,6 +22,7 @@ mod error;
 mod file;
 mod http;
 mod pagerduty;
+pub(crate) mod settings;
 mod slack;
 mod spool;
 pub mod stdout;
