@@ -18,3 +18,4 @@ pub mod response;
 pub mod rules;
 pub mod sensors;
 pub mod sinks;
+pub mod timefmt;

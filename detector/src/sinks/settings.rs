@@ -13,6 +13,7 @@ use crate::policy::{
     DeliveryOverrides, DeliveryPolicy, MinSeverity, PolicyError, SecretRef, SecretSource,
     SinkDelivery, SinkPolicy, SinkTarget, SinkType, RULE_NAMES,
 };
+use crate::timefmt::{format_duration, parse_duration};
 
 /// PagerDuty's Events API v2 endpoint, when a `pagerduty` sink gives no `url`.
 const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -586,62 +587,6 @@ fn alertmanager_endpoint(base: &str) -> String {
         base.to_owned()
     } else {
         format!("{base}/api/v2/alerts")
-    }
-}
-
-/// Durations as people write them: a number and a unit, several in a row
-/// (`"500ms"`, `"10s"`, `"5m"`, `"1h30m"`, `"7d"`).
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "{text:?} is not a duration; write a number and a unit (ms, s, m, h, d): \"500ms\", \
-             \"10s\", \"5m\", \"1h30m\""
-        )
-    };
-    if text.is_empty() {
-        return Err(bad());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.len()
-            - rest
-                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-                .len();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let millis_per = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(bad()),
-        };
-        let part = number.checked_mul(millis_per).ok_or_else(bad)?;
-        total = total
-            .checked_add(Duration::from_millis(part))
-            .ok_or_else(bad)?;
-    }
-    Ok(total)
-}
-
-/// `"10s"`, `"1h"`, `"500ms"`: for messages.
-pub(crate) fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    match ms {
-        0 => "0s".to_owned(),
-        _ if ms.is_multiple_of(86_400_000) => format!("{}d", ms / 86_400_000),
-        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
-        _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
-        _ if ms.is_multiple_of(1_000) => format!("{}s", ms / 1_000),
-        _ => format!("{ms}ms"),
     }
 }
 
