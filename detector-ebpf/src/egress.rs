@@ -21,11 +21,15 @@ use aya_ebpf::{
     EbpfContext,
 };
 use detector_common::{
-    classify_payload, ConnectEvent, Lineage, NetAllow, NetKey, PayloadEvent, Watch,
-    ALLOW_F_ANY_PORT, CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE,
-    CFG_F_QUARANTINE, EVENT_CONNECT, EVENT_PAYLOAD, HOOK_CONNECT, HOOK_SENDMSG, NET_F_ALLOWED,
-    NET_F_BLOCKED, NET_F_QUARANTINED, NET_F_SENT, NET_F_V4, PROTO_DNS, PROTO_LDAP, PROTO_NONE,
-    PROTO_RMI, SAMPLE_LEN, TRANSPORT_TCP, TRANSPORT_UDP,
+    config::{CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED, CFG_F_ENFORCE, CFG_F_QUARANTINE},
+    egress::{
+        classify_payload, ConnectEvent, NetAllow, NetKey, PayloadEvent, Watch, ALLOW_F_ANY_PORT,
+        HOOK_CONNECT, HOOK_SENDMSG, NET_F_ALLOWED, NET_F_BLOCKED, NET_F_QUARANTINED, NET_F_SENT,
+        NET_F_V4, PROTO_DNS, PROTO_LDAP, PROTO_NONE, PROTO_RMI, SAMPLE_LEN, TRANSPORT_TCP,
+        TRANSPORT_UDP,
+    },
+    event::{EVENT_CONNECT, EVENT_PAYLOAD},
+    lineage::Lineage,
 };
 
 use crate::{count_loss, current_tgid, header, load_len, task_info_current, CONFIG, EVENTS};

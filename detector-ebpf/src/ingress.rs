@@ -21,9 +21,14 @@ use aya_ebpf::{
     EbpfContext,
 };
 use detector_common::{
-    InboundEvent, Lineage, CFG_F_BLOCK_CLASS, CFG_F_ENFORCE, EVENT_INBOUND, INBOUND_CLASS,
-    INBOUND_PACKETS, INBOUND_PROBE, INBOUND_SAMPLE_LEN, INBOUND_SCAN_LEN, NET_F_BLOCKED, NET_F_V4,
-    TRANSPORT_TCP,
+    config::{CFG_F_BLOCK_CLASS, CFG_F_ENFORCE},
+    egress::{NET_F_BLOCKED, NET_F_V4, TRANSPORT_TCP},
+    event::EVENT_INBOUND,
+    ingress::{
+        InboundEvent, INBOUND_CLASS, INBOUND_PACKETS, INBOUND_PROBE, INBOUND_SAMPLE_LEN,
+        INBOUND_SCAN_LEN,
+    },
+    lineage::Lineage,
 };
 
 use crate::{count_loss, egress::WATCH, header, load_len, opaque, CONFIG, EVENTS};

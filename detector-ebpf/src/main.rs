@@ -36,13 +36,24 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use detector_common::{
-    fnv1a_at, tracked_index, AllowKey, Config, EventHeader, ExecEvent, ExitEvent, ForkEvent,
-    KernelOffsets, Lineage, LineageSlot, PrefixKey, TaskInfo, ARGS_LEN, BPF_F_MMAPABLE,
-    CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_SCOPED, CFG_F_WRITABLE_MAP,
-    CLASS_MEMFD, CLASS_NONE, CLASS_WRITABLE_DIR, COMM_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK,
-    EVENT_KINDS, EXEC_F_ALLOWED, EXEC_F_ARGS_TRUNCATED, EXEC_F_JVM, EXEC_F_KILLED,
-    EXEC_F_KILL_FAILED, EXEC_F_MEMFD, LAUNCHER_SLOTS, LINEAGE_OVERFLOW_ENTRIES, LINEAGE_SLOTS,
-    LOSS_LINEAGE_FULL, PATH_LEN, PREFIX_LEN, SIGKILL, TRACKED_LANES, TRACKED_LINES, WRITABLE_SLOTS,
+    config::{
+        Config, KernelOffsets, CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_SCOPED,
+        CFG_F_WRITABLE_MAP,
+    },
+    event::{
+        EventHeader, TaskInfo, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_KINDS, LOSS_LINEAGE_FULL,
+    },
+    exec::{
+        AllowKey, ExecEvent, ExitEvent, ForkEvent, PrefixKey, CLASS_MEMFD, CLASS_NONE,
+        CLASS_WRITABLE_DIR, EXEC_F_ALLOWED, EXEC_F_ARGS_TRUNCATED, EXEC_F_JVM, EXEC_F_KILLED,
+        EXEC_F_KILL_FAILED, EXEC_F_MEMFD, LAUNCHER_SLOTS, SIGKILL, WRITABLE_SLOTS,
+    },
+    hash::fnv1a_at,
+    lineage::{
+        tracked_index, Lineage, LineageSlot, BPF_F_MMAPABLE, LINEAGE_OVERFLOW_ENTRIES,
+        LINEAGE_SLOTS, TRACKED_LANES, TRACKED_LINES,
+    },
+    ARGS_LEN, COMM_LEN, PATH_LEN, PREFIX_LEN,
 };
 
 // === read-only data ===
@@ -563,7 +574,7 @@ fn class_of_name(mut key: [u8; COMM_LEN]) -> u32 {
 #[inline(always)]
 fn allowed(ev: &mut ExecEvent, comm: &[u8; COMM_LEN]) -> bool {
     let by_path = path_hash(&ev.filename, ev.filename_len);
-    let by_name = detector_common::fnv1a(comm);
+    let by_name = detector_common::hash::fnv1a(comm);
     for jvm_tgid in [0, ev.lineage.jvm_tgid] {
         for hash in [by_path, by_name] {
             let key = AllowKey {

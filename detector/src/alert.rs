@@ -12,6 +12,9 @@ use crate::{
     vocab::{Action, Direction, ProcessKey, ProgramClass, Rule, Severity},
 };
 
+// Where the daemon has always found it; written in one place for the whole daemon.
+pub use crate::timefmt::rfc3339_micros;
+
 pub const SCHEMA: &str = "detector.alert/v1";
 
 /// Most ancestors listed in an alert.
@@ -210,35 +213,6 @@ impl BootClock {
         SystemTime::UNIX_EPOCH
             + Duration::new((ns / 1_000_000_000) as u64, (ns % 1_000_000_000) as u32)
     }
-}
-
-/// RFC 3339 with microseconds, UTC (`2026-01-01T12:00:00.123456Z`).
-pub fn rfc3339_micros(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let (y, m, day) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_micros()
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// One incident per attacked JVM, for a detection no incident holds: stable across all

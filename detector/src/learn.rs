@@ -26,11 +26,11 @@ use anyhow::Context as _;
 use detector_common::{ALLOW_PORTS, PATH_LEN};
 
 use crate::{
-    alert::rfc3339_micros,
     events::{Connect, Event, Exec, Payload},
     policy::{basename, ExecAllow, Mode, NetAllowRule, Policy},
     sensors::{procfs, LossCounts, Scope},
     session::{Consumer, Ended, Origin, Session, SessionHandle},
+    timefmt::{self, format_duration, rfc3339_micros, rfc3339_seconds},
     vocab::{NetProtocol, ProcessKey, ProgramClass, Transport},
 };
 
@@ -1152,71 +1152,16 @@ fn comment_out(toml: &str) -> String {
         .collect()
 }
 
-/// `2026-11-23T01:04:22Z`.
-fn rfc3339_seconds(t: SystemTime) -> String {
-    let micros = rfc3339_micros(t);
-    match micros.get(..19) {
-        Some(seconds) => format!("{seconds}Z"),
-        None => micros,
-    }
-}
-
 // === durations ===
 
-/// Parses `--duration`: one or more of a number and a unit, `s`, `m`, `h` or `d`
-/// (`90s`, `10m`, `1h30m`, `7d`). Zero is refused: there would be nothing to learn from.
+/// Parses `--duration`: a duration as the policy writes it (`90s`, `10m`, `1h30m`, `7d`).
+/// Zero is refused: there would be nothing to learn from.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "{text:?} is not a duration; write a number and a unit (s, m, h, d): \"90s\", \
-             \"10m\", \"1h30m\""
-        )
-    };
-    let mut total: u64 = 0;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let (number, after) = rest.split_at(digits);
-        let unit_len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let (unit, after) = after.split_at(unit_len);
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        let scale = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3_600,
-            "d" => 86_400,
-            _ => return Err(bad()),
-        };
-        total = n
-            .checked_mul(scale)
-            .and_then(|s| total.checked_add(s))
-            .ok_or_else(bad)?;
-        rest = after;
-    }
-    if total == 0 {
+    let duration = timefmt::parse_duration(text.trim())?;
+    if duration.is_zero() {
         return Err(format!("{text:?}: the duration must be longer than zero"));
     }
-    Ok(Duration::from_secs(total))
-}
-
-/// `10m`, `1h30m`, `45s`, `0s`.
-pub fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3_600, secs % 3_600 / 60, secs % 60);
-    let mut text = String::new();
-    if h > 0 {
-        let _ = write!(text, "{h}h");
-    }
-    if m > 0 {
-        let _ = write!(text, "{m}m");
-    }
-    if s > 0 || text.is_empty() {
-        let _ = write!(text, "{s}s");
-    }
-    text
+    Ok(duration)
 }
 
 // === the edge: kernel, /proc, signals, the output file ===

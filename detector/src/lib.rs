@@ -20,4 +20,5 @@ pub mod rules;
 pub mod sensors;
 pub mod session;
 pub mod sinks;
+pub mod timefmt;
 pub mod vocab;

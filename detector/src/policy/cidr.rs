@@ -3,29 +3,30 @@
 //! families. An IPv4 network `/n` is the IPv6 network `::ffff:a.b.c.d/(96 + n)`.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
+
+use ipnet::{IpNet, Ipv6Net};
 
 use super::error::CidrError;
 
-/// The first 12 bytes of every IPv4-mapped IPv6 address.
-const V4_MAPPED: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 /// Prefix bits of the IPv4-mapped range `::ffff:0:0/96`.
 const V4_MAPPED_BITS: u8 = 96;
 
 /// An IPv4 or IPv6 network, such as `10.0.0.0/8` or `fd00::/8`, with no host bits set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cidr {
-    /// The network address: IPv6, or IPv4-mapped (`::ffff:a.b.c.d`) for IPv4.
-    addr: [u8; 16],
-    /// Prefix length in IPv6 terms, 0..=128: an IPv4 `/24` is 120.
-    prefix: u8,
+    /// The network: IPv6, or IPv4-mapped (`::ffff:a.b.c.d/(96 + n)`) for IPv4; its prefix
+    /// length is in IPv6 terms, 0..=128: an IPv4 `/24` is 120.
+    net: Ipv6Net,
 }
 
 impl Cidr {
     /// Parses `10.0.0.0/8`, `fd00::/8`, or a bare address (`10.0.0.5` is `/32`, `fd00::1` is
     /// `/128`). IPv4-mapped IPv6 networks (`::ffff:10.0.0.0/104`) are IPv4 networks.
     pub fn parse(text: &str) -> Result<Cidr, CidrError> {
+        // Split here rather than with `IpNet::from_str`: a bare address is a host network,
+        // and each part has its own error.
         let (addr, prefix) = match text.split_once('/') {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (text, None),
@@ -39,29 +40,21 @@ impl Cidr {
             IpAddr::V4(_) => 32,
             IpAddr::V6(_) => 128,
         };
+        let bad_prefix = || CidrError::Prefix {
+            text: text.to_owned(),
+            max,
+        };
         let prefix = match prefix {
             None => max,
             // Digits only: `u8::from_str` would take "+8".
             Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-                match p.parse::<u8>() {
-                    Ok(p) if p <= max => p,
-                    _ => {
-                        return Err(CidrError::Prefix {
-                            text: text.to_owned(),
-                            max,
-                        })
-                    }
-                }
+                p.parse::<u8>().map_err(|_| bad_prefix())?
             }
-            Some(_) => {
-                return Err(CidrError::Prefix {
-                    text: text.to_owned(),
-                    max,
-                })
-            }
+            Some(_) => return Err(bad_prefix()),
         };
-        let cidr = Cidr::from_parts(ip, prefix);
-        if cidr.addr != to_bytes(ip) {
+        let net = IpNet::new(ip, prefix).map_err(|_| bad_prefix())?;
+        let cidr = Cidr::from_net(net.trunc());
+        if net.network() != ip {
             return Err(CidrError::HostBits {
                 text: text.to_owned(),
                 network: cidr,
@@ -70,59 +63,53 @@ impl Cidr {
         Ok(cidr)
     }
 
-    /// The network of `ip` with a prefix of `prefix` bits in `ip`'s own family (at most 32 for
-    /// IPv4, 128 for IPv6; larger values are cut to that): host bits are cleared.
-    fn from_parts(ip: IpAddr, prefix: u8) -> Cidr {
-        let prefix = match ip {
-            IpAddr::V4(_) => V4_MAPPED_BITS + prefix.min(32),
-            IpAddr::V6(_) => prefix.min(128),
+    /// `net` as the kernel keys it: IPv4 as its IPv4-mapped IPv6 network.
+    fn from_net(net: IpNet) -> Cidr {
+        let net = match net {
+            IpNet::V4(v4) => Ipv6Net::new_assert(
+                v4.network().to_ipv6_mapped(),
+                V4_MAPPED_BITS + v4.prefix_len(),
+            ),
+            IpNet::V6(v6) => v6,
         };
-        Cidr {
-            addr: masked(to_bytes(ip), prefix),
-            prefix,
-        }
+        Cidr { net }
     }
 
     /// The network address, 16 bytes (IPv4-mapped for IPv4), as the kernel keys it.
     pub fn addr(&self) -> [u8; 16] {
-        self.addr
+        self.net.network().octets()
     }
 
     /// The prefix length in IPv6 terms (0..=128; an IPv4 `/24` is 120), as the kernel keys it.
     pub fn prefix(&self) -> u8 {
-        self.prefix
+        self.net.prefix_len()
     }
 
     /// Whether this is an IPv4 network: it lies inside `::ffff:0:0/96`.
     pub fn is_v4(&self) -> bool {
-        self.prefix >= V4_MAPPED_BITS && self.addr[..12] == V4_MAPPED
+        v4_mapped().contains(&self.net)
     }
 
     /// Whether `ip` is in the network. An IPv4 address and its IPv4-mapped IPv6 form
     /// (`::ffff:a.b.c.d`) are the same address here.
     pub fn contains(&self, ip: &IpAddr) -> bool {
-        masked(to_bytes(*ip), self.prefix) == self.addr
+        self.net.contains(&Ipv6Addr::from(to_bytes(*ip)))
     }
 
     /// Whether every address of `other` is in this network.
     pub fn covers(&self, other: &Cidr) -> bool {
-        other.prefix >= self.prefix && masked(other.addr, self.prefix) == self.addr
+        self.net.contains(&other.net)
     }
 }
 
 impl fmt::Display for Cidr {
     /// `10.0.0.0/8` for IPv4 networks, `fd00::/8` for the others.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_v4() {
-            let [.., a, b, c, d] = self.addr;
-            write!(
-                f,
-                "{}/{}",
-                Ipv4Addr::new(a, b, c, d),
-                self.prefix - V4_MAPPED_BITS
-            )
-        } else {
-            write!(f, "{}/{}", Ipv6Addr::from(self.addr), self.prefix)
+        match self.net.network().to_ipv4_mapped() {
+            Some(v4) if self.is_v4() => {
+                write!(f, "{v4}/{}", self.net.prefix_len() - V4_MAPPED_BITS)
+            }
+            _ => write!(f, "{}", self.net),
         }
     }
 }
@@ -135,21 +122,17 @@ impl FromStr for Cidr {
     }
 }
 
+/// `::ffff:0:0/96`, where IPv4 addresses live in the kernel's keys.
+fn v4_mapped() -> Ipv6Net {
+    Ipv6Net::new_assert(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), V4_MAPPED_BITS)
+}
+
 /// The 16 bytes the kernel sees for `ip`: IPv4 as `::ffff:a.b.c.d`.
-pub(super) fn to_bytes(ip: IpAddr) -> [u8; 16] {
+fn to_bytes(ip: IpAddr) -> [u8; 16] {
     match ip {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
         IpAddr::V6(v6) => v6.octets(),
     }
-}
-
-/// `addr` with every bit after the first `prefix` cleared.
-fn masked(addr: [u8; 16], prefix: u8) -> [u8; 16] {
-    let bits = u128::from_be_bytes(addr);
-    let mask = u128::MAX
-        .checked_shl(128 - u32::from(prefix.min(128)))
-        .unwrap_or(0);
-    (bits & mask).to_be_bytes()
 }
 
 #[cfg(test)]

@@ -15,9 +15,9 @@
 //! networks themselves in `cidr`. `dns` judges query names ([`DnsPolicy::suspicious`]); that
 //! is done in userspace only.
 //!
-//! `[[sinks]]` and `[delivery]` say where alerts go and how ([`SinkPolicy`], [`DeliveryPolicy`]);
-//! the policy names where each secret is ([`SecretRef`]) and never holds one: the sinks read them
-//! when the daemon starts.
+//! `[[sinks]]` and `[delivery]` say where alerts go and how ([`SinkPolicy`], [`DeliveryPolicy`]),
+//! checked in `crate::sinks::settings`; the policy names where each secret is ([`SecretRef`])
+//! and never holds one: the sinks read them when the daemon starts.
 //!
 //! See `docs/policy.md` for how to write a policy, and `docs/sinks.md` for the sinks.
 
@@ -27,8 +27,8 @@ pub(crate) mod egress;
 mod error;
 mod locate;
 mod matching;
-mod raw;
-mod validate;
+pub(crate) mod raw;
+pub(crate) mod validate;
 
 #[cfg(test)]
 mod tests;

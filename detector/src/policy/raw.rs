@@ -128,7 +128,7 @@ pub(super) struct RawDns {
 /// type has.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawSink {
+pub(crate) struct RawSink {
     /// Required, but optional here so that a missing type is reported by `validate` with the
     /// sink's index in the key.
     #[serde(rename = "type")]
@@ -164,7 +164,7 @@ pub(super) struct RawSink {
 /// `[delivery]`: the spool, and the delivery keys every sink takes unless it sets its own.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawDelivery {
+pub(crate) struct RawDelivery {
     pub spool_dir: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub give_up_after: Option<Spanned<String>>,

@@ -1245,7 +1245,7 @@ fn sink_filters_and_numbers() {
 
 #[test]
 fn durations() {
-    use validate::{format_duration, parse_duration};
+    use crate::timefmt::{format_duration, parse_duration};
     let ok = |text: &str| parse_duration(text).unwrap_or_else(|e| panic!("{text}: {e}"));
     assert_eq!(ok("10s"), Duration::from_secs(10));
     assert_eq!(ok("500ms"), Duration::from_millis(500));
