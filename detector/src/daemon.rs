@@ -6,8 +6,9 @@
 use std::{
     fs::File,
     io::{BufRead, BufReader, BufWriter, Write},
+    net::IpAddr,
     path::PathBuf,
-    time::{Duration, SystemTime},
+    time::SystemTime,
 };
 
 use anyhow::Context as _;
@@ -23,6 +24,7 @@ use crate::{
     sensors::{encode, procfs, LossCounts, NetKeyPrefix, Scope, Sensors},
     session::{Consumer, Origin, Session, SessionHandle},
     sinks::{Dispatcher, Resolution, SinkStats, SHUTDOWN_GRACE},
+    timefmt::clock_now,
     vocab::ProcessKey,
 };
 
@@ -69,15 +71,6 @@ pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned())
-}
-
-fn clock_now(clock: rustix::time::ClockId) -> Duration {
-    let ts = rustix::time::clock_gettime(clock);
-    // Both clocks count from a point in the past: never negative.
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
 }
 
 /// Maps kernel (boot-time) timestamps of this boot to wall-clock time.
@@ -196,7 +189,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 impl Consumer for Daemon {
     fn event(&mut self, session: &mut SessionHandle, event: &Event, origin: Origin) {
         match (origin, event) {
-            (Origin::Kernel, _) => self.handle(session, event),
+            (Origin::Kernel | Origin::Proc, _) => self.handle(session, event),
             // What predates us is learned, not judged.
             (Origin::Seeded, Event::Exec(exec)) => {
                 self.engine.seed(exec);
@@ -228,8 +221,23 @@ impl Daemon {
                 self.record = None;
             }
         }
+        // A JVM's kernel entries depend on its resolvers: those installed now are replaced.
+        let entries_before = match event {
+            Event::Resolvers(r) => Some(self.jvm_net_entries(r.jvm)),
+            _ => None,
+        };
         let detections = self.engine.process(event);
         match event {
+            Event::Resolvers(r) => {
+                let now = self.jvm_net_entries(r.jvm);
+                let before = entries_before.unwrap_or_default();
+                if let Err(e) = session.sensors_mut().replace_net(&before, &now) {
+                    tracing::error!(
+                        "egress allowlist of JVM {} (its resolvers): {e}",
+                        r.jvm.tgid
+                    );
+                }
+            }
             Event::Exec(exec) if exec.is_jvm => self.on_jvm_start(session, exec.lineage.jvm()),
             Event::Exit(exit)
                 if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid =>
@@ -304,12 +312,19 @@ impl Daemon {
             .unwrap_or_default()
     }
 
-    /// The kernel egress entries of this JVM's app-scoped allow rules.
-    fn app_net_entries_for(&self, jvm: ProcessKey) -> Vec<(NetKeyPrefix, NetAllow)> {
-        let Some(cmdline) = self.jvm_cmdline(jvm) else {
-            return Vec::new();
-        };
-        match encode::net_entries(self.engine.policy(), jvm.tgid, Some(&cmdline)) {
+    /// The kernel egress entries of this JVM alone: its app-scoped allow rules, and its own
+    /// resolvers where the host's entries do not cover them.
+    fn jvm_net_entries(&self, jvm: ProcessKey) -> Vec<(NetKeyPrefix, NetAllow)> {
+        let egress = self.engine.egress();
+        let host = egress.host_resolvers();
+        let own: Vec<IpAddr> = egress
+            .resolvers_of(jvm)
+            .iter()
+            .filter(|ip| !host.contains(ip))
+            .copied()
+            .collect();
+        let cmdline = self.jvm_cmdline(jvm);
+        match encode::jvm_net_entries(self.engine.policy(), jvm.tgid, cmdline.as_deref(), &own) {
             Ok(entries) => entries,
             Err(e) => {
                 tracing::error!("egress allowlist of JVM {}: {e}", jvm.tgid);
@@ -326,7 +341,7 @@ impl Daemon {
                 tracing::error!("installing the allowlist of JVM {}: {e}", jvm.tgid);
             }
         }
-        let entries = self.app_net_entries_for(jvm);
+        let entries = self.jvm_net_entries(jvm);
         if !entries.is_empty() {
             if let Err(e) = sensors.allow_net(&entries) {
                 tracing::error!("installing the egress allowlist of JVM {}: {e}", jvm.tgid);
@@ -338,7 +353,7 @@ impl Daemon {
     fn forget_jvm_allowlists(&mut self, sensors: &mut Sensors, jvm: ProcessKey) {
         let programs = self.app_programs_for(jvm);
         sensors.forget_jvm(jvm.tgid, &programs);
-        let entries = self.app_net_entries_for(jvm);
+        let entries = self.jvm_net_entries(jvm);
         sensors.forget_jvm_net(jvm.tgid, &entries);
     }
 

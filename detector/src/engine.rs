@@ -87,6 +87,11 @@ impl Engine {
         &self.table
     }
 
+    /// What the egress rules know (the resolvers of each JVM among it).
+    pub fn egress(&self) -> &EgressState {
+        &self.egress
+    }
+
     /// A process that predates the event stream (from /proc: an ancestor of a JVM).
     pub fn add_process(&mut self, process: Process) {
         self.table.insert(process);
@@ -157,6 +162,10 @@ impl Engine {
                 egress::evaluate_payload(&self.policy, &self.table, &mut self.egress, p)
                     .into_iter()
                     .collect()
+            }
+            Event::Resolvers(r) => {
+                self.egress.set_resolvers(r.jvm, r.servers.clone());
+                Vec::new()
             }
         }
     }

@@ -206,6 +206,18 @@ pub struct Inbound {
     pub sample: Vec<u8>,
 }
 
+/// The DNS servers a JVM's resolver uses: its mount namespace's `/etc/resolv.conf`, read
+/// from /proc when the JVM starts (or is found running) and again when the file changes.
+/// Not a kernel event, but recorded like one so that `replay` judges DNS as `run` did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolvers {
+    pub time_ns: u64,
+    pub jvm: ProcessKey,
+    /// The mount namespace (inode of `/proc/PID/ns/mnt`) the file was read in.
+    pub mnt_ns: u64,
+    pub servers: Vec<IpAddr>,
+}
+
 /// Everything the sensors report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -216,6 +228,7 @@ pub enum Event {
     Connect(Connect),
     Payload(Payload),
     Inbound(Inbound),
+    Resolvers(Resolvers),
 }
 
 impl Event {
@@ -228,6 +241,7 @@ impl Event {
             Event::Connect(e) => e.time_ns,
             Event::Payload(e) => e.time_ns,
             Event::Inbound(e) => e.time_ns,
+            Event::Resolvers(e) => e.time_ns,
         }
     }
 }
@@ -419,6 +433,18 @@ mod tests {
                 })
             ),
             network(),
+            (
+                any::<(u64, u32, u64, u64)>(),
+                proptest::collection::vec(ip(), 0..4)
+            )
+                .prop_map(|((time_ns, tgid, start_ns, mnt_ns), servers)| {
+                    Event::Resolvers(Resolvers {
+                        time_ns,
+                        jvm: ProcessKey { tgid, start_ns },
+                        mnt_ns,
+                        servers,
+                    })
+                }),
         ]
     }
 

@@ -164,6 +164,9 @@ pub struct AppObservations {
     pub destinations: BTreeMap<Destination, DestinationSeen>,
     /// By the path given to execve.
     pub programs: BTreeMap<String, ProgramSeen>,
+    /// The resolvers of its JVMs' own mount namespaces (`/etc/resolv.conf` as the JVM sees
+    /// it): DNS to them is ordinary, like DNS to the host's.
+    pub resolvers: BTreeSet<IpAddr>,
 }
 
 impl AppObservations {
@@ -259,6 +262,7 @@ impl Observations {
             Event::Exec(e) => Some(e.lineage.jvm()),
             Event::Connect(c) => Some(c.lineage.jvm()),
             Event::Payload(p) => Some(p.lineage.jvm()),
+            Event::Resolvers(r) => Some(r.jvm),
             Event::Fork(_) | Event::Exit(_) | Event::Inbound(_) => None,
         }
     }
@@ -283,6 +287,11 @@ impl Observations {
             Event::Payload(p) => {
                 if let Some(app) = self.app_mut(p.lineage.jvm()) {
                     record_payload(app, p);
+                }
+            }
+            Event::Resolvers(r) => {
+                if let Some(app) = self.app_mut(r.jvm) {
+                    app.resolvers.extend(r.servers.iter().copied());
                 }
             }
             Event::Fork(_) | Event::Exit(_) | Event::Inbound(_) => {}
@@ -883,11 +892,14 @@ struct DirectDns<'a> {
 
 fn dns_section(out: &mut String, obs: &Observations, date: &str) {
     let mut trusted: BTreeMap<IpAddr, BTreeSet<&str>> = BTreeMap::new();
+    let mut own: BTreeMap<IpAddr, BTreeSet<&str>> = BTreeMap::new();
     let mut other: BTreeMap<IpAddr, Vec<DirectDns<'_>>> = BTreeMap::new();
     for (name, app) in &obs.apps {
         for (ip, queries) in app.dns_servers() {
             if obs.host_resolvers.contains(&ip) {
                 trusted.entry(ip).or_default().insert(name);
+            } else if app.resolvers.contains(&ip) {
+                own.entry(ip).or_default().insert(name);
             } else {
                 let ports: BTreeSet<u16> = app
                     .destinations
@@ -904,7 +916,7 @@ fn dns_section(out: &mut String, obs: &Observations, date: &str) {
             }
         }
     }
-    if trusted.is_empty() && other.is_empty() {
+    if trusted.is_empty() && own.is_empty() && other.is_empty() {
         return;
     }
     push_comment(out, "=== DNS ===");
@@ -916,6 +928,18 @@ fn dns_section(out: &mut String, obs: &Observations, date: &str) {
                 "{ip} is a resolver of this host (/etc/resolv.conf), queried by {}: always \
                  trusted, no rule needed.",
                 list_words(&apps)
+            ),
+        );
+    }
+    for (ip, apps) in &own {
+        let apps: Vec<String> = apps.iter().map(|a| quote(a)).collect();
+        push_comment(
+            out,
+            &format!(
+                "{ip} is the resolver of {}'s own mount namespace (its container's \
+                 /etc/resolv.conf): trusted for {}, no rule needed.",
+                list_words(&apps),
+                if apps.len() == 1 { "it" } else { "them" }
             ),
         );
     }
@@ -1209,7 +1233,7 @@ impl Consumer for Learner {
             }
             // What predates learning was not done while learning.
             (Origin::Seeded, _) => {}
-            (Origin::Kernel, _) => {
+            (Origin::Kernel | Origin::Proc, _) => {
                 // A JVM whose start we missed (it predates a ring-buffer loss): /proc still
                 // knows it.
                 if let Some(jvm) = Observations::jvm_of(event) {

@@ -22,9 +22,13 @@ use tokio::{
 
 use crate::{
     decode::decode,
-    events::{Event, Exec, LineageRef, Task},
+    events::{Event, Exec, LineageRef, Resolvers, Task},
     policy::Policy,
-    sensors::{procfs, Scope, Sensors, DRAIN_INTERVAL},
+    sensors::{
+        procfs,
+        resolvers::{self, ResolverWatch},
+        Scope, Sensors, DRAIN_INTERVAL,
+    },
     vocab::ProcessKey,
 };
 
@@ -36,6 +40,9 @@ pub enum Origin {
     /// The session made it up from /proc at start-up, for a process that predates the
     /// programs: an exec, as the kernel would have reported it. Not an action to judge.
     Seeded,
+    /// The session read it from /proc while running (a JVM's resolvers): a fact to judge
+    /// the kernel's events by, recorded like them.
+    Proc,
 }
 
 /// What /proc says of a JVM, read when it starts (or when first needed).
@@ -97,6 +104,8 @@ pub struct SessionHandle {
     jvms: HashMap<ProcessKey, Jvm>,
     /// JVMs /proc could not show (gone, or a reused PID): not read again for every event.
     unreadable: HashSet<ProcessKey>,
+    /// Each JVM's resolvers, by mount namespace.
+    resolvers: ResolverWatch,
     stats: SessionStats,
 }
 
@@ -138,6 +147,7 @@ impl Session {
                 scope,
                 jvms: HashMap::new(),
                 unreadable: HashSet::new(),
+                resolvers: ResolverWatch::default(),
                 stats: SessionStats::default(),
             },
         })
@@ -206,6 +216,9 @@ impl Session {
                     .unwrap_or(0);
                 let event = Event::Exec(exec);
                 consumer.event(handle, &event, Origin::Seeded);
+                if depth == 0 {
+                    handle.resolvers_of(root.jvm(), p.start_ns, consumer);
+                }
                 for child in children.get(&p.pid).into_iter().flatten() {
                     stack.push((child, depth + 1));
                 }
@@ -244,7 +257,10 @@ impl Session {
                 }
                 // Routine events do not wake the daemon (see `sensors::DRAIN_INTERVAL`).
                 _ = drain_tick.tick() => handle.drain(ring.get_mut(), consumer),
-                _ = tick.tick() => consumer.tick(handle),
+                _ = tick.tick() => {
+                    handle.poll_resolvers(consumer);
+                    consumer.tick(handle);
+                }
             }
         };
         // Whatever the kernel recorded before the end still gets to the consumer.
@@ -302,6 +318,11 @@ impl SessionHandle {
                         }
                     }
                     consumer.event(self, &event, Origin::Kernel);
+                    if let Event::Exec(exec) = &event {
+                        if exec.is_jvm {
+                            self.resolvers_of(exec.lineage.jvm(), exec.time_ns, consumer);
+                        }
+                    }
                     if let Event::Exit(exit) = &event {
                         if exit.lineage.depth == 0 && exit.task.tgid == exit.lineage.jvm_tgid {
                             self.jvm_exited(exit.lineage.jvm());
@@ -336,9 +357,48 @@ impl SessionHandle {
     }
 
     fn jvm_exited(&mut self, key: ProcessKey) {
+        self.resolvers.remove(key);
         self.sensors.uninspect_jvm(key);
         self.jvms.remove(&key);
         self.unreadable.remove(&key);
+    }
+
+    /// Hands the consumer the resolvers of a JVM that just started (or was found running),
+    /// right after its exec: before any query it sends is judged.
+    fn resolvers_of(&mut self, jvm: ProcessKey, time_ns: u64, consumer: &mut impl Consumer) {
+        if let Some(update) = self.resolvers.add(&resolvers::Proc, jvm) {
+            self.send_resolvers(update, time_ns, consumer);
+        }
+    }
+
+    /// Re-reads the resolver files that changed; their JVMs' new resolvers go to the consumer.
+    fn poll_resolvers(&mut self, consumer: &mut impl Consumer) {
+        let updates = self.resolvers.poll(&resolvers::Proc);
+        if updates.is_empty() {
+            return;
+        }
+        // ns since boot, the kernel events' clock.
+        let now =
+            u64::try_from(crate::timefmt::clock_now(rustix::time::ClockId::Boottime).as_nanos())
+                .unwrap_or(u64::MAX);
+        for update in updates {
+            self.send_resolvers(update, now, consumer);
+        }
+    }
+
+    fn send_resolvers(
+        &mut self,
+        update: resolvers::Update,
+        time_ns: u64,
+        consumer: &mut impl Consumer,
+    ) {
+        let event = Event::Resolvers(Resolvers {
+            time_ns,
+            jvm: update.jvm,
+            mnt_ns: update.mnt_ns,
+            servers: update.servers,
+        });
+        consumer.event(self, &event, Origin::Proc);
     }
 
     /// Starts inspecting the packets of the JVM's cgroup.

@@ -5,6 +5,17 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+/// Now on `clock` (`Realtime`, or `Boottime`: the kernel events' clock), as time since its
+/// origin.
+pub fn clock_now(clock: rustix::time::ClockId) -> Duration {
+    let ts = rustix::time::clock_gettime(clock);
+    // Both clocks count from a point in the past: never negative.
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
 /// The units a duration may be written in, as `humantime` reads them.
 const UNITS: [&str; 5] = ["ms", "s", "m", "h", "d"];
 

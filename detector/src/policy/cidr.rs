@@ -63,6 +63,11 @@ impl Cidr {
         Ok(cidr)
     }
 
+    /// The network of one address (`/32` or `/128`).
+    pub fn host(ip: IpAddr) -> Cidr {
+        Cidr::from_net(IpNet::from(ip))
+    }
+
     /// `net` as the kernel keys it: IPv4 as its IPv4-mapped IPv6 network.
     fn from_net(net: IpNet) -> Cidr {
         let net = match net {

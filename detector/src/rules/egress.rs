@@ -7,7 +7,10 @@
 //! alert, judging again from the policy so that `replay` gives the same answers. One alert
 //! per JVM, destination and rule: a JVM retrying a blocked connect is one alert, not a flood.
 
-use std::{collections::HashSet, net::IpAddr};
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+};
 
 use super::{jvm_name, Detection, Network};
 use crate::{
@@ -31,8 +34,11 @@ pub struct EgressState {
     sockets: HashSet<(ProcessKey, u64)>,
     /// (JVM, query name) already alerted on: one exfiltrated value looked up twice is one alert.
     names: HashSet<(ProcessKey, String)>,
-    /// DNS servers the host itself uses (`/etc/resolv.conf`).
+    /// DNS servers the host itself uses (`/etc/resolv.conf`): for JVMs whose own are not
+    /// known (a recording made before resolvers were recorded).
     resolvers: Vec<IpAddr>,
+    /// Each JVM's own resolvers, from its mount namespace's `/etc/resolv.conf`.
+    jvm_resolvers: HashMap<ProcessKey, Vec<IpAddr>>,
 }
 
 /// Inserts `key` into `set`, starting over when the set is full; true if it was new.
@@ -56,10 +62,33 @@ impl EgressState {
         self.alerted.retain(|(j, ..)| *j != jvm);
         self.sockets.retain(|(j, _)| *j != jvm);
         self.names.retain(|(j, _)| *j != jvm);
+        self.jvm_resolvers.remove(&jvm);
     }
 
-    fn is_resolver(&self, policy: &Policy, ip: IpAddr) -> bool {
-        self.resolvers.contains(&ip) || policy.dns.resolvers.contains(&ip)
+    /// The JVM's resolvers are these (read in its mount namespace, at its start or after its
+    /// resolver file changed).
+    pub fn set_resolvers(&mut self, jvm: ProcessKey, servers: Vec<IpAddr>) {
+        if self.jvm_resolvers.len() >= MAX_REMEMBERED && !self.jvm_resolvers.contains_key(&jvm) {
+            // Only live JVMs are here (exits remove them); a table this full means lost exits.
+            self.jvm_resolvers.clear();
+        }
+        self.jvm_resolvers.insert(jvm, servers);
+    }
+
+    /// The resolvers the JVM uses: its own when known, else the host's.
+    pub fn resolvers_of(&self, jvm: ProcessKey) -> &[IpAddr] {
+        self.jvm_resolvers
+            .get(&jvm)
+            .map_or(&self.resolvers, Vec::as_slice)
+    }
+
+    /// The host's resolvers (the daemon's own `/etc/resolv.conf`).
+    pub fn host_resolvers(&self) -> &[IpAddr] {
+        &self.resolvers
+    }
+
+    fn is_resolver(&self, policy: &Policy, jvm: ProcessKey, ip: IpAddr) -> bool {
+        self.resolvers_of(jvm).contains(&ip) || policy.dns.resolvers.contains(&ip)
     }
 }
 
@@ -241,12 +270,20 @@ pub fn evaluate_payload(
             let query = protocols::dns::parse_query(&p.sample, !udp)?;
             network.dns_name = Some(query.name.clone());
             let suspicious = policy.dns.suspicious(&query.name);
-            let reason = match (state.is_resolver(policy, p.dst), suspicious) {
+            let reason = match (
+                state.is_resolver(policy, p.lineage.jvm(), p.dst),
+                suspicious,
+            ) {
                 (true, None) => return None,
                 (true, Some(why)) => why,
                 (false, why) => {
+                    let whose = if state.jvm_resolvers.contains_key(&p.lineage.jvm()) {
+                        "its own resolvers (its /etc/resolv.conf)"
+                    } else {
+                        "a resolver of this host"
+                    };
                     let mut reason = format!(
-                        "sent straight to {}, which is not a resolver of this host (as the JNDI dns:// provider does)",
+                        "sent straight to {}, which is not {whose} (as the JNDI dns:// provider does)",
                         endpoint(p.dst, p.port)
                     );
                     if let Some(why) = why {
@@ -542,5 +579,66 @@ mod tests {
         .expect("alert");
         assert_eq!(d.rule, Rule::JvmDnsExfil);
         assert!(d.summary.contains("AKIAIOSFODNN7EXAMPLE"), "{}", d.summary);
+    }
+
+    #[test]
+    fn a_jvm_is_judged_by_its_own_resolvers_once_known() {
+        let p = policy("");
+        let t = table("java Main");
+        let mut s = EgressState::new(vec!["127.0.0.53".parse().expect("ip")]);
+        let to_cluster_dns = |cookie| {
+            payload(
+                "10.96.0.10",
+                53,
+                NetProtocol::Dns,
+                &dns_query("db.default.svc.cluster.local"),
+                cookie,
+            )
+        };
+        // Judged by the host's resolvers, the pod's cluster DNS is a stranger.
+        let d = evaluate_payload(&p, &t, &mut s, &to_cluster_dns(1)).expect("alert");
+        assert!(
+            d.summary.contains("not a resolver of this host"),
+            "{}",
+            d.summary
+        );
+        s.forget_jvm(JVM);
+
+        // With the JVM's own resolvers known, the same query is ordinary...
+        s.set_resolvers(JVM, vec!["10.96.0.10".parse().expect("ip")]);
+        assert_eq!(
+            s.resolvers_of(JVM),
+            ["10.96.0.10".parse::<IpAddr>().expect("ip")]
+        );
+        assert!(evaluate_payload(&p, &t, &mut s, &to_cluster_dns(2)).is_none());
+        // ...the host's resolver is not the JVM's...
+        let to_host = payload(
+            "127.0.0.53",
+            53,
+            NetProtocol::Dns,
+            &dns_query("x.example"),
+            3,
+        );
+        let d = evaluate_payload(&p, &t, &mut s, &to_host).expect("alert");
+        assert!(d.summary.contains("not its own resolvers"), "{}", d.summary);
+        // ...and a secret in the name is still exfiltration.
+        let secret = dns_query("AKIAIOSFODNN7EXAMPLE.exfil.example");
+        let d = evaluate_payload(
+            &p,
+            &t,
+            &mut s,
+            &payload("10.96.0.10", 53, NetProtocol::Dns, &secret, 4),
+        )
+        .expect("alert");
+        assert!(d.summary.contains("AKIAIOSFODNN7EXAMPLE"), "{}", d.summary);
+
+        // Other JVMs keep the host's; an exited JVM's resolvers are forgotten.
+        let other = ProcessKey {
+            tgid: 99,
+            start_ns: 99,
+        };
+        assert_eq!(s.resolvers_of(other), s.host_resolvers());
+        s.forget_jvm(JVM);
+        assert_eq!(s.resolvers_of(JVM), s.host_resolvers());
     }
 }

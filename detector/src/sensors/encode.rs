@@ -2,6 +2,8 @@
 //! loaded at start-up (`load_policy`), the `EXEC_ALLOW` keys of programs and the
 //! `NET_ALLOW` entries of egress rules, global or per JVM.
 
+use std::net::IpAddr;
+
 use aya::{
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie},
     Ebpf,
@@ -173,26 +175,63 @@ pub fn net_entries(
 /// name is ordinary (its query names are still inspected in the kernel).
 pub fn global_net_entries(
     policy: &Policy,
-    resolvers: &[std::net::IpAddr],
+    resolvers: &[IpAddr],
 ) -> Result<Vec<(NetKeyPrefix, NetAllow)>, KernelAllowError> {
     let mut with_resolvers = policy.clone();
+    with_resolvers.egress.allow.extend(resolver_rules(
+        policy,
+        resolvers,
+        None,
+        "a resolver of this host (/etc/resolv.conf)",
+    ));
+    net_entries(&with_resolvers, 0, None)
+}
+
+/// The entries of one JVM: those of the app-scoped rules that apply to its command line
+/// (none when it is unknown), plus its own resolvers on the DNS ports when its mount
+/// namespace has resolvers the host's entries do not cover (a container's or a pod's).
+pub fn jvm_net_entries(
+    policy: &Policy,
+    jvm_tgid: u32,
+    jvm_cmdline: Option<&str>,
+    own_resolvers: &[IpAddr],
+) -> Result<Vec<(NetKeyPrefix, NetAllow)>, KernelAllowError> {
+    let mut with_resolvers = policy.clone();
+    // `app = ""` is in every JVM's command line: the rule applies to this JVM's scope, whose
+    // unions then merge it with the app-scoped rules on the same networks.
+    with_resolvers.egress.allow.extend(resolver_rules(
+        policy,
+        own_resolvers,
+        Some(String::new()),
+        "a resolver of this JVM's mount namespace (its /etc/resolv.conf)",
+    ));
+    net_entries(
+        &with_resolvers,
+        jvm_tgid,
+        Some(jvm_cmdline.unwrap_or_default()),
+    )
+}
+
+/// Allow rules for DNS to `resolvers` on the policy's DNS ports.
+fn resolver_rules(
+    policy: &Policy,
+    resolvers: &[IpAddr],
+    app: Option<String>,
+    reason: &str,
+) -> Vec<NetAllowRule> {
     let mut ports = policy.egress.dns_ports.clone();
     ports.sort_unstable();
     ports.dedup();
     ports.truncate(ALLOW_PORTS);
-    for ip in resolvers {
-        // An address always parses as a network of itself.
-        let Ok(cidr) = Cidr::parse(&ip.to_string()) else {
-            continue;
-        };
-        with_resolvers.egress.allow.push(NetAllowRule {
-            app: None,
-            cidrs: vec![cidr],
+    resolvers
+        .iter()
+        .map(|ip| NetAllowRule {
+            app: app.clone(),
+            cidrs: vec![Cidr::host(*ip)],
             ports: Some(ports.clone()),
-            reason: Some("a resolver of this host (/etc/resolv.conf)".to_owned()),
-        });
-    }
-    net_entries(&with_resolvers, 0, None)
+            reason: Some(reason.to_owned()),
+        })
+        .collect()
 }
 
 /// The programs (for `EXEC_ALLOW` under the JVM's tgid) the policy's app-scoped allow rules
@@ -315,6 +354,36 @@ mod tests {
         };
         value.ports[..ports.len()].copy_from_slice(ports);
         value
+    }
+
+    #[test]
+    fn a_jvms_own_resolvers_merge_with_its_app_rules() {
+        let mut p = Policy::builtin();
+        p.egress.dns_ports = vec![53, 5353];
+        p.egress.allow = vec![
+            rule(Some("billing"), &["10.96.0.0/12"], Some(&[443])),
+            rule(Some("other-app"), &["192.0.2.0/24"], None),
+        ];
+        let cluster_dns: IpAddr = "10.96.0.10".parse().expect("ip");
+        let entries =
+            jvm_net_entries(&p, 7, Some("java -jar billing.jar"), &[cluster_dns]).expect("fits");
+        assert_eq!(
+            entries,
+            [
+                (key(7, "10.96.0.0/12"), value(false, &[443])),
+                // The longest match for the resolver carries the app rule's port too.
+                (key(7, "10.96.0.10/32"), value(false, &[53, 443, 5353])),
+            ]
+        );
+        // Without a known command line only the resolvers are the JVM's own.
+        assert_eq!(
+            jvm_net_entries(&p, 7, None, &[cluster_dns]).expect("fits"),
+            [(key(7, "10.96.0.10/32"), value(false, &[53, 5353]))]
+        );
+        // No own resolvers and no app rule: nothing of its own.
+        assert!(jvm_net_entries(&p, 7, Some("java Main"), &[])
+            .expect("fits")
+            .is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod encode;
 pub mod kernel;
 pub mod lineage;
 pub mod procfs;
+pub mod resolvers;
 
 use std::path::{Path, PathBuf};
 
@@ -555,6 +556,22 @@ impl Sensors {
             self.net_allow
                 .insert(&key.trie_key(), *value, 0)
                 .map_err(map_err("NET_ALLOW"))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces entries `old` by `new`: the new ones go in first, then the old keys that
+    /// are not among them come out, so no lookup in between misses an entry both allow.
+    pub fn replace_net(
+        &mut self,
+        old: &[(NetKeyPrefix, NetAllow)],
+        new: &[(NetKeyPrefix, NetAllow)],
+    ) -> Result<(), SensorError> {
+        self.allow_net(new)?;
+        for (key, _) in old {
+            if !new.iter().any(|(k, _)| k == key) {
+                let _ = self.net_allow.remove(&key.trie_key());
+            }
         }
         Ok(())
     }
