@@ -267,10 +267,13 @@ mod tests {
 
     use super::*;
 
-    /// Processes by pid: (mount namespace, resolv.conf text and its version).
+    /// A process's mount namespace, and its resolv.conf's version and text.
+    type FakeProc = (u64, Option<(u64, String)>);
+
+    /// Processes by pid.
     #[derive(Default)]
     struct Fake {
-        procs: RefCell<HashMap<u32, (u64, Option<(u64, String)>)>>,
+        procs: RefCell<HashMap<u32, FakeProc>>,
         reads: RefCell<u32>,
     }
 
@@ -281,7 +284,7 @@ mod tests {
                 .insert(pid, (ns, file.map(|(v, t)| (v, t.to_owned()))));
         }
 
-        fn get(&self, pid: u32) -> io::Result<(u64, Option<(u64, String)>)> {
+        fn get(&self, pid: u32) -> io::Result<FakeProc> {
             self.procs
                 .borrow()
                 .get(&pid)
