@@ -141,7 +141,8 @@ impl JavaProgram {
         checked(program::spawn(self.command()))
     }
 
-    fn command(&self) -> Command {
+    /// The `java` command line of this run (for wrapping it in another launcher).
+    pub fn command(&self) -> Command {
         let classes = compile();
         let java = java::require_on_path("java").unwrap_or_else(|e| panic!("{e}"));
         let mut command = java::java(java, classes, &self.class);
