@@ -1944,6 +1944,33 @@ mod tests {
     }
 
     #[test]
+    fn dns_to_a_containers_own_resolver_needs_no_rule() {
+        let obs = observations(&[
+            jvm_exec(JVM, &["java", "-jar", "app.jar"]),
+            Event::Resolvers(crate::events::Resolvers {
+                time_ns: 1,
+                jvm: JVM.jvm(),
+                mnt_ns: 4026532000,
+                servers: vec!["10.96.0.10".parse().expect("ip")],
+            }),
+            connect(JVM, "10.96.0.10", 53, Some(NetProtocol::Dns)),
+            connect(JVM, "192.0.2.53", 53, Some(NetProtocol::Dns)),
+        ]);
+        let (text, policy) = suggested(&obs);
+        assert!(app_rules(&policy, "app.jar").is_empty(), "{text}");
+        assert!(
+            prose(&text)
+                .contains("10.96.0.10 is the resolver of \"app.jar\"'s own mount namespace"),
+            "{text}"
+        );
+        // Another server is still a warning, and the container's resolver is not in it.
+        assert!(
+            text.contains("# [dns]\n# resolvers = [\"192.0.2.53\"]"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn an_unnamed_application_gets_only_commented_rules() {
         let obs = observations(&[
             jvm_exec(JVM, &["java"]),
