@@ -93,14 +93,7 @@ pub fn capture(pid: u32) -> Value {
             .ok()
             .map(|p| p.to_string_lossy().into_owned())
     };
-    let cmdline: Vec<String> = fs::read(dir.join("cmdline"))
-        .map(|b| {
-            b.split(|&c| c == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let cmdline = crate::sensors::procfs::read_cmdline(&dir);
     let maps: Vec<String> = text("maps")
         .map(|m| m.lines().take(MAPS_LINES).map(str::to_owned).collect())
         .unwrap_or_default();

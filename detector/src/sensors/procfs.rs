@@ -100,14 +100,7 @@ pub fn read_process(pid: u32) -> Option<ProcProcess> {
     let after_comm = &stat[stat.rfind(')')? + 1..];
     let ppid = after_comm.split_whitespace().nth(1)?.parse().ok()?;
     let start_ns = stat_start_ticks(&stat)? * ns_per_tick();
-    let argv = fs::read(dir.join("cmdline"))
-        .map(|b| {
-            b.split(|&c| c == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let argv = read_cmdline(&dir);
     Some(ProcProcess {
         pid,
         ppid,
@@ -120,6 +113,18 @@ pub fn read_process(pid: u32) -> Option<ProcProcess> {
             .ok()
             .and_then(|t| parse_cgroup2_path(&t)),
     })
+}
+
+/// The arguments in `DIR/cmdline` (`DIR` a `/proc/PID`); none when unreadable.
+pub fn read_cmdline(dir: &Path) -> Vec<String> {
+    fs::read(dir.join("cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Every process on the host (those that vanish while we read are skipped).
