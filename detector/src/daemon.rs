@@ -22,6 +22,7 @@ use crate::{
     process_table::Process,
     response::Responder,
     sensors::{encode, procfs, LossCounts, NetKeyPrefix, Scope, Sensors},
+    service::Notifier,
     session::{Consumer, Origin, Session, SessionHandle},
     sinks::{Dispatcher, Resolution, SinkStats, SHUTDOWN_GRACE},
     timefmt::clock_now,
@@ -64,7 +65,13 @@ struct Daemon {
     record: Option<BufWriter<File>>,
     stats: Stats,
     loss_reported: LossCounts,
+    /// systemd's notification socket (ready, status, watchdog, stopping).
+    notifier: Notifier,
+    ticks: u64,
 }
+
+/// How often (in one-second ticks) `systemctl status` gets fresh counts.
+const STATUS_EVERY_TICKS: u64 = 10;
 
 /// The host name alerts carry.
 pub fn hostname() -> String {
@@ -77,30 +84,6 @@ pub fn hostname() -> String {
 pub fn boot_clock() -> BootClock {
     use rustix::time::ClockId;
     BootClock::new(clock_now(ClockId::Realtime), clock_now(ClockId::Boottime))
-}
-
-/// Tells systemd we are ready (Type=notify), when started by it.
-fn notify_systemd() {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let sent = (|| -> std::io::Result<()> {
-        use std::os::{
-            linux::net::SocketAddrExt,
-            unix::net::{SocketAddr, UnixDatagram},
-        };
-        let sock = UnixDatagram::unbound()?;
-        let bytes = path.as_encoded_bytes();
-        let addr = match bytes.strip_prefix(b"@") {
-            Some(abstract_name) => SocketAddr::from_abstract_name(abstract_name)?,
-            None => SocketAddr::from_pathname(PathBuf::from(&path))?,
-        };
-        sock.send_to_addr(b"READY=1", &addr)?;
-        Ok(())
-    })();
-    if let Err(e) = sent {
-        tracing::warn!("could not notify systemd (NOTIFY_SOCKET): {e}");
-    }
 }
 
 /// Runs until SIGINT or SIGTERM.
@@ -141,14 +124,24 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         record,
         stats: Stats::default(),
         loss_reported: LossCounts::default(),
+        notifier: Notifier::from_env(),
+        ticks: 0,
     };
     session.seed(&policy, &mut daemon);
 
     // The contract's readiness line: every program is attached and existing JVMs are tracked.
     eprintln!("detector ready");
-    notify_systemd();
+    let ready = format!(
+        "watching: {} JVM(s) already running, mode {}",
+        session.handle().stats().jvms_seeded,
+        policy.mode
+    );
+    daemon.notifier.ready(&ready);
 
     session.run(&mut daemon, None).await?;
+    daemon
+        .notifier
+        .stopping("stopping: delivering the alerts still queued");
     daemon.check_loss(session.handle());
     if let Some(mut r) = daemon.record.take() {
         r.flush().context("flushing the --record file")?;
@@ -202,6 +195,18 @@ impl Consumer for Daemon {
     }
 
     fn tick(&mut self, session: &mut SessionHandle) {
+        // From the event loop itself: a loop that is stuck stops the pings.
+        self.notifier.watchdog();
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(STATUS_EVERY_TICKS) {
+            let status = format!(
+                "watching {} JVM(s); {} events, {} alerts",
+                self.engine.table().jvm_count(),
+                session.stats().events,
+                self.sinks.alerts()
+            );
+            self.notifier.status(&status);
+        }
         self.check_loss(session);
     }
 }

@@ -18,6 +18,7 @@ pub mod protocols;
 pub mod response;
 pub mod rules;
 pub mod sensors;
+pub mod service;
 pub mod session;
 pub mod sinks;
 pub mod timefmt;

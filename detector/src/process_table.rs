@@ -34,6 +34,12 @@ pub struct Process {
 }
 
 impl Process {
+    /// Whether it is a JVM: the root of its lineage.
+    pub fn is_jvm_root(&self) -> bool {
+        self.lineage
+            .is_some_and(|l| l.depth == 0 && l.jvm_tgid == self.key.tgid)
+    }
+
     /// A process known from outside the event stream (e.g. read from /proc at start-up).
     pub fn new(key: ProcessKey, ppid: u32, exe: String, argv: Vec<String>) -> Self {
         Self {
@@ -106,17 +112,20 @@ impl ProcessTable {
             .collect()
     }
 
+    /// Live JVMs (lineage roots), for status lines.
+    pub fn jvm_count(&self) -> usize {
+        self.procs
+            .values()
+            .filter(|p| !p.exited && p.is_jvm_root())
+            .count()
+    }
+
     /// Live JVMs (lineage roots) in the cgroup with this id, oldest first.
     pub fn jvms_in_cgroup(&self, cgroup_id: u64) -> Vec<&Process> {
         let mut jvms: Vec<&Process> = self
             .procs
             .values()
-            .filter(|p| {
-                !p.exited
-                    && p.cgroup_id == cgroup_id
-                    && p.lineage
-                        .is_some_and(|l| l.depth == 0 && l.jvm_tgid == p.key.tgid)
-            })
+            .filter(|p| !p.exited && p.cgroup_id == cgroup_id && p.is_jvm_root())
             .collect();
         jvms.sort_by_key(|p| p.key.start_ns);
         jvms

@@ -70,6 +70,7 @@ pub struct Launch {
     config: Option<PathBuf>,
     cgroup: Option<PathBuf>,
     extra: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
     collect_alerts: bool,
     log_dir: Option<PathBuf>,
     die_with_parent: bool,
@@ -84,6 +85,7 @@ impl Launch {
             config: None,
             cgroup: None,
             extra: Vec::new(),
+            envs: Vec::new(),
             collect_alerts: true,
             log_dir: None,
             die_with_parent: false,
@@ -109,6 +111,12 @@ impl Launch {
         S: Into<OsString>,
     {
         self.extra.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// An environment variable for the daemon (e.g. `NOTIFY_SOCKET`).
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.envs.push((key.into(), value.into()));
         self
     }
 
@@ -142,6 +150,7 @@ impl Launch {
             cmd.arg("--cgroup").arg(cgroup);
         }
         cmd.args(&self.extra)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(if self.collect_alerts {
                 Stdio::piped()

@@ -39,14 +39,24 @@ impl Detector {
         cgroup: &TestCgroup,
         extra: &[&OsStr],
     ) -> Self {
+        Self::start_with(policy_toml, mode, cgroup, |launch| launch.args(extra))
+    }
+
+    /// [`start`](Self::start), with the launch adjusted by `adjust` (arguments, environment).
+    pub fn start_with(
+        policy_toml: &str,
+        mode: Mode,
+        cgroup: &TestCgroup,
+        adjust: impl FnOnce(Launch) -> Launch,
+    ) -> Self {
         let scratch = ScratchDir::new("policy");
         let config = scratch.file("policy.toml");
         fs::write(&config, policy_toml)
             .unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
-        let inner = Launch::new(&binary(), mode)
+        let launch = Launch::new(&binary(), mode)
             .config(&config)
-            .cgroup(cgroup.path())
-            .args(extra)
+            .cgroup(cgroup.path());
+        let inner = adjust(launch)
             .start()
             .unwrap_or_else(|e| panic!("{e}\npolicy:\n{policy_toml}"));
         Detector {

@@ -46,7 +46,7 @@ pub use testkit::{
     servers::{
         Tally, TcpReply, TcpServer, UdpReply, UdpServer, LOOPBACK_V4, LOOPBACK_V6, SERVER_TIMEOUT,
     },
-    unique_name, workspace_root, Cgroup as TestCgroup, RemoveOnDrop, ScratchDir,
+    unique_name, workspace_root, Cgroup as TestCgroup, Launch, RemoveOnDrop, ScratchDir,
 };
 
 /// How long an alert may take from the offending exec or connect to a line on the daemon's
