@@ -71,6 +71,8 @@ pub struct Launch {
     cgroup: Option<PathBuf>,
     extra: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
+    /// A program (and its arguments) that executes the daemon's command line in its place.
+    wrapper: Vec<OsString>,
     collect_alerts: bool,
     log_dir: Option<PathBuf>,
     die_with_parent: bool,
@@ -86,6 +88,7 @@ impl Launch {
             cgroup: None,
             extra: Vec::new(),
             envs: Vec::new(),
+            wrapper: Vec::new(),
             collect_alerts: true,
             log_dir: None,
             die_with_parent: false,
@@ -120,6 +123,17 @@ impl Launch {
         self
     }
 
+    /// Starts the daemon through `wrapper` (e.g. `setpriv --reuid ... --`), which must exec
+    /// the command line it is given, so that the pid started is the daemon's.
+    pub fn wrapped_in<I, S>(mut self, wrapper: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.wrapper = wrapper.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Sends stdout to /dev/null: for measurements, where parsing alerts would cost time.
     pub fn discard_alerts(mut self) -> Self {
         self.collect_alerts = false;
@@ -140,7 +154,14 @@ impl Launch {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&self.bin);
+                cmd
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("run");
         if let Some(config) = &self.config {
             cmd.arg("--config").arg(config);

@@ -81,7 +81,7 @@ fn run_as_non_root_fails_with_one_line_cause() {
         // Already unprivileged: run it directly.
         let out = detector(&["run"]);
         assert_eq!(out.status.code(), Some(1));
-        assert!(text(&out.stderr).contains("must run as root"));
+        assert!(text(&out.stderr).contains("lacks CAP_BPF"));
         return;
     }
     let out = Command::new("setpriv")
@@ -97,5 +97,35 @@ fn run_as_non_root_fails_with_one_line_cause() {
         .filter(|l| l.starts_with("detector: "))
         .collect();
     assert_eq!(cause.len(), 1, "{stderr}");
-    assert!(cause[0].contains("must run as root"), "{stderr}");
+    assert!(
+        cause[0].contains("lacks CAP_BPF (load the kernel programs"),
+        "{stderr}"
+    );
+    assert!(cause[0].contains("run it as root, or grant"), "{stderr}");
+
+    // With some capabilities, the cause names exactly the missing ones needed to start.
+    let caps = "-all,+bpf,+perfmon,+kill";
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(format!("--inh-caps={caps}"))
+        .arg(format!("--ambient-caps={caps}"))
+        .arg("--")
+        .arg(detector_binary())
+        .arg("run")
+        .output()
+        .expect("setpriv (util-linux) runs the detector with capabilities");
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let cause = stderr
+        .lines()
+        .find(|l| l.starts_with("detector: "))
+        .unwrap_or_default();
+    assert!(
+        cause.contains("lacks CAP_NET_ADMIN (") && cause.contains("CAP_SYS_PTRACE ("),
+        "{stderr}"
+    );
+    assert!(
+        !cause.contains("CAP_BPF") && !cause.contains("CAP_KILL"),
+        "{stderr}"
+    );
 }

@@ -34,6 +34,11 @@ const PACKAGES: &[&str] = &[
     // A real Alertmanager for the alert-sink integration test (tests/tests/sinks_alertmanager.rs),
     // which starts its own instance on loopback; the package's service is not used.
     "prometheus-alertmanager",
+    // systemd-analyze, to verify the shipped unit (tests/tests/systemd_unit.rs); util-linux's
+    // setpriv and unshare run the daemon with the unit's capabilities and JVMs in their own
+    // mount namespace.
+    "systemd",
+    "util-linux",
 ];
 
 /// Debian packages only the kernel matrix (`cargo xtask kernels`, a step of `cargo xtask test`)

@@ -6,6 +6,7 @@ pub mod btf;
 pub mod encode;
 pub mod kernel;
 pub mod lineage;
+pub mod privileges;
 pub mod procfs;
 pub mod resolvers;
 
@@ -63,11 +64,15 @@ const PACKET_PROGRAMS: [(&str, CgroupSkbAttachType); 2] = [
 /// Why the sensors could not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum SensorError {
-    /// Loading BPF programs needs CAP_BPF + CAP_PERFMON (CAP_SYS_ADMIN on older kernels).
-    #[error("detector must run as root to load its kernel programs (euid is {euid})")]
-    NotRoot {
-        /// The effective uid.
-        euid: u32,
+    /// A capability the kernel programs cannot be loaded or attached without.
+    #[error(
+        "detector lacks {missing}: run it as root, or grant these capabilities (the systemd \
+         unit deploy/systemd/detector.service lists them; `detector doctor` shows what this \
+         process holds)"
+    )]
+    MissingCapabilities {
+        /// Each missing capability and what it is for.
+        missing: String,
     },
     /// The kernel's version could not be read.
     #[error("cannot tell which kernel this is: {reason}")]
@@ -298,10 +303,7 @@ pub(crate) fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Sen
 impl Sensors {
     /// Loads and attaches everything; on return the kernel is tracking JVM lineages.
     pub fn start(policy: &Policy, scope: &Scope) -> Result<Sensors, SensorError> {
-        let euid = rustix::process::geteuid().as_raw();
-        if euid != 0 {
-            return Err(SensorError::NotRoot { euid });
-        }
+        check_capabilities()?;
         if EBPF_OBJECT.is_empty() {
             return Err(SensorError::NoObject);
         }
@@ -591,6 +593,27 @@ impl Sensors {
             let _ = self.allow.remove(&encode::allow_key(jvm_tgid, p));
         }
     }
+}
+
+/// Refuses to start without a capability the programs need; names the ones whose absence
+/// only degrades the work.
+fn check_capabilities() -> Result<(), SensorError> {
+    use privileges::{describe, CapSet, Need};
+    // capget cannot fail for our own thread; if it did, let the kernel's refusals speak.
+    let Some(held) = CapSet::current() else {
+        return Ok(());
+    };
+    let missing = held.missing();
+    let (fatal, degraded): (Vec<_>, Vec<_>) = missing.iter().partition(|r| r.need == Need::Start);
+    if !fatal.is_empty() {
+        return Err(SensorError::MissingCapabilities {
+            missing: describe(&fatal),
+        });
+    }
+    if !degraded.is_empty() {
+        tracing::warn!("running without {}", describe(&degraded));
+    }
+    Ok(())
 }
 
 /// What the verifier writes when it refuses a program. aya loads with the log off and
