@@ -67,8 +67,8 @@ pub enum SensorError {
     /// A capability the kernel programs cannot be loaded or attached without.
     #[error(
         "detector lacks {missing}: run it as root, or grant these capabilities (the systemd \
-         unit deploy/systemd/detector.service lists them; `detector doctor` shows what this \
-         process holds)"
+         unit deploy/systemd/detector.service grants them; docs/operations.md says why each \
+         is needed)"
     )]
     MissingCapabilities {
         /// Each missing capability and what it is for.

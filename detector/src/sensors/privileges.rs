@@ -1,8 +1,8 @@
 //! The capabilities the daemon needs, checked instead of "is this root": a hardened unit runs
 //! it with exactly these (`AmbientCapabilities=`), as any user.
 //!
-//! Each capability is listed with what it is for, so that an error (or `doctor`) can say
-//! which one is missing and what breaks without it. `CAP_SYS_ADMIN` covers `CAP_BPF`,
+//! Each capability is listed with what it is for, so that an error can say which one is
+//! missing and what breaks without it. `CAP_SYS_ADMIN` covers `CAP_BPF`,
 //! `CAP_PERFMON` and `CAP_NET_ADMIN`, as the kernel's own checks do (`bpf_capable()`,
 //! `perfmon_capable()`, `bpf_net_capable()`).
 
@@ -50,8 +50,7 @@ pub enum Need {
     /// Without it the kernel programs cannot be loaded or attached: the daemon refuses to
     /// start.
     Start,
-    /// Without it the daemon runs, with the loss named: logged at start and shown by
-    /// `doctor`.
+    /// Without it the daemon runs, with the loss named in a warning at start.
     Degraded,
 }
 
