@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         println!("cargo:rerun-if-changed={}", root.join(rel).display());
     }
     println!("cargo:rerun-if-env-changed=DETECTOR_SKIP_EBPF_BUILD");
+    build_info(root)?;
 
     // For pure-logic work on a machine without the eBPF toolchain: the binary then refuses
     // `detector run` with a clear message (see sensors::EBPF_OBJECT).
@@ -112,4 +113,49 @@ fn main() -> anyhow::Result<()> {
     std::fs::copy(&built, &out)
         .with_context(|| format!("copying {} to {}", built.display(), out.display()))?;
     Ok(())
+}
+
+/// What `detector --version` says besides the crate version: the commit, the build date and
+/// the aya version the kernel side was built with.
+fn build_info(root: &Path) -> anyhow::Result<()> {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some();
+    // The commit's date, not the clock's: the same commit builds the same binary.
+    let date = git(&["log", "-1", "--format=%cs"]).unwrap_or_else(|| "unknown".into());
+    if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+        println!("cargo:rerun-if-changed={dir}/index");
+    }
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let aya = lock_version(&lock, "aya").unwrap_or_else(|| "unknown".into());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
+    println!(
+        "cargo:rustc-env=DETECTOR_GIT_COMMIT={commit}{}",
+        if dirty { "-modified" } else { "" }
+    );
+    println!("cargo:rustc-env=DETECTOR_BUILD_DATE={date}");
+    println!("cargo:rustc-env=DETECTOR_AYA_VERSION={aya}");
+    Ok(())
+}
+
+/// The version of package `name` in a Cargo.lock text.
+fn lock_version(lock: &str, name: &str) -> Option<String> {
+    let wanted = format!("name = \"{name}\"");
+    let mut lines = lock.lines();
+    lines.find(|l| l.trim() == wanted)?;
+    let version = lines.next()?.trim().strip_prefix("version = \"")?;
+    Some(version.trim_end_matches('"').to_owned())
 }

@@ -11,12 +11,25 @@ use detector::{
     policy::{Mode, Policy, PolicyError},
 };
 
+/// `detector --version`: what was built, from which commit, when, with which aya.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("DETECTOR_GIT_COMMIT"),
+    "\nbuilt: ",
+    env!("DETECTOR_BUILD_DATE"),
+    " (the commit's date, so a rebuild is identical)",
+    "\naya: ",
+    env!("DETECTOR_AYA_VERSION"),
+    "\nkernel floor: 5.8 (BPF ring buffer, BTF tracepoints)"
+);
+
 /// eBPF runtime detector for Log4Shell-style exploitation of Java services.
 ///
 /// Watches every JVM on the host and its descendants; reports (monitor) or kills in the
 /// kernel (enforce) shells, interpreters, downloaders and dropped binaries they execute.
 #[derive(Debug, Parser)]
-#[command(name = "detector", version, propagate_version = true)]
+#[command(name = "detector", version, long_version = LONG_VERSION, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -129,3 +129,53 @@ fn run_as_non_root_fails_with_one_line_cause() {
         "{stderr}"
     );
 }
+
+#[test]
+fn version_names_the_commit_the_date_and_aya() {
+    let out = detector(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    let version = text(&out.stdout);
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(integration_tests::workspace_root())
+        .output()
+        .expect("git runs");
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    assert!(!head.is_empty(), "not a git checkout");
+    assert!(version.starts_with("detector "), "{version}");
+    // The binary under test may predate the newest commit; it must name a commit of this
+    // repository.
+    let commit = version
+        .lines()
+        .find_map(|l| l.strip_prefix("commit: "))
+        .unwrap_or_else(|| panic!("no commit line: {version}"));
+    let known = Command::new("git")
+        .args(["cat-file", "-e"])
+        .arg(format!(
+            "{}^{{commit}}",
+            commit.trim_end_matches("-modified")
+        ))
+        .current_dir(integration_tests::workspace_root())
+        .status()
+        .expect("git runs");
+    assert!(
+        known.success(),
+        "{commit} is not a commit here (HEAD is {head})"
+    );
+    let lock = std::fs::read_to_string(integration_tests::workspace_root().join("Cargo.lock"))
+        .expect("Cargo.lock");
+    let aya = lock
+        .split("[[package]]")
+        .find(|p| p.contains("\nname = \"aya\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .expect("aya in Cargo.lock")
+        .trim_matches('"');
+    assert!(version.contains(&format!("\naya: {aya}\n")), "{version}");
+    assert!(
+        version.lines().any(|l| l.starts_with("built: 20")),
+        "no build date: {version}"
+    );
+    // `-V` stays one line, for scripts.
+    let short = detector(&["-V"]);
+    assert_eq!(text(&short.stdout).lines().count(), 1);
+}
