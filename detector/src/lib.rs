@@ -12,6 +12,7 @@ pub mod decode;
 pub mod engine;
 pub mod events;
 pub mod learn;
+pub mod logging;
 pub mod policy;
 pub mod process_table;
 pub mod protocols;

@@ -33,6 +33,10 @@ const LONG_VERSION: &str = concat!(
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format: `auto` is `journald` when stderr is the journal (under systemd), else
+    /// `text`; `json` is one object per line. `DETECTOR_LOG` sets the level (default info).
+    #[arg(long, value_enum, global = true, default_value = "auto")]
+    log_format: detector::logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,16 +131,7 @@ fn load_policy(config: Option<&PathBuf>) -> Result<Policy, Failure> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colour only for a person at a terminal: journald and log shippers would store the
-        // escape sequences verbatim.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DETECTOR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    detector::logging::init(cli.log_format);
 
     let result = match cli.command {
         Command::CheckConfig { file } => match Policy::load(&file) {

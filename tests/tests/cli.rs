@@ -179,3 +179,46 @@ fn version_names_the_commit_the_date_and_aya() {
     let short = detector(&["-V"]);
     assert_eq!(text(&short.stdout).lines().count(), 1);
 }
+
+#[test]
+fn log_formats() {
+    let scratch = integration_tests::ScratchDir::new("log-format");
+    let empty = scratch.file("empty.jsonl");
+    std::fs::write(&empty, "").expect("writing an empty recording");
+    let empty = empty.to_str().expect("utf-8 path");
+
+    // json: every stderr line is one JSON object with a level and a message.
+    let out = detector(&["--log-format", "json", "replay", empty]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(!stderr.trim().is_empty(), "no log lines");
+    for line in stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+
+    // text off a terminal: no colour escapes.
+    let out = detector(&["--log-format", "text", "replay", empty]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("0 alerts") && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
+
+    // journald where there is no journal: text, and says so.
+    if !std::path::Path::new("/run/systemd/journal/socket").exists() {
+        let out = detector(&["--log-format", "journald", "replay", empty]);
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("the journal is not reachable") && stderr.contains("0 alerts"),
+            "{stderr}"
+        );
+    }
+
+    let out = detector(&["--log-format", "xml", "replay", empty]);
+    assert_eq!(out.status.code(), Some(2));
+}
