@@ -18,7 +18,7 @@ use crate::{
     alert::{rfc3339_micros, Alert, AlertContext, BootClock},
     engine::{Engine, Record},
     events::Event,
-    policy::Policy,
+    policy::{Mode, Policy},
     process_table::Process,
     response::Responder,
     sensors::{encode, procfs, LossCounts, NetKeyPrefix, Scope, Sensors},
@@ -33,6 +33,10 @@ use crate::{
 #[derive(Debug)]
 pub struct RunOptions {
     pub policy: Policy,
+    /// `--config`: where the policy came from, read again on SIGHUP (none: the built-in one).
+    pub config: Option<PathBuf>,
+    /// `--mode`: overrides the policy's mode, also after a reload.
+    pub mode: Option<Mode>,
     /// `--cgroup`: track only JVMs started in this cgroup v2 directory.
     pub cgroup: Option<PathBuf>,
     /// `--record`: write every decoded event here.
@@ -51,6 +55,10 @@ pub struct Stats {
     jvms_seeded: u64,
     table_evicted_live: u64,
     lost: std::collections::BTreeMap<&'static str, u64>,
+    /// Policies taken on SIGHUP.
+    reloads: u64,
+    /// Policies refused on SIGHUP (the running one was kept).
+    reload_failures: u64,
     /// Per sink, by name: sent, retried, failed, spooled, dropped, deduplicated.
     sinks: std::collections::BTreeMap<String, SinkStats>,
 }
@@ -68,6 +76,10 @@ struct Daemon {
     /// systemd's notification socket (ready, status, watchdog, stopping).
     notifier: Notifier,
     ticks: u64,
+    config: Option<PathBuf>,
+    mode: Option<Mode>,
+    /// The host's resolvers the global egress entries were built with.
+    host_resolvers: Vec<IpAddr>,
 }
 
 /// How often (in one-second ticks) `systemctl status` gets fresh counts.
@@ -98,6 +110,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     );
     let mut session = Session::start(&policy, scope)?;
     let resolvers = procfs::nameservers();
+    let resolvers_for_reload = resolvers.clone();
     let global =
         encode::global_net_entries(&policy, &resolvers).context("building the egress allowlist")?;
     session.handle().sensors_mut().allow_net(&global)?;
@@ -126,6 +139,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         loss_reported: LossCounts::default(),
         notifier: Notifier::from_env(),
         ticks: 0,
+        config: opts.config,
+        mode: opts.mode,
+        host_resolvers: resolvers_for_reload,
     };
     session.seed(&policy, &mut daemon);
 
@@ -192,6 +208,45 @@ impl Consumer for Daemon {
             }
             (Origin::Seeded, _) => {}
         }
+    }
+
+    fn reload(&mut self, session: &mut SessionHandle) {
+        let Some(path) = self.config.clone() else {
+            tracing::info!("SIGHUP: running the built-in policy (no --config): nothing to reload");
+            return;
+        };
+        self.notifier.status("reloading the policy");
+        match Policy::load(&path) {
+            Ok(mut new) => {
+                if let Some(mode) = self.mode {
+                    new.mode = mode;
+                }
+                match self.apply(session, new) {
+                    Ok(summary) => {
+                        self.stats.reloads += 1;
+                        tracing::info!(
+                            generation = self.stats.reloads,
+                            "reloaded {}: {summary}",
+                            path.display()
+                        );
+                    }
+                    Err(e) => {
+                        self.stats.reload_failures += 1;
+                        tracing::error!(
+                            "reload of {} failed while updating the kernel ({e:#}); the running \
+                             policy's entries were restored",
+                            path.display()
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                self.stats.reload_failures += 1;
+                tracing::error!("reload refused, the running policy stays: {e}");
+            }
+        }
+        let status = format!("watching {} JVM(s)", self.engine.table().jvm_count());
+        self.notifier.status(&status);
     }
 
     fn tick(&mut self, session: &mut SessionHandle) {
@@ -384,6 +439,55 @@ impl Daemon {
             self.engine.add_process(entry);
             pid = p.ppid;
         }
+    }
+
+    /// Puts a validated policy in place of the running one: the kernel's maps and every live
+    /// JVM's own entries first, then the rules. Alert delivery (`[delivery]`, `[[sinks]]`)
+    /// keeps running as it is: a change there is reported, and takes a restart. On a kernel
+    /// error the running policy is put back and the error returned.
+    fn apply(&mut self, session: &mut SessionHandle, mut new: Policy) -> anyhow::Result<String> {
+        let old = self.engine.policy().clone();
+        if new.sinks != old.sinks || new.delivery != old.delivery {
+            tracing::warn!(
+                "[delivery] and [[sinks]] changes take a restart: alerts keep going where they \
+                 went"
+            );
+            new.sinks = old.sinks.clone();
+            new.delivery = old.delivery.clone();
+        }
+        if new == old {
+            return Ok("no change".to_owned());
+        }
+        let jvms: Vec<ProcessKey> = self.engine.table().jvms().collect();
+        let before: Vec<_> = jvms
+            .iter()
+            .map(|&j| (j, self.app_programs_for(j), self.jvm_net_entries(j)))
+            .collect();
+        let scope = session.scope().clone();
+        let sensors = session.sensors_mut();
+        if let Err(e) = sensors.apply_policy(&old, &new, &scope, &self.host_resolvers) {
+            // Whatever went in is taken out again.
+            let _ = sensors.apply_policy(&new, &old, &scope, &self.host_resolvers);
+            return Err(e.into());
+        }
+        self.engine.set_policy(new);
+        for (jvm, old_programs, old_net) in before {
+            let programs = self.app_programs_for(jvm);
+            let net = self.jvm_net_entries(jvm);
+            let sensors = session.sensors_mut();
+            let stale: Vec<String> = old_programs
+                .into_iter()
+                .filter(|p| !programs.contains(p))
+                .collect();
+            let result = sensors
+                .allow_for_jvm(jvm.tgid, &programs)
+                .and_then(|()| sensors.replace_net(&old_net, &net));
+            sensors.forget_jvm(jvm.tgid, &stale);
+            if let Err(e) = result {
+                tracing::error!("JVM {}: its allowlist under the new policy: {e}", jvm.tgid);
+            }
+        }
+        Ok(self.engine.policy().summary())
     }
 
     /// Raises `sensor_loss` when the kernel counted new losses.

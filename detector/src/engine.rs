@@ -83,6 +83,11 @@ impl Engine {
         &self.policy
     }
 
+    /// Judges from now on by `policy` (a reload); what the rules remember stays.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
     pub fn table(&self) -> &ProcessTable {
         &self.table
     }

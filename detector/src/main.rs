@@ -162,6 +162,8 @@ fn main() -> ExitCode {
             runtime
                 .block_on(daemon::run(RunOptions {
                     policy,
+                    config,
+                    mode: mode.map(Mode::from),
                     cgroup,
                     record,
                 }))

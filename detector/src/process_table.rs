@@ -112,12 +112,17 @@ impl ProcessTable {
             .collect()
     }
 
-    /// Live JVMs (lineage roots), for status lines.
-    pub fn jvm_count(&self) -> usize {
+    /// Live JVMs (lineage roots).
+    pub fn jvms(&self) -> impl Iterator<Item = ProcessKey> + '_ {
         self.procs
             .values()
             .filter(|p| !p.exited && p.is_jvm_root())
-            .count()
+            .map(|p| p.key)
+    }
+
+    /// How many live JVMs there are, for status lines.
+    pub fn jvm_count(&self) -> usize {
+        self.jvms().count()
     }
 
     /// Live JVMs (lineage roots) in the cgroup with this id, oldest first.

@@ -94,6 +94,12 @@ pub trait Consumer {
 
     /// Once a second while running.
     fn tick(&mut self, _session: &mut SessionHandle) {}
+
+    /// SIGHUP (`systemctl reload`): read the configuration again. Events keep flowing:
+    /// nothing is detached.
+    fn reload(&mut self, _session: &mut SessionHandle) {
+        tracing::info!("SIGHUP: nothing to reload here");
+    }
 }
 
 /// The sensors and the session's bookkeeping, as consumers reach them.
@@ -117,6 +123,8 @@ pub struct Session {
     /// run cleanly, not kill the process.
     sigterm: Signal,
     sigint: Signal,
+    /// SIGHUP's default action would end the daemon without draining or spooling.
+    sighup: Signal,
 }
 
 impl std::fmt::Debug for Session {
@@ -142,6 +150,7 @@ impl Session {
             ring,
             sigterm: signal(SignalKind::terminate())?,
             sigint: signal(SignalKind::interrupt())?,
+            sighup: signal(SignalKind::hangup())?,
             handle: SessionHandle {
                 sensors,
                 scope,
@@ -244,11 +253,17 @@ impl Session {
             handle,
             sigterm,
             sigint,
+            sighup,
         } = self;
         let ended = loop {
             tokio::select! {
                 _ = sigterm.recv() => break Ended::Signal,
                 _ = sigint.recv() => break Ended::Signal,
+                _ = sighup.recv() => {
+                    // What the kernel recorded under the old configuration is judged by it.
+                    handle.drain(ring.get_mut(), consumer);
+                    consumer.reload(handle);
+                }
                 _ = &mut deadline => break Ended::Deadline,
                 guard = ring.readable_mut() => {
                     let mut guard = guard.context("waiting on the event ring buffer")?;
@@ -287,6 +302,11 @@ impl SessionHandle {
 
     pub fn stats(&self) -> SessionStats {
         self.stats
+    }
+
+    /// The cgroup scope the programs watch.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
     /// What /proc says of the JVM `key`, read now if the session has not yet (a JVM whose

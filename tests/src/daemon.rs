@@ -17,7 +17,7 @@ use crate::{Mode, Policy, ScratchDir, TestCgroup};
 pub struct Detector {
     inner: testkit::Detector,
     /// Holds the policy file; removed on drop.
-    _scratch: ScratchDir,
+    scratch: ScratchDir,
 }
 
 impl Detector {
@@ -59,10 +59,7 @@ impl Detector {
         let inner = adjust(launch)
             .start()
             .unwrap_or_else(|e| panic!("{e}\npolicy:\n{policy_toml}"));
-        Detector {
-            inner,
-            _scratch: scratch,
-        }
+        Detector { inner, scratch }
     }
 
     /// Every alert received so far, in arrival order.
@@ -89,6 +86,43 @@ impl Detector {
     pub fn alerts_after(&self, quiet: Duration) -> Vec<Value> {
         thread::sleep(quiet);
         self.alerts()
+    }
+
+    /// The policy file the daemon was started with (`--config`): rewrite it, then
+    /// [`signal`](Self::signal) SIGHUP to reload.
+    pub fn config_path(&self) -> PathBuf {
+        self.scratch.file("policy.toml")
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGHUP`) to the daemon.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.inner.pid().expect("the daemon is running");
+        let pid = libc::pid_t::try_from(pid).expect("a pid fits pid_t");
+        // SAFETY: kill has no memory preconditions.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(
+            sent,
+            0,
+            "kill({pid}, {signal}): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Waits until the daemon's stderr holds `needle` at least `count` times; fails the test
+    /// after `timeout`.
+    pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) {
+        let deadline = std::time::Instant::now() + testkit::scaled(timeout);
+        loop {
+            let logs = self.inner.describe();
+            if logs.matches(needle).count() >= count {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {count} × {needle:?} in the daemon's log within {timeout:?}:\n{logs}"
+            );
+            self.inner.wait_change(Duration::from_millis(100));
+        }
     }
 
     /// The daemon's stderr so far, for failure messages.

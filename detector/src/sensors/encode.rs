@@ -1,11 +1,14 @@
 //! The policy in the kernel's terms, in one place: the `CONFIG` record, the lookup maps
-//! loaded at start-up (`load_policy`), the `EXEC_ALLOW` keys of programs and the
+//! loaded at start-up and on a reload ([`PolicyMaps`]), the `EXEC_ALLOW` keys of programs and the
 //! `NET_ALLOW` entries of egress rules, global or per JVM.
 
-use std::net::IpAddr;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
 
 use aya::{
-    maps::{lpm_trie::Key, Array, HashMap, LpmTrie},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, MapData},
     Ebpf,
 };
 use detector_common::{
@@ -261,77 +264,177 @@ pub(super) fn allow_key(jvm_tgid: u32, program: &str) -> AllowKey {
     }
 }
 
-/// Writes the policy's lists into the kernel's lookup maps.
-pub(super) fn load_policy(ebpf: &mut Ebpf, policy: &Policy) -> Result<(), SensorError> {
+/// What the policy puts in the kernel's lookup maps (the global scope), as data: loaded at
+/// start-up, and compared with the running policy's on a reload.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyMaps {
+    /// `PORT_CLASS`: destination port -> `PROTO_*`.
+    pub port_class: BTreeMap<u32, u32>,
+    /// `JVM_NAMES`: launcher names as `comm`.
+    pub jvm_names: BTreeSet<[u8; COMM_LEN]>,
+    /// `JVM_PATHS`: hashes of launcher paths.
+    pub jvm_paths: BTreeSet<u64>,
+    /// `EXEC_CLASS`: program names as `comm` -> class code.
+    pub exec_class: BTreeMap<[u8; COMM_LEN], u32>,
+    /// `WRITABLE_DIRS`: (prefix length in bits, directory prefix).
+    pub writable_dirs: BTreeSet<(u32, [u8; PREFIX_LEN])>,
+    /// `EXEC_ALLOW` entries for every JVM (`app`-less rules).
+    pub exec_allow: Vec<AllowKey>,
+}
+
+impl PolicyMaps {
+    pub fn of(policy: &Policy) -> PolicyMaps {
+        let mut maps = PolicyMaps::default();
+        let port_lists = [
+            (&policy.egress.ldap_ports, NetProtocol::Ldap),
+            (&policy.egress.rmi_ports, NetProtocol::Rmi),
+            (&policy.egress.dns_ports, NetProtocol::Dns),
+        ];
+        for (list, protocol) in port_lists {
+            for port in list {
+                maps.port_class.insert(u32::from(*port), protocol.code());
+            }
+        }
+        for launcher in &policy.jvm.launchers {
+            maps.jvm_names.insert(comm_key(launcher.as_bytes()));
+        }
+        for path in &policy.jvm.launcher_paths {
+            maps.jvm_paths.insert(fnv1a(path.as_bytes()));
+        }
+        // Keyed as the kernel sees a program's name: `comm`, cut at 15 bytes.
+        let lists = [
+            (&policy.exec.shells, ProgramClass::Shell),
+            (&policy.exec.interpreters, ProgramClass::Interpreter),
+            (&policy.exec.downloaders, ProgramClass::Downloader),
+        ];
+        for (list, class) in lists {
+            for name in list {
+                maps.exec_class
+                    .insert(comm_key(name.as_bytes()), class.code());
+            }
+        }
+        if policy.exec.memfd {
+            maps.exec_class
+                .insert(comm_key(b"/memfd"), ProgramClass::Memfd.code());
+        }
+        for dir in &policy.exec.writable_dirs {
+            let mut data = [0u8; PREFIX_LEN];
+            let n = dir.len().min(PREFIX_LEN);
+            data[..n].copy_from_slice(&dir.as_bytes()[..n]);
+            maps.writable_dirs.insert(((n * 8) as u32, data));
+        }
+        for rule in policy.exec.allow.iter().filter(|r| r.app.is_none()) {
+            for p in &rule.programs {
+                let key = allow_key(0, p);
+                if !maps.exec_allow.contains(&key) {
+                    maps.exec_allow.push(key);
+                }
+            }
+        }
+        maps
+    }
+}
+
+/// Makes the lookup maps hold `new` where they held `old` (empty at start-up): every new
+/// entry goes in first, then the entries only `old` had come out, so a lookup in between
+/// sees either policy's answer for each key, never a gap where both have one. The maps of
+/// `allow` (`EXEC_ALLOW`) is passed apart: the sensors own it once started.
+pub(super) fn sync_policy_maps(
+    ebpf: &mut Ebpf,
+    allow: Option<&mut HashMap<MapData, AllowKey, u32>>,
+    old: &PolicyMaps,
+    new: &PolicyMaps,
+) -> Result<(), SensorError> {
     let mut ports =
         Array::<_, u32>::try_from(map(ebpf, "PORT_CLASS")?).map_err(map_err("PORT_CLASS"))?;
-    let port_lists = [
-        (&policy.egress.ldap_ports, NetProtocol::Ldap),
-        (&policy.egress.rmi_ports, NetProtocol::Rmi),
-        (&policy.egress.dns_ports, NetProtocol::Dns),
-    ];
-    for (list, protocol) in port_lists {
-        for port in list {
-            ports
-                .set(u32::from(*port), protocol.code(), 0)
-                .map_err(map_err("PORT_CLASS"))?;
-        }
+    for (port, code) in &new.port_class {
+        ports.set(*port, *code, 0).map_err(map_err("PORT_CLASS"))?;
+    }
+    for port in old
+        .port_class
+        .keys()
+        .filter(|p| !new.port_class.contains_key(p))
+    {
+        ports.set(*port, 0, 0).map_err(map_err("PORT_CLASS"))?;
     }
 
     let mut names = HashMap::<_, [u8; COMM_LEN], u32>::try_from(map(ebpf, "JVM_NAMES")?)
         .map_err(map_err("JVM_NAMES"))?;
-    for launcher in &policy.jvm.launchers {
-        names
-            .insert(comm_key(launcher.as_bytes()), 1, 0)
-            .map_err(map_err("JVM_NAMES"))?;
-    }
+    sync_set(&mut names, &old.jvm_names, &new.jvm_names, "JVM_NAMES")?;
     let mut paths =
         HashMap::<_, u64, u32>::try_from(map(ebpf, "JVM_PATHS")?).map_err(map_err("JVM_PATHS"))?;
-    for path in &policy.jvm.launcher_paths {
-        paths
-            .insert(fnv1a(path.as_bytes()), 1, 0)
-            .map_err(map_err("JVM_PATHS"))?;
-    }
+    sync_set(&mut paths, &old.jvm_paths, &new.jvm_paths, "JVM_PATHS")?;
 
-    // Keyed as the kernel sees a program's name: `comm`, cut at 15 bytes.
     let mut classes = HashMap::<_, [u8; COMM_LEN], u32>::try_from(map(ebpf, "EXEC_CLASS")?)
         .map_err(map_err("EXEC_CLASS"))?;
-    let lists = [
-        (&policy.exec.shells, ProgramClass::Shell),
-        (&policy.exec.interpreters, ProgramClass::Interpreter),
-        (&policy.exec.downloaders, ProgramClass::Downloader),
-    ];
-    for (list, class) in lists {
-        for name in list {
-            classes
-                .insert(comm_key(name.as_bytes()), class.code(), 0)
-                .map_err(map_err("EXEC_CLASS"))?;
-        }
-    }
-    if policy.exec.memfd {
+    for (name, code) in &new.exec_class {
         classes
-            .insert(comm_key(b"/memfd"), ProgramClass::Memfd.code(), 0)
+            .insert(name, code, 0)
             .map_err(map_err("EXEC_CLASS"))?;
+    }
+    for name in old
+        .exec_class
+        .keys()
+        .filter(|n| !new.exec_class.contains_key(*n))
+    {
+        let _ = classes.remove(name);
     }
 
     let mut dirs = LpmTrie::<_, [u8; PREFIX_LEN], u32>::try_from(map(ebpf, "WRITABLE_DIRS")?)
         .map_err(map_err("WRITABLE_DIRS"))?;
-    for dir in &policy.exec.writable_dirs {
-        let mut data = [0u8; PREFIX_LEN];
-        let n = dir.len().min(PREFIX_LEN);
-        data[..n].copy_from_slice(&dir.as_bytes()[..n]);
-        dirs.insert(&Key::new((n * 8) as u32, data), 1, 0)
+    for (bits, data) in &new.writable_dirs {
+        dirs.insert(&Key::new(*bits, *data), 1, 0)
             .map_err(map_err("WRITABLE_DIRS"))?;
     }
+    for (bits, data) in old.writable_dirs.difference(&new.writable_dirs) {
+        let _ = dirs.remove(&Key::new(*bits, *data));
+    }
 
-    let mut allow = HashMap::<_, AllowKey, u32>::try_from(map(ebpf, "EXEC_ALLOW")?)
-        .map_err(map_err("EXEC_ALLOW"))?;
-    for rule in policy.exec.allow.iter().filter(|r| r.app.is_none()) {
-        for p in &rule.programs {
-            allow
-                .insert(allow_key(0, p), 1, 0)
+    match allow {
+        Some(allow) => sync_allow(allow, old, new),
+        None => {
+            let mut allow = HashMap::<_, AllowKey, u32>::try_from(map(ebpf, "EXEC_ALLOW")?)
                 .map_err(map_err("EXEC_ALLOW"))?;
+            sync_allow(&mut allow, old, new)
         }
+    }
+}
+
+/// `EXEC_ALLOW`'s global entries made to be `new`'s; per-JVM entries are not touched.
+fn sync_allow<T: std::borrow::BorrowMut<MapData>>(
+    allow: &mut HashMap<T, AllowKey, u32>,
+    old: &PolicyMaps,
+    new: &PolicyMaps,
+) -> Result<(), SensorError> {
+    for key in &new.exec_allow {
+        allow.insert(key, 1, 0).map_err(map_err("EXEC_ALLOW"))?;
+    }
+    for key in old
+        .exec_allow
+        .iter()
+        .filter(|k| !new.exec_allow.contains(k))
+    {
+        let _ = allow.remove(key);
+    }
+    Ok(())
+}
+
+/// A set-valued hash map (value 1) made to hold `new` instead of `old`.
+fn sync_set<T, K>(
+    map: &mut HashMap<T, K, u32>,
+    old: &BTreeSet<K>,
+    new: &BTreeSet<K>,
+    name: &'static str,
+) -> Result<(), SensorError>
+where
+    T: std::borrow::BorrowMut<MapData>,
+    K: aya::Pod + Ord,
+{
+    for key in new {
+        map.insert(key, 1, 0).map_err(map_err(name))?;
+    }
+    for key in old.difference(new) {
+        let _ = map.remove(key);
     }
     Ok(())
 }

@@ -139,6 +139,9 @@ pub enum SensorError {
         /// Why.
         source: std::io::Error,
     },
+    /// The policy's egress allowlist does not fit the kernel's entries.
+    #[error("the egress allowlist: {0}")]
+    Policy(#[from] crate::policy::KernelAllowError),
     /// A map is missing from the object.
     #[error("map `{name}` is missing from the kernel object or has the wrong type: {source}")]
     Map {
@@ -343,7 +346,12 @@ impl Sensors {
             .map_err(map_err("CONFIG"))?
             .set(0, encode::config(policy, scope), 0)
             .map_err(map_err("CONFIG"))?;
-        encode::load_policy(&mut ebpf, policy)?;
+        encode::sync_policy_maps(
+            &mut ebpf,
+            None,
+            &encode::PolicyMaps::default(),
+            &encode::PolicyMaps::of(policy),
+        )?;
 
         for name in PROGRAMS {
             let prog: &mut BtfTracePoint = ebpf
@@ -560,6 +568,32 @@ impl Sensors {
                 .map_err(map_err("NET_ALLOW"))?;
         }
         Ok(())
+    }
+
+    /// Puts the `new` policy in the kernel in place of `old`, without detaching anything: the
+    /// lookup maps, the `CONFIG` record (mode, blocking flags), and the global egress
+    /// allowlist (with the host's `resolvers`). Per-JVM entries are the caller's (see
+    /// [`Sensors::allow_for_jvm`], [`Sensors::replace_net`]).
+    pub fn apply_policy(
+        &mut self,
+        old: &Policy,
+        new: &Policy,
+        scope: &Scope,
+        resolvers: &[std::net::IpAddr],
+    ) -> Result<(), SensorError> {
+        let global_old = encode::global_net_entries(old, resolvers).map_err(SensorError::Policy)?;
+        let global_new = encode::global_net_entries(new, resolvers).map_err(SensorError::Policy)?;
+        encode::sync_policy_maps(
+            &mut self.ebpf,
+            Some(&mut self.allow),
+            &encode::PolicyMaps::of(old),
+            &encode::PolicyMaps::of(new),
+        )?;
+        Array::<_, Config>::try_from(map(&mut self.ebpf, "CONFIG")?)
+            .map_err(map_err("CONFIG"))?
+            .set(0, encode::config(new, scope), 0)
+            .map_err(map_err("CONFIG"))?;
+        self.replace_net(&global_old, &global_new)
     }
 
     /// Replaces entries `old` by `new`: the new ones go in first, then the old keys that
