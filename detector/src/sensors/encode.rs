@@ -460,6 +460,45 @@ mod tests {
     }
 
     #[test]
+    fn policy_maps_are_the_policys_lists_in_kernel_keys() {
+        let mut p = Policy::builtin();
+        p.egress.ldap_ports = vec![389, 1389];
+        p.egress.rmi_ports = vec![1099];
+        p.egress.dns_ports = vec![53];
+        p.exec.memfd = true;
+        let maps = PolicyMaps::of(&p);
+        assert_eq!(maps.port_class.get(&1389), Some(&NetProtocol::Ldap.code()));
+        assert_eq!(maps.port_class.get(&1099), Some(&NetProtocol::Rmi.code()));
+        assert_eq!(maps.port_class.len(), 4);
+        assert_eq!(
+            maps.exec_class.get(&comm_key(b"/memfd")),
+            Some(&ProgramClass::Memfd.code())
+        );
+        assert!(maps.jvm_names.contains(&comm_key(b"java")));
+
+        // What a reload changes: memfd off, a global and an app-scoped allow rule added.
+        let mut q = p.clone();
+        q.exec.memfd = false;
+        q.exec.allow = vec![
+            crate::policy::ExecAllow {
+                app: None,
+                programs: vec!["/usr/bin/git".into(), "/usr/bin/git".into()],
+                reason: None,
+            },
+            crate::policy::ExecAllow {
+                app: Some("build-agent".into()),
+                programs: vec!["/bin/sh".into()],
+                reason: None,
+            },
+        ];
+        let next = PolicyMaps::of(&q);
+        assert!(!next.exec_class.contains_key(&comm_key(b"/memfd")));
+        // Only the rule for every JVM is global, once; app rules go in per JVM.
+        assert_eq!(next.exec_allow, vec![allow_key(0, "/usr/bin/git")]);
+        assert_eq!(next.port_class, maps.port_class);
+    }
+
+    #[test]
     fn a_jvms_own_resolvers_merge_with_its_app_rules() {
         let mut p = Policy::builtin();
         p.egress.dns_ports = vec![53, 5353];
