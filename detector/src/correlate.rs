@@ -156,6 +156,11 @@ impl Correlator {
         }
     }
 
+    /// Incidents open: JVMs with alerts that have not exited.
+    pub fn open(&self) -> usize {
+        self.incidents.len()
+    }
+
     /// Files `d` under its JVM's incident (setting `d.incident_id`); returns the
     /// `exploit_chain` detection when this makes the incident an attack.
     pub fn observe(&mut self, d: &mut Detection, time_ns: u64) -> Option<Detection> {

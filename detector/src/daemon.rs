@@ -8,6 +8,7 @@ use std::{
     io::{BufRead, BufReader, BufWriter, Write},
     net::IpAddr,
     path::PathBuf,
+    sync::Arc,
     time::SystemTime,
 };
 
@@ -18,6 +19,7 @@ use crate::{
     alert::{rfc3339_micros, Alert, AlertContext, BootClock},
     engine::{Engine, Record},
     events::Event,
+    metrics::{self, Metrics},
     policy::{Mode, Policy},
     process_table::Process,
     response::Responder,
@@ -37,6 +39,8 @@ pub struct RunOptions {
     pub config: Option<PathBuf>,
     /// `--mode`: overrides the policy's mode, also after a reload.
     pub mode: Option<Mode>,
+    /// `--metrics`: where to serve /metrics, /healthz and /readyz (none: not served).
+    pub metrics: Option<std::net::SocketAddr>,
     /// `--cgroup`: track only JVMs started in this cgroup v2 directory.
     pub cgroup: Option<PathBuf>,
     /// `--record`: write every decoded event here.
@@ -80,6 +84,7 @@ struct Daemon {
     mode: Option<Mode>,
     /// The host's resolvers the global egress entries were built with.
     host_resolvers: Vec<IpAddr>,
+    metrics: Arc<Metrics>,
 }
 
 /// How often (in one-second ticks) `systemctl status` gets fresh counts.
@@ -128,6 +133,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let sinks =
         Dispatcher::start(&policy.sinks, &policy.delivery).context("starting the alert sinks")?;
     let host = hostname();
+    let metrics = Arc::new(Metrics::new(
+        env!("CARGO_PKG_VERSION"),
+        env!("DETECTOR_GIT_COMMIT"),
+        env!("DETECTOR_AYA_VERSION"),
+    ));
+    if let Some(addr) = opts.metrics {
+        let bound = metrics::serve(addr, Arc::clone(&metrics))
+            .await
+            .with_context(|| format!("--metrics {addr}"))?;
+        tracing::info!("serving /metrics, /healthz and /readyz on http://{bound}");
+    }
     let mut daemon = Daemon {
         engine: Engine::new(policy.clone(), resolvers, &host),
         responder: Responder::default(),
@@ -142,6 +158,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         config: opts.config,
         mode: opts.mode,
         host_resolvers: resolvers_for_reload,
+        metrics,
     };
     session.seed(&policy, &mut daemon);
 
@@ -153,6 +170,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         policy.mode
     );
     daemon.notifier.ready(&ready);
+    daemon.metrics.set_ready();
 
     session.run(&mut daemon, None).await?;
     daemon
@@ -224,6 +242,7 @@ impl Consumer for Daemon {
                 match self.apply(session, new) {
                     Ok(summary) => {
                         self.stats.reloads += 1;
+                        self.metrics.reloaded(true);
                         tracing::info!(
                             generation = self.stats.reloads,
                             "reloaded {}: {summary}",
@@ -232,6 +251,7 @@ impl Consumer for Daemon {
                     }
                     Err(e) => {
                         self.stats.reload_failures += 1;
+                        self.metrics.reloaded(false);
                         tracing::error!(
                             "reload of {} failed while updating the kernel ({e:#}); the running \
                              policy's entries were restored",
@@ -242,6 +262,7 @@ impl Consumer for Daemon {
             }
             Err(e) => {
                 self.stats.reload_failures += 1;
+                self.metrics.reloaded(false);
                 tracing::error!("reload refused, the running policy stays: {e}");
             }
         }
@@ -250,8 +271,10 @@ impl Consumer for Daemon {
     }
 
     fn tick(&mut self, session: &mut SessionHandle) {
-        // From the event loop itself: a loop that is stuck stops the pings.
+        // From the event loop itself: a loop that is stuck stops the pings (and turns
+        // /healthz unhealthy).
         self.notifier.watchdog();
+        self.refresh_metrics(session);
         self.ticks += 1;
         if self.ticks.is_multiple_of(STATUS_EVERY_TICKS) {
             let status = format!(
@@ -286,6 +309,9 @@ impl Daemon {
             Event::Resolvers(r) => Some(self.jvm_net_entries(r.jvm)),
             _ => None,
         };
+        if !matches!(event, Event::Resolvers(_)) {
+            self.metrics.event(event.kind());
+        }
         let detections = self.engine.process(event);
         match event {
             Event::Resolvers(r) => {
@@ -324,7 +350,7 @@ impl Daemon {
             alert.forensics = outcome.forensics.take();
             alert.response = (!outcome.is_empty()).then_some(outcome);
             tracing::warn!(rule = detection.rule.as_str(), action = ?detection.action, "{}", detection.summary);
-            self.sinks.send(&alert);
+            self.send(&alert);
         }
         // An incident closes when its JVM is gone (killed by a response, or restarted): the
         // sinks that track incidents (PagerDuty, Slack) are told, after all its alerts.
@@ -490,6 +516,45 @@ impl Daemon {
         Ok(self.engine.policy().summary())
     }
 
+    /// Hands an alert to the sinks, counted.
+    fn send(&mut self, alert: &Alert) {
+        self.metrics.alert(
+            alert.rule.as_str(),
+            alert.severity.as_str(),
+            alert.action.as_str(),
+        );
+        self.sinks.send(alert);
+    }
+
+    /// Copies what the sensors, the engine and the sinks count into the metrics.
+    fn refresh_metrics(&self, session: &SessionHandle) {
+        let lost = session.sensors().loss().named();
+        let sinks = self.sinks.stats();
+        let sink_counts: Vec<metrics::SinkCounts<'_>> = sinks
+            .iter()
+            .map(|(name, s)| {
+                (
+                    name.as_str(),
+                    [
+                        s.sent,
+                        s.retried,
+                        s.failed,
+                        s.spooled,
+                        s.dropped,
+                        s.deduplicated,
+                    ],
+                )
+            })
+            .collect();
+        self.metrics.tick(
+            &lost,
+            &sink_counts,
+            self.engine.table().jvm_count(),
+            self.engine.correlator().open(),
+            session.stats().decode_errors,
+        );
+    }
+
     /// Raises `sensor_loss` when the kernel counted new losses.
     fn check_loss(&mut self, session: &SessionHandle) {
         let now = session.sensors().loss();
@@ -500,7 +565,7 @@ impl Daemon {
         self.loss_reported = now;
         let alert = Alert::sensor_loss(&self.host, SystemTime::now(), &new.named());
         tracing::error!("{}", alert.summary);
-        self.sinks.send(&alert);
+        self.send(&alert);
     }
 }
 

@@ -232,6 +232,19 @@ pub enum Event {
 }
 
 impl Event {
+    /// Its kind, as recordings tag it (`exec`, `fork`, …) and metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Exec(_) => "exec",
+            Event::Fork(_) => "fork",
+            Event::Exit(_) => "exit",
+            Event::Connect(_) => "connect",
+            Event::Payload(_) => "payload",
+            Event::Inbound(_) => "inbound",
+            Event::Resolvers(_) => "resolvers",
+        }
+    }
+
     /// When it happened, ns since boot.
     pub fn time_ns(&self) -> u64 {
         match self {
@@ -455,6 +468,13 @@ mod tests {
             let line = serde_json::to_string(&ev).expect("serialises");
             let back: Event = serde_json::from_str(&line).expect("reads back");
             prop_assert_eq!(back, ev);
+        }
+
+        /// The kind name is the recording's tag.
+        #[test]
+        fn the_kind_is_the_recorded_tag(ev in event()) {
+            let json = serde_json::to_value(&ev).expect("serialises");
+            prop_assert_eq!(json["kind"].as_str(), Some(ev.kind()));
         }
 
         /// Any text in a hex field is an error or bytes, never a panic.

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod events;
 pub mod learn;
 pub mod logging;
+pub mod metrics;
 pub mod policy;
 pub mod process_table;
 pub mod protocols;

@@ -59,6 +59,10 @@ enum Command {
         /// Also write every decoded kernel event to FILE (JSON lines) for `detector replay`.
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
+        /// Serve Prometheus metrics (/metrics), liveness (/healthz) and readiness (/readyz) on
+        /// ADDR, e.g. `127.0.0.1:9464`. Default: not served.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Validate a policy file: exit 0 with a one-line summary, or 2 with the error.
     CheckConfig {
@@ -151,6 +155,7 @@ fn main() -> ExitCode {
             mode,
             cgroup,
             record,
+            metrics,
         } => load_policy(config.as_ref()).and_then(|mut policy| {
             if let Some(mode) = mode {
                 policy.mode = mode.into();
@@ -164,6 +169,7 @@ fn main() -> ExitCode {
                     policy,
                     config,
                     mode: mode.map(Mode::from),
+                    metrics,
                     cgroup,
                     record,
                 }))
