@@ -9,6 +9,7 @@ pub mod alert;
 pub mod correlate;
 pub mod daemon;
 pub mod decode;
+pub mod doctor;
 pub mod engine;
 pub mod events;
 pub mod learn;

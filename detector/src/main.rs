@@ -99,6 +99,19 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Show what this host allows: kernel, BTF, cgroup v2, each hook, the capabilities held;
+    /// then load and attach every program for a moment (needs the same privileges as `run`).
+    ///
+    /// Exits 0 when `detector run` will start here, 1 when it will not (the FAIL lines say
+    /// why).
+    Doctor {
+        /// One JSON object instead of the screen.
+        #[arg(long)]
+        json: bool,
+        /// Skip loading the programs (only look).
+        #[arg(long)]
+        no_load: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -145,6 +158,24 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(Failure::Config(e)),
         },
+        Command::Doctor { json, no_load } => {
+            let report = detector::doctor::examine(!no_load);
+            if json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => eprintln!("detector: {e}"),
+                }
+            } else {
+                print!("{}", report.text());
+            }
+            if report.runs {
+                Ok(())
+            } else {
+                Err(Failure::Runtime(anyhow::anyhow!(
+                    "this host cannot run the detector (see the FAIL lines)"
+                )))
+            }
+        }
         Command::Replay { file, config } => load_policy(config.as_ref()).and_then(|policy| {
             daemon::replay(&file, policy)
                 .map(|n| tracing::info!("{n} alerts"))

@@ -222,3 +222,44 @@ fn log_formats() {
     let out = detector(&["--log-format", "xml", "replay", empty]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn doctor_says_whether_run_starts_here() {
+    if !integration_tests::require_kernel_support() {
+        return;
+    }
+    let out = detector(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    assert_eq!(report["runs"], true, "{report:#}");
+    let status = |name: &str| -> String {
+        report["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == name))
+            .and_then(|c| c["status"].as_str())
+            .unwrap_or("absent")
+            .to_owned()
+    };
+    assert_eq!(status("programs"), "ok", "{report:#}");
+    assert_eq!(status("CAP_BPF"), "ok", "{report:#}");
+    assert!(report["enforcement"]
+        .as_str()
+        .is_some_and(|e| e.contains("bpf_send_signal")));
+
+    // Without privileges: the missing capabilities fail, the programs are not tried, exit 1.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(detector_binary())
+        .arg("doctor")
+        .output()
+        .expect("setpriv runs the detector as nobody");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let screen = text(&out.stdout);
+    assert!(screen.contains("FAIL  CAP_BPF"), "{screen}");
+    assert!(
+        screen.contains("not tried: fix the lines above first"),
+        "{screen}"
+    );
+    assert!(screen.contains("will not start here"), "{screen}");
+}

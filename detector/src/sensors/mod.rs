@@ -68,7 +68,7 @@ pub enum SensorError {
     #[error(
         "detector lacks {missing}: run it as root, or grant these capabilities (the systemd \
          unit deploy/systemd/detector.service grants them; docs/operations.md says why each \
-         is needed)"
+         is needed; `detector doctor` shows what this process holds)"
     )]
     MissingCapabilities {
         /// Each missing capability and what it is for.
