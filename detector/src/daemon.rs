@@ -82,8 +82,6 @@ struct Daemon {
     ticks: u64,
     config: Option<PathBuf>,
     mode: Option<Mode>,
-    /// The host's resolvers the global egress entries were built with.
-    host_resolvers: Vec<IpAddr>,
     metrics: Arc<Metrics>,
 }
 
@@ -115,7 +113,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     );
     let mut session = Session::start(&policy, scope)?;
     let resolvers = procfs::nameservers();
-    let resolvers_for_reload = resolvers.clone();
     let global =
         encode::global_net_entries(&policy, &resolvers).context("building the egress allowlist")?;
     session.handle().sensors_mut().allow_net(&global)?;
@@ -157,7 +154,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         ticks: 0,
         config: opts.config,
         mode: opts.mode,
-        host_resolvers: resolvers_for_reload,
         metrics,
     };
     session.seed(&policy, &mut daemon);
@@ -234,36 +230,34 @@ impl Consumer for Daemon {
             return;
         };
         self.notifier.status("reloading the policy");
-        match Policy::load(&path) {
+        let outcome = match Policy::load(&path) {
             Ok(mut new) => {
                 if let Some(mode) = self.mode {
                     new.mode = mode;
                 }
-                match self.apply(session, new) {
-                    Ok(summary) => {
-                        self.stats.reloads += 1;
-                        self.metrics.reloaded(true);
-                        tracing::info!(
-                            generation = self.stats.reloads,
-                            "reloaded {}: {summary}",
-                            path.display()
-                        );
-                    }
-                    Err(e) => {
-                        self.stats.reload_failures += 1;
-                        self.metrics.reloaded(false);
-                        tracing::error!(
-                            "reload of {} failed while updating the kernel ({e:#}); the running \
-                             policy's entries were restored",
-                            path.display()
-                        );
-                    }
-                }
+                self.apply(session, new).map_err(|e| {
+                    format!(
+                        "reload of {} failed while updating the kernel ({e:#}); the running \
+                         policy's entries were restored",
+                        path.display()
+                    )
+                })
             }
-            Err(e) => {
+            Err(e) => Err(format!("reload refused, the running policy stays: {e}")),
+        };
+        self.metrics.reloaded(outcome.is_ok());
+        match outcome {
+            Ok(summary) => {
+                self.stats.reloads += 1;
+                tracing::info!(
+                    generation = self.stats.reloads,
+                    "reloaded {}: {summary}",
+                    path.display()
+                );
+            }
+            Err(why) => {
                 self.stats.reload_failures += 1;
-                self.metrics.reloaded(false);
-                tracing::error!("reload refused, the running policy stays: {e}");
+                tracing::error!("{why}");
             }
         }
         let status = format!("watching {} JVM(s)", self.engine.table().jvm_count());
@@ -490,10 +484,12 @@ impl Daemon {
             .map(|&j| (j, self.app_programs_for(j), self.jvm_net_entries(j)))
             .collect();
         let scope = session.scope().clone();
+        // The global entries were built with the host's resolvers, which the engine keeps.
+        let resolvers = self.engine.egress().host_resolvers().to_vec();
         let sensors = session.sensors_mut();
-        if let Err(e) = sensors.apply_policy(&old, &new, &scope, &self.host_resolvers) {
+        if let Err(e) = sensors.apply_policy(&old, &new, &scope, &resolvers) {
             // Whatever went in is taken out again.
-            let _ = sensors.apply_policy(&new, &old, &scope, &self.host_resolvers);
+            let _ = sensors.apply_policy(&new, &old, &scope, &resolvers);
             return Err(e.into());
         }
         self.engine.set_policy(new);
