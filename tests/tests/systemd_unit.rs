@@ -23,7 +23,7 @@ fn unit_text() -> String {
 fn setting(unit: &str, key: &str) -> Option<String> {
     unit.lines()
         .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .next_back()
         .map(str::to_owned)
 }
 
