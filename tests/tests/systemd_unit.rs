@@ -33,15 +33,45 @@ fn systemd_analyze() -> PathBuf {
     })
 }
 
-/// A scratch root: the unit, the binary at its `ExecStart` path, the host's system units.
+/// The programs of the unit's `Exec*=` lines (`ExecStart`, `ExecReload`, ...), as absolute
+/// paths.
+fn exec_programs(unit: &str) -> Vec<String> {
+    unit.lines()
+        .filter(|l| l.starts_with("Exec"))
+        .filter_map(|l| l.split_once('=')?.1.split_whitespace().next())
+        .map(|p| p.trim_start_matches(['-', '@', ':', '+', '!']).to_owned())
+        .filter(|p| p.starts_with('/'))
+        .collect()
+}
+
+/// A scratch root: the unit, every program its `Exec*=` lines run (the detector under test as
+/// `/usr/bin/detector`, the others from this host), the host's system units.
 fn scratch_root() -> ScratchDir {
     let root = ScratchDir::new("unit-root");
     let r = root.path();
-    for dir in ["usr/bin", "etc/systemd/system", "usr/lib/systemd"] {
+    for dir in ["etc/systemd/system", "usr/lib/systemd"] {
         std::fs::create_dir_all(r.join(dir)).expect("scratch root dirs");
     }
-    std::fs::copy(detector_binary(), r.join("usr/bin/detector")).expect("copying the binary");
-    std::fs::write(r.join("etc/systemd/system/detector.service"), unit_text())
+    let unit = unit_text();
+    let programs = exec_programs(&unit);
+    assert!(
+        programs.iter().any(|p| p == "/usr/bin/detector"),
+        "{programs:?}"
+    );
+    for program in programs {
+        let source = if program == "/usr/bin/detector" {
+            detector_binary()
+        } else {
+            PathBuf::from(&program)
+        };
+        let target = r.join(program.trim_start_matches('/'));
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir).expect("scratch root dirs");
+        }
+        std::fs::copy(&source, &target)
+            .unwrap_or_else(|e| panic!("copying {} for the unit: {e}", source.display()));
+    }
+    std::fs::write(r.join("etc/systemd/system/detector.service"), unit)
         .expect("writing the unit");
     let copied = Command::new("cp")
         .arg("-a")
