@@ -71,8 +71,7 @@ fn scratch_root() -> ScratchDir {
         std::fs::copy(&source, &target)
             .unwrap_or_else(|e| panic!("copying {} for the unit: {e}", source.display()));
     }
-    std::fs::write(r.join("etc/systemd/system/detector.service"), unit)
-        .expect("writing the unit");
+    std::fs::write(r.join("etc/systemd/system/detector.service"), unit).expect("writing the unit");
     let copied = Command::new("cp")
         .arg("-a")
         .arg("/lib/systemd/system")
