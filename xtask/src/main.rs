@@ -16,6 +16,7 @@
 //!   statistics) for the detector, a bpftrace reference and empty programs on the same hooks.
 //! - `kernels`: the kernel matrix: Debian's 5.10, 6.1 and 6.12 kernels booted in QEMU, each
 //!   running a subset of the integration tests; prints a table.
+//! - `package [--no-build]`: the Debian package (target/debian/detector_<version>_<arch>.deb).
 //! - `lab`: the Log4Shell lab (tests/lab/README.md): real attacks on a vulnerable JVM, with
 //!   no detector, in monitor and in enforce mode, and benign programs; prints a table.
 
@@ -24,6 +25,7 @@ mod build;
 mod kernels;
 mod lab;
 mod lint;
+mod package;
 mod setup;
 mod test;
 
@@ -69,6 +71,16 @@ enum Task {
     },
     /// Check formatting and run clippy (warnings are errors), host crates and eBPF crate.
     Lint,
+    /// Build the Debian package: target/debian/detector_<version>_<arch>.deb (the binary,
+    /// the systemd unit, /etc/detector/policy.toml as a conffile, maintainer scripts).
+    ///
+    /// Install it with `apt install ./target/debian/detector_<version>_<arch>.deb`; see
+    /// docs/operations.md.
+    Package {
+        /// Package target/release/detector as it is instead of building it first.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// Run everything CI runs: setup, lint, build, unit and integration tests, kernel matrix,
     /// lab, bench smoke run.
     ///
@@ -128,6 +140,7 @@ fn main() -> ExitCode {
         Task::Build { debug } => build::build(&ws, debug).map(|_| ()),
         Task::Run { args } => build::run(&ws, &args),
         Task::Lint => lint::lint(&ws),
+        Task::Package { no_build } => package::package(&ws, no_build).map(drop),
         Task::Test => test::test(&ws),
         Task::Bench {
             bench: Bench::Exec(args),

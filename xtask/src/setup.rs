@@ -10,8 +10,10 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::{host_cargo_program, is_root, run_step, succeeds};
 
-/// Debian packages the build, lint and tests need.
-const PACKAGES: &[&str] = &[
+/// Debian packages building the daemon and its package needs (`cargo xtask build|run|package`,
+/// which install nothing else: a host the detector is built on to protect it gets no JDK or
+/// test server from us).
+const BUILD_PACKAGES: &[&str] = &[
     // Debian's rustc/cargo 1.96 (LLVM 22) and the library source `-Z build-std=core` needs:
     // rustup cannot download rust-src here.
     "rustc-web",
@@ -24,6 +26,13 @@ const PACKAGES: &[&str] = &[
     "libpolly-22-dev",
     "libzstd-dev",
     "zlib1g-dev",
+    // dpkg-shlibdeps, for the package's Depends (cargo xtask package).
+    "dpkg-dev",
+];
+
+/// Debian packages only the tests, the lab and the benchmarks need (`cargo xtask setup` and
+/// `cargo xtask test` install them; building does not).
+const TEST_PACKAGES: &[&str] = &[
     // A real JVM for the integration tests and the benchmark.
     "openjdk-17-jdk-headless",
     "python3",
@@ -66,18 +75,27 @@ const TOOL_FILES: &[&str] = &[
     "/usr/bin/rustc",
     "/usr/bin/cargo",
     "/usr/lib/rustlib/src/rust/library/core",
+    "/usr/bin/dpkg-shlibdeps",
 ];
 
-/// Installs whatever is missing; does nothing (but check) when all is in place.
+/// Installs whatever building and testing need and is missing; does nothing (but check) when
+/// all is in place.
 pub fn setup() -> Result<()> {
-    install_packages()?;
-    install_bpf_linker()?;
+    setup_build()?;
+    apt_install(TEST_PACKAGES, &[])?;
     install_vm_tools()?;
     println!("==> setup: done");
     Ok(())
 }
 
-/// Runs the full setup only if one of the tools a build needs is missing.
+/// What building needs: [`BUILD_PACKAGES`] and bpf-linker.
+fn setup_build() -> Result<()> {
+    apt_install(BUILD_PACKAGES, &[])?;
+    install_bpf_linker()
+}
+
+/// Installs what a build needs, only if one of its tools is missing; never the test-only
+/// packages.
 /// (Java is checked where it is used: the integration tests and the benchmark.)
 pub fn ensure_tools(task: &str) -> Result<()> {
     let mut missing: Vec<&str> = TOOL_FILES
@@ -91,12 +109,11 @@ pub fn ensure_tools(task: &str) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    println!("==> {task}: missing {}; running setup", missing.join(", "));
-    setup().context("setting up the machine")
-}
-
-fn install_packages() -> Result<()> {
-    apt_install(PACKAGES, &[])
+    println!(
+        "==> {task}: missing {}; installing the build tools",
+        missing.join(", ")
+    );
+    setup_build().context("installing the build tools")
 }
 
 /// Installs `packages` that are missing, passing `options` to `apt-get install`.

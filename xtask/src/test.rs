@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
-use crate::{bench, build, fmt_duration, kernels, lab, lint, run_step, setup, Workspace};
+use crate::{bench, build, fmt_duration, kernels, lab, lint, package, run_step, setup, Workspace};
 
 type Step = fn(&Workspace) -> Result<()>;
 
@@ -12,7 +12,11 @@ type Step = fn(&Workspace) -> Result<()>;
 const STEPS: [(&str, Step); 8] = [
     ("setup", |_| setup::setup()),
     ("lint", lint::lint),
-    ("build", |ws| build::build(ws, false).map(drop)),
+    // The daemon, and the Debian package of it that tests/tests/package.rs installs.
+    ("build", |ws| {
+        build::build(ws, false)?;
+        package::package(ws, true).map(drop)
+    }),
     ("unit tests", unit_tests),
     ("integration tests", integration_tests),
     // A subset of the integration tests in Debian's 5.10, 6.1 and 6.12 kernels (QEMU).
@@ -89,7 +93,8 @@ fn integration_tests(ws: &Workspace) -> Result<()> {
                 "--",
                 "--test-threads=1",
             ])
-            .env("DETECTOR_BIN", bin),
+            .env("DETECTOR_BIN", bin)
+            .env("DETECTOR_DEB", package::path(ws)?),
     )
 }
 
