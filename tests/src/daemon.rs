@@ -62,6 +62,11 @@ impl Detector {
         Detector { inner, scratch }
     }
 
+    /// The daemon's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.inner.pid()
+    }
+
     /// Every alert received so far, in arrival order.
     pub fn alerts(&self) -> Vec<Value> {
         self.inner.check_stdout().unwrap_or_else(|e| panic!("{e}"));

@@ -305,7 +305,20 @@ pub enum SinkTarget {
         socket: PathBuf,
         /// RFC 5424 facility code (`auth` is 4).
         facility: u8,
+        /// How each message is framed.
+        format: SyslogFormat,
     },
+}
+
+/// How a `syslog` sink frames a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogFormat {
+    /// `<PRI>Mmm dd hh:mm:ss detector[PID]: MSG`, what syslog(3) writes to `/dev/log`: journald
+    /// and rsyslog take the identifier from it (`journalctl -t detector`). The default.
+    Rfc3164,
+    /// `<PRI>1 TIMESTAMP HOST detector PID ALERT - MSG`, for relays that parse RFC 5424
+    /// (journald does not: it would lose the identifier).
+    Rfc5424,
 }
 
 /// Where a secret is read from when the daemon starts. The policy names the place, never the

@@ -152,6 +152,7 @@ pub(crate) struct RawSink {
     // syslog
     pub socket: Option<Spanned<String>>,
     pub facility: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
     // delivery, overriding [delivery] (serde's `flatten` would lose the spans and
     // `deny_unknown_fields`, so the keys are repeated)
     pub timeout: Option<Spanned<String>>,

@@ -913,6 +913,7 @@ fn builtin_sets_every_delivery_key() {
         target: SinkTarget::Syslog {
             socket: "/x".into(),
             facility: 1,
+            format: SyslogFormat::Rfc5424,
         },
         overrides: DeliveryOverrides::default(),
     }];
@@ -1069,7 +1070,8 @@ facility = "local3"
         p.sinks[6].target,
         SinkTarget::Syslog {
             socket: "/dev/log".into(),
-            facility: 19
+            facility: 19,
+            format: SyslogFormat::Rfc3164,
         }
     );
     assert!(

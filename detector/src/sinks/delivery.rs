@@ -180,9 +180,11 @@ impl Transport {
                 max_bytes,
                 keep,
             } => Transport::File(FileSink::new(path.clone(), *max_bytes, *keep)),
-            SinkTarget::Syslog { socket, facility } => {
-                Transport::Syslog(SyslogSink::new(socket.clone(), *facility))
-            }
+            SinkTarget::Syslog {
+                socket,
+                facility,
+                format,
+            } => Transport::Syslog(SyslogSink::new(socket.clone(), *facility, *format)),
             _ => Transport::Http(Box::new(HttpSink::new(sink, target, delivery)?)),
         })
     }

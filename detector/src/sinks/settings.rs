@@ -11,7 +11,7 @@ use crate::policy::raw::{RawDelivery, RawSink};
 use crate::policy::validate::{count_in, list, no_nul, values, Source};
 use crate::policy::{
     DeliveryOverrides, DeliveryPolicy, PolicyError, SecretRef, SecretSource, SinkDelivery,
-    SinkPolicy, SinkTarget, SinkType,
+    SinkPolicy, SinkTarget, SinkType, SyslogFormat,
 };
 use crate::timefmt::{format_duration, parse_duration};
 use crate::vocab::{Rule, Severity};
@@ -108,6 +108,7 @@ fn sink_keys(kind: SinkType) -> &'static [&'static str] {
         SinkType::Syslog => &[
             "socket",
             "facility",
+            "format",
             "give_up_after",
             "queue",
             "rate_per_minute",
@@ -520,7 +521,22 @@ fn sink(
                         )
                     })?,
             };
-            SinkTarget::Syslog { socket, facility }
+            let format = match raw.format.as_ref().map(|f| (f, f.get_ref().as_str())) {
+                None | Some((_, "rfc3164")) => SyslogFormat::Rfc3164,
+                Some((_, "rfc5424")) => SyslogFormat::Rfc5424,
+                Some((f, other)) => {
+                    return Err(src.invalid(
+                        &f.span(),
+                        &key("format"),
+                        format!("{other:?} is not a syslog format; use \"rfc3164\" or \"rfc5424\""),
+                    ))
+                }
+            };
+            SinkTarget::Syslog {
+                socket,
+                facility,
+                format,
+            }
         }
     };
 
@@ -569,6 +585,7 @@ fn set_keys(raw: &RawSink) -> Vec<(&'static str, Range<usize>)> {
         at("webhook_url_file", &raw.webhook_url_file),
         at("socket", &raw.socket),
         at("facility", &raw.facility),
+        at("format", &raw.format),
         at("timeout", &raw.timeout),
         at("give_up_after", &raw.give_up_after),
         at("queue", &raw.queue),
