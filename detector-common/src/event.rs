@@ -4,6 +4,10 @@
 use crate::COMM_LEN;
 use bytemuck::{Pod, Zeroable};
 
+/// Size of the event ring buffer, in bytes (a power of two, a multiple of the page size):
+/// the kernel side declares it, userspace reads its fill level against it.
+pub const EVENTS_BYTES: u32 = 4 << 20;
+
 /// A process in a tracked lineage (or a JVM launcher) executed a program.
 pub const EVENT_EXEC: u32 = 1;
 /// A process in a tracked lineage created a child process (threads are not reported).

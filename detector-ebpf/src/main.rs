@@ -41,7 +41,8 @@ use detector_common::{
         CFG_F_WRITABLE_MAP,
     },
     event::{
-        EventHeader, TaskInfo, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_KINDS, LOSS_LINEAGE_FULL,
+        EventHeader, TaskInfo, EVENTS_BYTES, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_KINDS,
+        LOSS_LINEAGE_FULL,
     },
     exec::{
         AllowKey, ExecEvent, ExitEvent, ForkEvent, PrefixKey, CLASS_MEMFD, CLASS_NONE,
@@ -128,7 +129,7 @@ fn current_comm(task: *const u8) -> Result<(u64, u64), i64> {
 /// if userspace stalls. Its pages count in the daemon's resident memory twice (the kernel
 /// maps the data area twice, so that a record that wraps reads as one), hence not more.
 #[map]
-pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
 /// Per-CPU counters of what could not be recorded: slot `EVENT_*` counts failed ring
 /// buffer reserves of that kind, slot `LOSS_LINEAGE_FULL` failed lineage inserts.

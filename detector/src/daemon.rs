@@ -57,6 +57,9 @@ pub struct Stats {
     alerts: u64,
     alerts_dropped: u64,
     jvms_seeded: u64,
+    /// The event ring buffer's size and the most it held when the daemon woke up to read it.
+    ring_bytes: u64,
+    ring_used_max: u64,
     table_evicted_live: u64,
     lost: std::collections::BTreeMap<&'static str, u64>,
     /// Policies taken on SIGHUP.
@@ -186,6 +189,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     stats.events = session_stats.events;
     stats.decode_errors = session_stats.decode_errors;
     stats.jvms_seeded = session_stats.jvms_seeded;
+    stats.ring_bytes = session_stats.ring_bytes;
+    stats.ring_used_max = session_stats.ring_used_max;
     stats.alerts = sinks.alerts();
     stats.table_evicted_live = engine.table().evicted_live();
     stats.lost = session
@@ -547,7 +552,7 @@ impl Daemon {
             &sink_counts,
             self.engine.table().jvm_count(),
             self.engine.correlator().open(),
-            session.stats().decode_errors,
+            &session.stats(),
         );
     }
 

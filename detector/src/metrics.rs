@@ -25,6 +25,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use crate::session::SessionStats;
+
 /// How long without an event-loop tick before `/healthz` says the daemon is stuck.
 pub const STALL_AFTER: Duration = Duration::from_secs(5);
 
@@ -70,6 +72,9 @@ pub struct Metrics {
     reloads: Counter,
     reload_failures: Counter,
     decode_errors: Counter,
+    ring_bytes: Gauge,
+    ring_used: Gauge,
+    ring_used_max: Gauge,
     ready: AtomicBool,
     /// ms since `started` of the last tick.
     last_tick_ms: AtomicU64,
@@ -140,6 +145,25 @@ impl Metrics {
             "Kernel records that could not be decoded",
             decode_errors.clone(),
         );
+        let ring_bytes = Gauge::default();
+        registry.register(
+            "ring_buffer_size_bytes",
+            "Size of the kernel's event ring buffer",
+            ring_bytes.clone(),
+        );
+        let ring_used = Gauge::default();
+        registry.register(
+            "ring_buffer_used_bytes",
+            "Bytes waiting in the event ring buffer when the daemon last woke up to read it",
+            ring_used.clone(),
+        );
+        let ring_used_max = Gauge::default();
+        registry.register(
+            "ring_buffer_used_max_bytes",
+            "The most bytes the event ring buffer held when the daemon woke up, since start \
+             (near the size: events are about to be lost)",
+            ring_used_max.clone(),
+        );
         registry.register(
             "build",
             "The running build",
@@ -160,6 +184,9 @@ impl Metrics {
             reloads,
             reload_failures,
             decode_errors,
+            ring_bytes,
+            ring_used,
+            ring_used_max,
             ready: AtomicBool::new(false),
             last_tick_ms: AtomicU64::new(0),
             started: Instant::now(),
@@ -203,7 +230,7 @@ impl Metrics {
         sinks: &[SinkCounts<'_>],
         jvms: usize,
         incidents: usize,
-        decode_errors: u64,
+        session: &SessionStats,
     ) {
         for (kind, n) in lost {
             let counter = self.lost.get_or_create(&KindLabels {
@@ -225,7 +252,11 @@ impl Metrics {
             .set(i64::try_from(incidents).unwrap_or(i64::MAX));
         self.decode_errors
             .inner()
-            .store(decode_errors, Ordering::Relaxed);
+            .store(session.decode_errors, Ordering::Relaxed);
+        let gauge = |g: &Gauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        gauge(&self.ring_bytes, session.ring_bytes);
+        gauge(&self.ring_used, session.ring_used);
+        gauge(&self.ring_used_max, session.ring_used_max);
         self.last_tick_ms
             .store(self.elapsed_ms(), Ordering::Relaxed);
     }
@@ -343,7 +374,19 @@ mod tests {
         m.event("exec");
         m.alert("jvm_shell_spawn", "critical", "killed");
         m.reloaded(false);
-        m.tick(&[("exec", 3)], &[("stdout", [5, 0, 0, 0, 1, 0])], 2, 1, 0);
+        let session = SessionStats {
+            ring_bytes: 4096,
+            ring_used: 16,
+            ring_used_max: 1024,
+            ..SessionStats::default()
+        };
+        m.tick(
+            &[("exec", 3)],
+            &[("stdout", [5, 0, 0, 0, 1, 0])],
+            2,
+            1,
+            &session,
+        );
         let text = m.render();
         for line in [
             "detector_events_total{kind=\"exec\"} 2",
@@ -354,6 +397,9 @@ mod tests {
             "detector_jvms 2",
             "detector_incidents_open 1",
             "detector_policy_reload_failures_total 1",
+            "detector_ring_buffer_size_bytes 4096",
+            "detector_ring_buffer_used_bytes 16",
+            "detector_ring_buffer_used_max_bytes 1024",
             "detector_build_info{version=\"0.1.0\",commit=\"abc\",aya=\"0.14.0\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");

@@ -9,12 +9,13 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    os::fd::AsFd as _,
     time::Duration,
 };
 
 use anyhow::Context as _;
 use aya::maps::{MapData, RingBuf};
-use detector_common::Lineage;
+use detector_common::{event::EVENTS_BYTES, Lineage};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     signal::unix::{signal, Signal, SignalKind},
@@ -27,6 +28,7 @@ use crate::{
     sensors::{
         procfs,
         resolvers::{self, ResolverWatch},
+        ringfill::RingFill,
         Scope, Sensors, DRAIN_INTERVAL,
     },
     vocab::ProcessKey,
@@ -76,6 +78,11 @@ pub struct SessionStats {
     pub decode_errors: u64,
     /// JVMs that were running before the programs were attached.
     pub jvms_seeded: u64,
+    /// The ring buffer's size, and the bytes waiting in it when the daemon last woke up and
+    /// at most (0 when its fill level cannot be read; the start-up log says why).
+    pub ring_bytes: u64,
+    pub ring_used: u64,
+    pub ring_used_max: u64,
 }
 
 /// Why [`Session::run`] returned.
@@ -112,6 +119,8 @@ pub struct SessionHandle {
     unreadable: HashSet<ProcessKey>,
     /// Each JVM's resolvers, by mount namespace.
     resolvers: ResolverWatch,
+    /// The event ring buffer's fill level, read before each drain.
+    fill: Option<RingFill>,
     stats: SessionStats,
 }
 
@@ -142,6 +151,15 @@ impl Session {
         let ring = sensors
             .take_events()
             .context("event ring buffer already taken")?;
+        let fill = RingFill::new(ring.as_fd(), u64::from(EVENTS_BYTES))
+            .inspect_err(|e| {
+                tracing::warn!("the ring buffer's fill level cannot be read (metrics show 0): {e}")
+            })
+            .ok();
+        let stats = SessionStats {
+            ring_bytes: fill.as_ref().map_or(0, RingFill::capacity),
+            ..SessionStats::default()
+        };
         // SAFETY: the ring buffer owns its map fd, and keeps it open and unchanged until the
         // AsyncFd (which owns the ring buffer) is dropped.
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
@@ -157,7 +175,8 @@ impl Session {
                 jvms: HashMap::new(),
                 unreadable: HashSet::new(),
                 resolvers: ResolverWatch::default(),
-                stats: SessionStats::default(),
+                fill,
+                stats,
             },
         })
     }
@@ -326,6 +345,11 @@ impl SessionHandle {
     }
 
     fn drain(&mut self, ring: &mut RingBuf<MapData>, consumer: &mut impl Consumer) {
+        if let Some(fill) = &self.fill {
+            let used = fill.used();
+            self.stats.ring_used = used;
+            self.stats.ring_used_max = self.stats.ring_used_max.max(used);
+        }
         while let Some(item) = ring.next() {
             let decoded = decode(&item);
             drop(item);

@@ -163,6 +163,23 @@ pub fn assert_nothing_lost(stats: &Value) {
             "the detector lost {kind} events: {stats}"
         );
     }
+    // The ring buffer's fill level is read (its size is known) and was seen: a daemon that read
+    // events woke up to a ring buffer holding some, never more than it can hold.
+    let field = |name: &str| {
+        stats
+            .get(name)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("stats have no `{name}` count: {stats}"))
+    };
+    let (size, used_max) = (field("ring_bytes"), field("ring_used_max"));
+    assert_eq!(size, 4 << 20, "ring buffer size: {stats}");
+    assert!(used_max <= size, "{stats}");
+    if field("events") > 0 {
+        assert!(
+            used_max > 0,
+            "events were read but the ring buffer never held any: {stats}"
+        );
+    }
 }
 
 /// The `lost` kinds the egress sensors add (`"lost": {..., "connect": 0, "payload": 0}`).

@@ -126,6 +126,17 @@ fn metrics_health_and_readiness_follow_an_attack() {
         execs_after >= execs_before + 2.0,
         "exec events {execs_before} -> {execs_after}"
     );
+    assert_eq!(
+        value(&after, "detector_ring_buffer_size_bytes", &[]),
+        Some(f64::from(4u32 << 20)),
+        "{:?}",
+        after.samples
+    );
+    assert!(
+        value(&after, "detector_ring_buffer_used_max_bytes", &[]).is_some_and(|n| n > 0.0),
+        "the ring buffer's fill level was never seen above 0: {:?}",
+        after.samples
+    );
     assert!(
         value(&after, "detector_jvms", &[]).is_some_and(|n| n >= 1.0),
         "the running JVM is not counted: {:?}",

@@ -9,6 +9,7 @@ pub mod lineage;
 pub mod privileges;
 pub mod procfs;
 pub mod resolvers;
+pub mod ringfill;
 
 use std::path::{Path, PathBuf};
 
