@@ -91,11 +91,38 @@ struct Daemon {
 /// How often (in one-second ticks) `systemctl status` gets fresh counts.
 const STATUS_EVERY_TICKS: u64 = 10;
 
-/// The host name alerts carry.
+/// The host name alerts carry: the node's, never a pod's. `NODE_NAME` first (the Kubernetes
+/// DaemonSet sets it from the downward API); else, when the daemon runs in a UTS namespace of
+/// its own (a container without host networking), the host's `/etc/hostname` as PID 1 of the
+/// host sees it; else this namespace's host name.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned())
+    let own_uts = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/uts")).ok();
+    let in_own_uts = match (own_uts("self"), own_uts("1")) {
+        (Some(ours), Some(init)) => ours != init,
+        _ => false,
+    };
+    pick_hostname(
+        std::env::var("NODE_NAME").ok().as_deref(),
+        in_own_uts
+            .then(|| std::fs::read_to_string("/proc/1/root/etc/hostname").ok())
+            .flatten()
+            .as_deref(),
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .as_deref(),
+    )
+}
+
+/// [`hostname`]'s choice among what it could read: the first non-blank of `node_name`,
+/// `host_file`, `uts`, trimmed; `unknown` when all are blank.
+fn pick_hostname(node_name: Option<&str>, host_file: Option<&str>, uts: Option<&str>) -> String {
+    [node_name, host_file, uts]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|name| !name.is_empty() && !name.contains(char::is_whitespace))
+        .unwrap_or("unknown")
+        .to_owned()
 }
 
 /// Maps kernel (boot-time) timestamps of this boot to wall-clock time.
@@ -595,4 +622,24 @@ pub fn replay(file: &std::path::Path, policy: Policy) -> anyhow::Result<u64> {
         }
     }
     Ok(alerts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_hostname;
+
+    #[test]
+    fn the_node_name_wins_then_the_hosts_file_then_the_uts_name() {
+        assert_eq!(
+            pick_hostname(Some("node-7"), Some("host\n"), Some("pod-abc\n")),
+            "node-7"
+        );
+        assert_eq!(
+            pick_hostname(None, Some("host\n"), Some("pod-abc\n")),
+            "host"
+        );
+        assert_eq!(pick_hostname(Some(" "), None, Some("pod-abc\n")), "pod-abc");
+        assert_eq!(pick_hostname(Some("two words"), None, Some("h")), "h");
+        assert_eq!(pick_hostname(None, None, None), "unknown");
+    }
 }

@@ -24,6 +24,7 @@
 pub mod alert;
 mod daemon;
 mod java;
+pub mod kubernetes;
 mod policy;
 mod program;
 pub mod receivers;

@@ -17,11 +17,13 @@
 //! - `kernels`: the kernel matrix: Debian's 5.10, 6.1 and 6.12 kernels booted in QEMU, each
 //!   running a subset of the integration tests; prints a table.
 //! - `package [--no-build]`: the Debian package (target/debian/detector_<version>_<arch>.deb).
+//! - `image [--no-build]`: the OCI image of the Kubernetes DaemonSet (`localhost/detector:<version>`).
 //! - `lab`: the Log4Shell lab (tests/lab/README.md): real attacks on a vulnerable JVM, with
 //!   no detector, in monitor and in enforce mode, and benign programs; prints a table.
 
 mod bench;
 mod build;
+mod image;
 mod kernels;
 mod lab;
 mod lint;
@@ -78,6 +80,16 @@ enum Task {
     /// docs/operations.md.
     Package {
         /// Package target/release/detector as it is instead of building it first.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Build the OCI image the Kubernetes DaemonSet runs (deploy/kubernetes): the binary, its
+    /// shared libraries, CA certificates and the default policy, imported into Podman as
+    /// localhost/detector:<version> and saved to target/image/detector-<version>.oci.tar.
+    ///
+    /// Needs root and Podman (installed if missing); pulls nothing from a registry.
+    Image {
+        /// Use target/release/detector as it is instead of building it first.
         #[arg(long)]
         no_build: bool,
     },
@@ -141,6 +153,7 @@ fn main() -> ExitCode {
         Task::Run { args } => build::run(&ws, &args),
         Task::Lint => lint::lint(&ws),
         Task::Package { no_build } => package::package(&ws, no_build).map(drop),
+        Task::Image { no_build } => image::image(&ws, no_build).map(drop),
         Task::Test => test::test(&ws),
         Task::Bench {
             bench: Bench::Exec(args),

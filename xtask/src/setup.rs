@@ -63,6 +63,12 @@ const VM_PACKAGES: &[&str] = &[
     "python3-venv",
 ];
 
+/// Debian packages the container image and the container tests need (`cargo xtask image`, a
+/// step of `cargo xtask test`): Podman builds and runs images from local files, no registry.
+/// runc rather than crun: crun refuses a hybrid cgroup layout; catatonit is the pods' pause
+/// process.
+const CONTAINER_PACKAGES: &[&str] = &["podman", "runc", "catatonit", "ca-certificates"];
+
 /// Where virtme-ng (`vng`, from PyPI: Debian 12 does not package it) is installed, in its own
 /// virtual environment.
 pub const VNG_VENV: &str = "/opt/detector-vm";
@@ -84,6 +90,7 @@ pub fn setup() -> Result<()> {
     setup_build()?;
     apt_install(TEST_PACKAGES, &[])?;
     install_vm_tools()?;
+    install_container_tools()?;
     println!("==> setup: done");
     Ok(())
 }
@@ -145,6 +152,11 @@ fn apt_install(packages: &[&str], options: &[&str]) -> Result<()> {
             .args(&missing),
     )?;
     Ok(())
+}
+
+/// What building and running container images needs.
+pub fn install_container_tools() -> Result<()> {
+    apt_install(CONTAINER_PACKAGES, &["--no-install-recommends"])
 }
 
 /// The kernel matrix's tools, test-only: QEMU and friends from Debian, virtme-ng from PyPI.

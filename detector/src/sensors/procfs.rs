@@ -111,8 +111,84 @@ pub fn read_process(pid: u32) -> Option<ProcProcess> {
         argv,
         cgroup: fs::read_to_string(dir.join("cgroup"))
             .ok()
-            .and_then(|t| parse_cgroup2_path(&t)),
+            .and_then(|t| parse_cgroup2_path(&t))
+            .map(|shown| host_cgroup_path(&shown)),
     })
+}
+
+/// A cgroup path as `/proc/PID/cgroup` shows it, as a path of the host's hierarchy (the one
+/// mounted at [`cgroup2_mount`], which the kernel programs' cgroup ids and `--cgroup` refer
+/// to). Unchanged unless the daemon runs in a cgroup namespace of its own, as in a Kubernetes
+/// pod (Kubernetes has no host cgroup namespace for pods): then /proc shows paths relative to
+/// the namespace's root (`/../../kubepods/...`), and the root is found once, below.
+pub fn host_cgroup_path(shown: &str) -> String {
+    static ROOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    match ROOT.get_or_init(namespace_root) {
+        Some(root) => rebase_cgroup(root, shown),
+        None => shown.to_owned(),
+    }
+}
+
+/// The host path of this process's cgroup namespace root, if it has a namespace of its own:
+/// PID 1 of the host is then shown outside it (`/..`). Found as the directory of the host's
+/// hierarchy whose `cgroup.procs` lists this process (with the host's PID namespace, as the
+/// DaemonSet runs, the PIDs there are the ones this process sees).
+fn namespace_root() -> Option<String> {
+    let init = fs::read_to_string("/proc/1/cgroup").ok()?;
+    if !parse_cgroup2_path(&init)?.starts_with("/..") {
+        return None;
+    }
+    let mount = cgroup2_mount()?;
+    let me = fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| parse_cgroup2_path(&t))?;
+    let pid = std::process::id().to_string();
+    let mut stack = vec![mount.clone()];
+    while let Some(dir) = stack.pop() {
+        let listed = fs::read_to_string(dir.join("cgroup.procs"))
+            .is_ok_and(|procs| procs.lines().any(|l| l == pid));
+        if listed {
+            // `me` is where this process is, relative to the namespace root.
+            let here = format!("/{}", dir.strip_prefix(&mount).ok()?.to_string_lossy());
+            let root = rebase_cgroup(
+                &here,
+                &"/..".repeat(me.split('/').filter(|c| !c.is_empty()).count()),
+            );
+            tracing::info!(
+                "this process runs in a cgroup namespace of its own, rooted at {root}: cgroup \
+                 paths read from /proc are taken relative to it"
+            );
+            return Some(root);
+        }
+        if let Ok(entries) = fs::read_dir(&dir) {
+            stack.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    tracing::warn!(
+        "this process runs in a cgroup namespace of its own but is listed in no cgroup of {}: \
+         cgroup paths of other processes stay relative to it",
+        mount.display()
+    );
+    None
+}
+
+/// `shown` (a path relative to the namespace rooted at `root`, possibly going above it with
+/// `..`) as a path of the whole hierarchy.
+pub fn rebase_cgroup(root: &str, shown: &str) -> String {
+    let mut parts: Vec<&str> = root.split('/').filter(|c| !c.is_empty()).collect();
+    for part in shown.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if part == ".." {
+            parts.pop();
+        } else {
+            parts.push(part);
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// The arguments in `DIR/cmdline` (`DIR` a `/proc/PID`); none when unreadable.
@@ -170,6 +246,22 @@ pub fn resolve_cgroup(mount: &Path, arg: &Path) -> Option<(PathBuf, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespace_relative_cgroup_paths_become_host_paths() {
+        let root = "/kubepods.slice/kubepods-pod1.slice/cri-containerd-aaa.scope";
+        assert_eq!(
+            rebase_cgroup(
+                root,
+                "/../../kubepods-besteffort.slice/cri-containerd-bbb.scope"
+            ),
+            "/kubepods.slice/kubepods-besteffort.slice/cri-containerd-bbb.scope"
+        );
+        assert_eq!(rebase_cgroup(root, "/"), root);
+        assert_eq!(rebase_cgroup(root, "/sub"), format!("{root}/sub"));
+        assert_eq!(rebase_cgroup(root, "/../../../.."), "/");
+        assert_eq!(rebase_cgroup("/", "/a/b"), "/a/b");
+    }
 
     #[test]
     fn finds_cgroup2_in_hybrid_and_unified_layouts() {
