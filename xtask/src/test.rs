@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
-use crate::{bench, build, fmt_duration, kernels, lab, lint, package, run_step, setup, Workspace};
+use crate::{
+    bench, build, fmt_duration, image, kernels, lab, lint, package, run_step, setup, Workspace,
+};
 
 type Step = fn(&Workspace) -> Result<()>;
 
@@ -12,10 +14,12 @@ type Step = fn(&Workspace) -> Result<()>;
 const STEPS: [(&str, Step); 8] = [
     ("setup", |_| setup::setup()),
     ("lint", lint::lint),
-    // The daemon, and the Debian package of it that tests/tests/package.rs installs.
+    // The daemon, the Debian package of it that tests/tests/package.rs installs and the image
+    // tests/tests/kubernetes.rs runs.
     ("build", |ws| {
         build::build(ws, false)?;
-        package::package(ws, true).map(drop)
+        package::package(ws, true)?;
+        image::image(ws, true).map(drop)
     }),
     ("unit tests", unit_tests),
     ("integration tests", integration_tests),
