@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{Detector, ProgramRun, ALERT_TIMEOUT, SETTLE_TIME};
+use crate::{
+    Detector, JavaProgram, ProgramRun, ScratchDir, TestCgroup, ALERT_TIMEOUT, SETTLE_TIME,
+};
 
 /// The rule this slice of the detector raises for a JVM (or its descendant) exec'ing a shell,
 /// interpreter, downloader, or anything from a writable directory or a memfd.
@@ -550,4 +552,15 @@ mod tests {
             assert!(!is_rfc3339(bad), "{bad}");
         }
     }
+}
+
+/// Runs the payload `SpawnShell` (a JVM whose shell writes `canary` in `scratch`) in `cgroup`
+/// and returns the one `jvm_shell_spawn` alert `detector` raises for it.
+pub fn spawn_shell_alert(detector: &Detector, cgroup: &TestCgroup, scratch: &ScratchDir) -> Value {
+    let run = JavaProgram::new("SpawnShell")
+        .arg(scratch.file("canary"))
+        .current_dir(scratch.path())
+        .run_in_cgroup(cgroup);
+    run.assert_success();
+    expect_only_alert(detector, shell_spawn_from(run.jvm_pid()))
 }

@@ -62,7 +62,7 @@ fn scratch_root() -> ScratchDir {
 
 /// Runs `dpkg --root ROOT ARGS`, failing the test with dpkg's output if it fails.
 fn dpkg(root: &Path, args: &[&str]) -> String {
-    let out = Command::new("dpkg")
+    run(Command::new("dpkg")
         .arg("--root")
         .arg(root)
         .arg("--log")
@@ -74,16 +74,7 @@ fn dpkg(root: &Path, args: &[&str]) -> String {
             "--force-script-chrootless",
             "--force-not-root",
         ])
-        .args(args)
-        .output()
-        .expect("dpkg runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "dpkg {args:?} failed: {text}");
-    text
+        .args(args))
 }
 
 /// `dpkg-query`'s status and version of the package in `root` ("" when unknown).

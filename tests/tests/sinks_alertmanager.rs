@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use integration_tests::{
     alert, assert_nothing_lost,
     receivers::{sink_count, toml_str, Alertmanager, DELIVERY_TIMEOUT},
-    require_kernel_support, Detector, JavaProgram, Mode, Policy, ScratchDir, TestCgroup,
+    require_kernel_support, Detector, Mode, Policy, ScratchDir, TestCgroup,
 };
 use serde_json::Value;
 
@@ -35,12 +35,7 @@ fn alertmanager_receives_the_shell_spawn_alert() {
     let cgroup = TestCgroup::new("sinks-alertmanager");
     let mut detector = Detector::start(&policy, Mode::Monitor, &cgroup);
 
-    let run = JavaProgram::new("SpawnShell")
-        .arg(scratch.file("canary"))
-        .current_dir(scratch.path())
-        .run_in_cgroup(&cgroup);
-    run.assert_success();
-    let printed = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
+    let printed = alert::spawn_shell_alert(&detector, &cgroup, &scratch);
     let incident = printed["incident_id"].as_str().expect("incident_id");
 
     let deadline = Instant::now() + DELIVERY_TIMEOUT;

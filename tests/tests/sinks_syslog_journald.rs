@@ -18,7 +18,7 @@ use std::{
 
 use integration_tests::{
     alert, assert_nothing_lost, find_on_path, receivers::toml_str, require_kernel_support,
-    Detector, JavaProgram, Mode, Policy, ScratchDir, TestCgroup, ALERT_TIMEOUT,
+    Detector, Mode, Policy, ScratchDir, TestCgroup, ALERT_TIMEOUT,
 };
 use serde_json::Value;
 
@@ -109,12 +109,7 @@ fn alerts_reach_journald_under_the_detector_identifier() {
     let mut detector = Detector::start(&toml, Mode::Monitor, &cgroup);
     let daemon_pid = detector.pid().expect("the daemon runs");
 
-    let run = JavaProgram::new("SpawnShell")
-        .arg(scratch.file("canary"))
-        .current_dir(scratch.path())
-        .run_in_cgroup(&cgroup);
-    run.assert_success();
-    let printed = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
+    let printed = alert::spawn_shell_alert(&detector, &cgroup, &scratch);
 
     let deadline = Instant::now() + ALERT_TIMEOUT;
     let entry = loop {

@@ -15,7 +15,11 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::{build, run_step, setup, Workspace};
+use crate::{
+    build,
+    package::{install as copy, write},
+    run_step, setup, Workspace,
+};
 
 /// The image's name in local container storage.
 pub fn reference() -> String {
@@ -145,24 +149,6 @@ fn parse_ldd(text: &str) -> Vec<PathBuf> {
             path.starts_with('/').then(|| PathBuf::from(path))
         })
         .collect()
-}
-
-/// Copies `from` (following links) to `to`, creating its directories.
-fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    fs::copy(from, to)
-        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
-    fs::set_permissions(to, fs::Permissions::from_mode(mode))
-        .with_context(|| format!("setting the mode of {}", to.display()))
-}
-
-fn write(path: &Path, text: &str) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

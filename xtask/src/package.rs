@@ -204,8 +204,8 @@ fn installed_size_kib(stage: &Path) -> Result<u64> {
     Ok(total)
 }
 
-/// Copies `from` to `to` (creating its directories) with `mode`.
-fn install(from: &Path, to: &Path, mode: u32) -> Result<()> {
+/// Copies `from` (following links) to `to` (creating its directories) with `mode`.
+pub fn install(from: &Path, to: &Path, mode: u32) -> Result<()> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
@@ -215,7 +215,8 @@ fn install(from: &Path, to: &Path, mode: u32) -> Result<()> {
         .with_context(|| format!("setting the mode of {}", to.display()))
 }
 
-fn write(path: &Path, text: &str) -> Result<()> {
+/// Writes `text` to `path` (creating its directories), mode 0644.
+pub fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
