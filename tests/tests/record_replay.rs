@@ -3,9 +3,15 @@
 //!
 //! Proves: replaying a recording of a JVM spawning a shell raises the same alert (rule, JVM,
 //! process, event time) as the live run did; replaying it with a policy that allows the
-//! shell for that application raises none.
+//! shell for that application raises none. The same holds for a JVM that was running before
+//! the detector started: its exec, made up from /proc, is recorded as seeded and learned by
+//! the replay as by the run.
 
-use std::{ffi::OsStr, process::Command};
+use std::{
+    ffi::OsStr,
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use integration_tests::{
     alert, assert_nothing_lost, detector_binary, require_kernel_support, Detector, JavaProgram,
@@ -31,6 +37,26 @@ fn replay(recording: &std::path::Path, policy: Option<&std::path::Path>) -> Vec<
             serde_json::from_str(l).unwrap_or_else(|e| panic!("replay printed non-JSON {l:?}: {e}"))
         })
         .collect()
+}
+
+/// The fields a replayed alert repeats from the live one.
+fn assert_same_alert(again: &Value, live: &Value) {
+    for key in [
+        "rule",
+        "severity",
+        "summary",
+        "action",
+        "time",
+        "incident_id",
+        "class",
+    ] {
+        assert_eq!(
+            again[key], live[key],
+            "{key} differs:\nlive {live}\nreplay {again}"
+        );
+    }
+    assert_eq!(again["process"]["pid"], live["process"]["pid"]);
+    assert_eq!(again["jvm"]["pid"], live["jvm"]["pid"]);
 }
 
 #[test]
@@ -63,23 +89,7 @@ fn replay_reproduces_live_alerts_and_honours_a_new_policy() {
         "replay alerts:\n{}",
         alert::list(&replayed)
     );
-    let again = &replayed[0];
-    for key in [
-        "rule",
-        "severity",
-        "summary",
-        "action",
-        "time",
-        "incident_id",
-        "class",
-    ] {
-        assert_eq!(
-            again[key], live[key],
-            "{key} differs:\nlive {live}\nreplay {again}"
-        );
-    }
-    assert_eq!(again["process"]["pid"], live["process"]["pid"]);
-    assert_eq!(again["jvm"]["pid"], live["jvm"]["pid"]);
+    assert_same_alert(&replayed[0], &live);
 
     let allowing = scratch.file("allow-sh.toml");
     std::fs::write(
@@ -93,4 +103,67 @@ fn replay_reproduces_live_alerts_and_honours_a_new_policy() {
         "allowed shell still alerted:\n{}",
         alert::list(&replayed)
     );
+}
+
+#[test]
+fn replay_of_a_jvm_started_before_the_detector_reproduces_its_alerts() {
+    if !require_kernel_support() {
+        return;
+    }
+    let cgroup = TestCgroup::new("record-replay-seeded");
+    let scratch = ScratchDir::new("record-replay-seeded");
+    let recording = scratch.file("events.jsonl");
+    let go = scratch.file("go");
+    let mut jvm = JavaProgram::new("WaitThenShell")
+        .arg(scratch.file("canary"))
+        .arg(&go)
+        .current_dir(scratch.path())
+        .spawn_in_cgroup(&cgroup);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !jvm.stdout_so_far().contains("jvm-pid") {
+        assert!(Instant::now() < deadline, "the JVM never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let policy = Policy::new(Mode::Monitor);
+    let mut detector = Detector::start_with_args(
+        &policy.to_toml(),
+        policy.mode(),
+        &cgroup,
+        &[OsStr::new("--record"), recording.as_os_str()],
+    );
+    std::fs::write(&go, b"go").expect("writing the go file");
+    let run = jvm
+        .wait_timeout(Duration::from_secs(120))
+        .expect("the JVM finished");
+    run.assert_success();
+    let live = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
+    let stats = detector.stop();
+    assert!(
+        stats["jvms_seeded"].as_u64().unwrap_or(0) >= 1,
+        "the daemon did not seed the running JVM: {stats}"
+    );
+    assert_nothing_lost(&stats);
+
+    let text = std::fs::read_to_string(&recording).expect("reading the recording");
+    let seeded: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["seeded"] == true)
+        .collect();
+    assert!(
+        seeded
+            .iter()
+            .any(|r| r["kind"] == "exec" && r["task"]["tgid"] == run.jvm_pid()),
+        "the recording holds no seeded exec of JVM {}:\n{text}",
+        run.jvm_pid()
+    );
+    let replayed = replay(&recording, None);
+    assert_eq!(
+        replayed.len(),
+        1,
+        "replay alerts:\n{}",
+        alert::list(&replayed)
+    );
+    assert_same_alert(&replayed[0], &live);
 }
