@@ -73,6 +73,8 @@ pub fn setup() -> Result<()> {
     install_packages()?;
     install_bpf_linker()?;
     install_vm_tools()?;
+    let log4j = testkit::log4j::ensure()?;
+    println!("==> setup: log4j 2.14.1 in {}", log4j.classpath());
     println!("==> setup: done");
     Ok(())
 }

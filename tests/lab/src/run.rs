@@ -1,6 +1,8 @@
-//! One scenario in one mode: a fresh cgroup, the detector on it (unless mode `none`), the
-//! vulnerable app attacked (or the benign program run) inside it, and what the servers, the
-//! file system and the detector saw, as an [`Observation`] for report.rs to judge.
+//! One scenario in one column: a fresh cgroup, the detector on it (unless mode `none`), the
+//! vulnerable app (started after the detector, or before it) attacked inside it, or the
+//! benign program run there, and what the servers, the file system and the detector saw (and
+//! what `detector replay` made of its recording), as an [`Observation`] for report.rs to
+//! judge.
 
 use std::{
     fs,
@@ -16,14 +18,17 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
-use testkit::{command_line, die_with_parent, Cgroup, Detector, Launch};
+use testkit::{
+    command_line, die_with_parent, servers::UdpServer, Cgroup, Detector, Launch,
+};
 
 use super::{
     scenarios::{
-        column_name, Attack, Benign, Column, Kind, Lookup, Mode, Payload, Scenario, CANARY,
-        CLASS_PORT, LDAP_PORT, PENDING_RULES, REVSHELL_PORT, SECRET, WEB_PORT,
+        Attack, Benign, Column, Kind, Lookup, Mode, Payload, Scenario, Start, Variant, CANARY,
+        CLASS_PORT, LDAP_PORT, ORDINARY_NAMES, OWN_RESOLVER, PADDING, PENDING_RULES,
+        REVSHELL_PORT, SECRET, WEB_PORT,
     },
-    servers::{append_to, Classes, EventLog},
+    servers::{append_to, AppImage, Classes, EventLog},
 };
 
 /// The JVM flags of an unpatched JVM of late 2021, on JDK 17.0.15 (tests/lab/README.md,
@@ -72,6 +77,10 @@ pub struct Lab<'a> {
     /// tests/lab
     pub sources: PathBuf,
     pub classes: &'a Classes,
+    /// The app's jpackage image, when a scenario needs it.
+    pub app_image: Option<&'a AppImage>,
+    /// The own-resolver scenario's name server.
+    pub own_resolver: &'a UdpServer,
     pub events: &'a EventLog,
     pub java: PathBuf,
     pub javac: PathBuf,
@@ -90,6 +99,8 @@ pub struct Observation {
     pub benign: Option<BenignFacts>,
     /// Every alert of the run; `None` in mode `none`.
     pub alerts: Option<Vec<Value>>,
+    /// What `detector replay` printed for the run's recording (the replayed variant).
+    pub replayed: Option<Vec<Value>>,
     /// The detector's stop went wrong, or it lost events.
     pub detector_problem: Option<String>,
     pub took: Duration,
@@ -146,18 +157,18 @@ pub struct BenignFacts {
     pub output: String,
 }
 
-/// Runs `scenario` in `mode`. Never fails: whatever goes wrong is in the observation.
-pub fn run(lab: &Lab<'_>, scenario: &Scenario, mode: Column) -> Observation {
+/// Runs `scenario` in `column`. Never fails: whatever goes wrong is in the observation.
+pub fn run(lab: &Lab<'_>, scenario: &Scenario, column: Column) -> Observation {
     let started = Instant::now();
     let dir = lab
         .dir
         .join("runs")
-        .join(format!("{}-{}", column_name(mode), scenario.name));
+        .join(format!("{}-{}", column.slug(), scenario.name));
     let mut obs = Observation {
         dir: dir.clone(),
         ..Observation::default()
     };
-    if let Err(err) = run_in(lab, scenario, mode, &dir, &mut obs) {
+    if let Err(err) = run_in(lab, scenario, column, &dir, &mut obs) {
         obs.errors.push(format!("{err:#}"));
     }
     obs.took = started.elapsed();
@@ -167,39 +178,59 @@ pub fn run(lab: &Lab<'_>, scenario: &Scenario, mode: Column) -> Observation {
 fn run_in(
     lab: &Lab<'_>,
     scenario: &Scenario,
-    mode: Column,
+    column: Column,
     dir: &Path,
     obs: &mut Observation,
 ) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let cgroup = Cgroup::create(&format!("lab-{}-{}", column_name(mode), scenario.name))?;
-    let detector = match (mode, &lab.detector) {
+    let cgroup = Cgroup::create(&format!("lab-{}-{}", column.slug(), scenario.name))?;
+    let attack = match &scenario.kind {
+        Kind::Attack(attack) => Some(attack),
+        Kind::Benign(_) => None,
+    };
+    let mut children = Vec::new();
+    // A victim started before the detector: the detector finds it in /proc.
+    let early_app = match (attack, column.start) {
+        (Some(attack), Start::Before) => Some(start_app(lab, dir, &cgroup, attack)?),
+        _ => None,
+    };
+    let recording = attack
+        .filter(|a| a.variant == Variant::Replayed)
+        .map(|_| dir.join("recording.jsonl"));
+    let detector = match (column.mode, &lab.detector) {
         (None, _) => None,
-        (Some(mode), Some(bin)) => Some(
-            Launch::new(bin, mode)
+        (Some(mode), Some(bin)) => {
+            let mut launch = Launch::new(bin, mode)
                 .config(&lab.policy)
                 .cgroup(cgroup.path())
                 .log_to(dir)
-                .die_with_parent()
-                .start()?,
-        ),
+                .die_with_parent();
+            if let Some(file) = &recording {
+                launch = launch.args([std::ffi::OsStr::new("--record"), file.as_os_str()]);
+            }
+            Some(launch.start()?)
+        }
         (Some(mode), None) => bail!("mode {mode} needs the detector binary"),
     };
     let run = Run {
         lab,
-        mode,
+        mode: column.mode,
         dir,
         cgroup: &cgroup,
         detector: detector.as_ref(),
         mark: lab.events.mark(),
     };
 
-    let mut children = Vec::new();
-    let result = match &scenario.kind {
-        Kind::Attack(attack) => {
-            attack_app(&run, attack, &mut children).map(|facts| obs.attack = Some(facts))
+    let result = match (&scenario.kind, early_app) {
+        (Kind::Attack(attack), early) => {
+            let app = match early {
+                Some(app) => Ok(app),
+                None => start_app(lab, dir, &cgroup, attack),
+            };
+            app.and_then(|app| attack_app(&run, attack, app, &mut children))
+                .map(|facts| obs.attack = Some(facts))
         }
-        Kind::Benign(benign) => run_benign(&run, *benign).map(|facts| {
+        (Kind::Benign(benign), _) => run_benign(&run, *benign).map(|facts| {
             if detector.is_some() {
                 // Whatever a benign program raises arrives within a moment of it.
                 thread::sleep(SETTLE + SETTLE / 2);
@@ -220,6 +251,12 @@ fn run_in(
             }
             Err(err) => obs.detector_problem = Some(format!("{err:#}")),
         }
+        if let (Some(file), Some(bin)) = (&recording, &lab.detector) {
+            match replay(bin, file, &lab.policy, dir) {
+                Ok(alerts) => obs.replayed = Some(alerts),
+                Err(err) => obs.errors.push(format!("{err:#}")),
+            }
+        }
     }
     drop(cgroup);
     for mut child in children {
@@ -229,11 +266,43 @@ fn run_in(
     result
 }
 
+/// `detector replay FILE --config POLICY`: the alerts it prints (also in `replay.log`).
+fn replay(bin: &Path, recording: &Path, policy: &Path, dir: &Path) -> Result<Vec<Value>> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("replay").arg(recording).arg("--config").arg(policy);
+    let line = command_line(&cmd);
+    let output = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{line}`"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let log = dir.join("replay.log");
+    fs::write(
+        &log,
+        format!(
+            "$ {line}\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+    .with_context(|| format!("writing {}", log.display()))?;
+    if !output.status.success() {
+        bail!("`{line}` failed ({}); see {}", output.status, log.display());
+    }
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .with_context(|| format!("replay printed a line that is no alert: {l:?}"))
+        })
+        .collect()
+}
+
 /// One scenario run in progress.
 #[derive(Debug)]
 struct Run<'a> {
     lab: &'a Lab<'a>,
-    mode: Column,
+    mode: Option<Mode>,
     /// Its directory: logs, and the vulnerable app's working directory.
     dir: &'a Path,
     cgroup: &'a Cgroup,
@@ -244,7 +313,20 @@ struct Run<'a> {
 
 // === attacks ===
 
-fn attack_app(run: &Run<'_>, attack: &Attack, children: &mut Vec<Child>) -> Result<AttackFacts> {
+/// The vulnerable app, listening.
+struct App {
+    child: Child,
+    port: u16,
+    /// Its stdout lines as they come.
+    lines: mpsc::Receiver<String>,
+}
+
+fn attack_app(
+    run: &Run<'_>,
+    attack: &Attack,
+    app: App,
+    children: &mut Vec<Child>,
+) -> Result<AttackFacts> {
     let Run {
         lab,
         mode,
@@ -252,7 +334,11 @@ fn attack_app(run: &Run<'_>, attack: &Attack, children: &mut Vec<Child>) -> Resu
         mark,
         ..
     } = *run;
-    let (child, port, notes) = start_app(lab, dir, run.cgroup)?;
+    let App {
+        child,
+        port,
+        lines: notes,
+    } = app;
     children.push(child);
 
     send_attack(port, attack)?;
@@ -308,11 +394,7 @@ fn attack_app(run: &Run<'_>, attack: &Attack, children: &mut Vec<Child>) -> Resu
         thread::sleep(SETTLE);
     }
     observe(&mut facts);
-    facts.lookups = notes
-        .try_iter()
-        .filter(|line| line.starts_with("NOTE jndi-"))
-        .map(|line| line.trim_start_matches("NOTE ").to_owned())
-        .collect();
+    facts.lookups = notes.try_iter().filter_map(|l| jndi_error(&l)).collect();
     Ok(facts)
 }
 
@@ -341,22 +423,34 @@ fn wait_for_rules(detector: &Detector, expected: &[&'static str]) {
     }
 }
 
+/// What log4j says of a failed JNDI lookup, from its status line
+/// (`… WARN Error looking up JNDI resource [URL]. EXCEPTION`): `jndi-error URL: EXCEPTION`.
+fn jndi_error(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("Error looking up JNDI resource [")?;
+    let (url, exception) = rest.split_once("]. ").unwrap_or((rest, ""));
+    Some(format!("jndi-error {url}: {exception}"))
+}
+
 pub fn rule_of(alert: &Value) -> Option<&str> {
     alert.get("rule").and_then(Value::as_str)
 }
 
-/// Starts `VulnerableApp` in the cgroup and waits until it listens; returns it, its port and
-/// its stdout lines as they come (also written to `app.log`).
-fn start_app(
-    lab: &Lab<'_>,
-    dir: &Path,
-    cgroup: &Cgroup,
-) -> Result<(Child, u16, mpsc::Receiver<String>)> {
-    let mut cmd = Command::new(&lab.java);
-    cmd.args(VULNERABLE_JVM_FLAGS)
-        .arg("-cp")
-        .arg(&lab.classes.app)
-        .args(["VulnerableApp", "0", "--lifetime", APP_LIFETIME_SECS]);
+/// Starts `VulnerableApp` in the cgroup (with `java`, or through its jpackage launcher) and
+/// waits until it listens; its stdout also goes to `app.log`.
+fn start_app(lab: &Lab<'_>, dir: &Path, cgroup: &Cgroup, attack: &Attack) -> Result<App> {
+    let mut cmd = if attack.variant == Variant::Jpackage {
+        let image = lab.app_image.context("the jpackage app image was not built")?;
+        // The launcher passes the image's JVM options (the same flags) itself.
+        Command::new(&image.launcher)
+    } else {
+        let mut cmd = Command::new(&lab.java);
+        cmd.args(VULNERABLE_JVM_FLAGS)
+            .arg("-cp")
+            .arg(&lab.classes.app_classpath)
+            .arg("VulnerableApp");
+        cmd
+    };
+    cmd.args(["0", "--lifetime", APP_LIFETIME_SECS]);
     service_env(&mut cmd, dir);
     cmd.env("SECRET", SECRET);
     let log_path = dir.join("app.log");
@@ -384,7 +478,11 @@ fn start_app(
             Ok(line) => {
                 if let Some(addr) = line.strip_prefix("NOTE listening 127.0.0.1:") {
                     let port = addr.trim().parse().context("the app's port")?;
-                    return Ok((child, port, rx));
+                    return Ok(App {
+                        child,
+                        port,
+                        lines: rx,
+                    });
                 }
             }
             Err(_) => {
@@ -406,6 +504,9 @@ fn send_attack(port: u16, attack: &Attack) -> Result<()> {
         "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: */*\r\n",
         attack.target
     );
+    if attack.variant == Variant::Padded {
+        request.push_str(&padding(PADDING));
+    }
     match attack.header {
         Some((name, value)) => request.push_str(&format!("{name}: {value}\r\n")),
         None => request.push_str("User-Agent: Mozilla/5.0 (lab)\r\n"),
@@ -430,6 +531,20 @@ fn send_attack(port: u16, attack: &Attack) -> Result<()> {
     Ok(())
 }
 
+/// About `bytes` of ordinary headers, as big cookies and tracing headers make them: 1 KiB
+/// `X-Pad-N` lines.
+fn padding(bytes: usize) -> String {
+    let mut headers = String::new();
+    let mut n = 0;
+    while headers.len() < bytes {
+        let name = format!("X-Pad-{n:02}: ");
+        let value = "a".repeat(1024 - name.len() - 2);
+        headers.push_str(&format!("{name}{value}\r\n"));
+        n += 1;
+    }
+    headers
+}
+
 /// A clean service environment: nothing of the runner's (no pyenv shims, no CI variables);
 /// the program dies with the runner.
 fn service_env(cmd: &mut Command, dir: &Path) {
@@ -443,6 +558,22 @@ fn service_env(cmd: &mut Command, dir: &Path) {
 }
 
 // === benign programs ===
+
+/// `java` run in a mount namespace of its own whose /etc/resolv.conf names [`OWN_RESOLVER`]
+/// (a container's or a pod's); `unshare` and `sh` exec in place, so the JVM is the process
+/// started.
+fn own_namespace(dir: &Path, java: &Command) -> Result<Command> {
+    let resolv = dir.join("resolv.conf");
+    fs::write(&resolv, format!("nameserver {OWN_RESOLVER}\n"))
+        .with_context(|| format!("writing {}", resolv.display()))?;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"")
+        .arg(&resolv)
+        .arg(java.get_program())
+        .args(java.get_args());
+    Ok(cmd)
+}
 
 fn run_benign(run: &Run<'_>, benign: Benign) -> Result<BenignFacts> {
     let Run { lab, dir, mark, .. } = *run;
@@ -470,6 +601,10 @@ fn run_benign(run: &Run<'_>, benign: Benign) -> Result<BenignFacts> {
             (cmd, "Greeting.class was written")
         }
         Benign::Helper => (java("LabHelperRunner"), "the helper wrote helper-out"),
+        Benign::OwnResolver => (
+            own_namespace(dir, java("LabResolverClient").args(ORDINARY_NAMES))?,
+            "its own resolver got its queries",
+        ),
         Benign::PythonLdapShell => {
             let mut cmd = Command::new(&lab.python);
             cmd.arg(lab.sources.join("python/ldap_and_shell.py"))
@@ -525,6 +660,10 @@ fn run_benign(run: &Run<'_>, benign: Benign) -> Result<BenignFacts> {
             Benign::Helper => fs::read_to_string(dir.join("helper-out"))
                 .is_ok_and(|text| text.trim() == "helper-ok"),
             Benign::PythonLdapShell => entry_searches() > 0 && output.contains("sh ok"),
+            Benign::OwnResolver => {
+                let asked = lab.own_resolver.dns_names();
+                ORDINARY_NAMES.iter().all(|n| asked.iter().any(|a| a == n))
+            }
         };
     let tail: Vec<&str> = output.lines().rev().take(6).collect();
     Ok(BenignFacts {
