@@ -124,9 +124,10 @@ impl Classes {
 /// takes half a minute on two cores, packaging with it a second.
 const RUNTIME_CACHE: &str = "/var/cache/detector-lab";
 
-/// What the app and log4j need of the JDK (the JDK's LDAP, RMI and DNS providers too).
-const RUNTIME_MODULES: &str = "java.base,java.logging,java.management,java.naming,java.rmi,\
-    java.xml,jdk.httpserver,jdk.naming.dns,jdk.naming.rmi";
+/// What the app and log4j need of the JDK (log4j-core uses `java.beans` events and JMX), and
+/// the JDK's LDAP, RMI and DNS providers.
+const RUNTIME_MODULES: &str = "java.base,java.desktop,java.logging,java.management,java.naming,\
+    java.rmi,java.xml,jdk.httpserver,jdk.naming.dns,jdk.naming.rmi";
 
 /// The vulnerable app as a jpackage app image: `bin/labapp`, a native launcher that runs the
 /// JVM inside its own process (no binary named `java` anywhere), with the app jar, the log4j
@@ -183,7 +184,11 @@ fn runtime() -> Result<PathBuf> {
         .context("running jlink --version")?;
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     ensure!(!version.is_empty(), "jlink --version said nothing");
-    let cache = Path::new(RUNTIME_CACHE).join(format!("runtime-{version}"));
+    // FNV-1a of the module list: another list is another runtime.
+    let modules = RUNTIME_MODULES.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let cache = Path::new(RUNTIME_CACHE).join(format!("runtime-{version}-{modules:016x}"));
     if cache.join("bin/java").is_file() {
         return Ok(cache);
     }
