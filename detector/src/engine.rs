@@ -306,7 +306,10 @@ mod tests {
         };
         let line = serde_json::to_string(&seeded).expect("serialises");
         assert!(line.contains("\"seeded\":true"), "{line}");
-        assert_eq!(serde_json::from_str::<Record>(&line).expect("parses"), seeded);
+        assert_eq!(
+            serde_json::from_str::<Record>(&line).expect("parses"),
+            seeded
+        );
     }
 
     /// A recording of a JVM that predates the detector holds its seeded exec (and that of

@@ -85,13 +85,11 @@ fn fetch_into(work: &Path, dir: &Path) -> Result<()> {
     fs::create_dir_all(work).map_err(Error::io(format!("creating {}", work.display())))?;
     let sdist = work.join("sdist.tar.gz");
     println!("==> log4j: fetching 2.14.1 (apache-flink-libraries 1.14.0 from PyPI, 220 MB)");
-    run(
-        Command::new("curl")
-            .args(["--fail", "--silent", "--show-error", "--location"])
-            .args(["--retry", "3", "--output"])
-            .arg(&sdist)
-            .arg(SDIST_URL),
-    )?;
+    run(Command::new("curl")
+        .args(["--fail", "--silent", "--show-error", "--location"])
+        .args(["--retry", "3", "--output"])
+        .arg(&sdist)
+        .arg(SDIST_URL))?;
     let got = sha256_of(&sdist)?;
     if got != SDIST_SHA256 {
         return Err(Error::Failed(format!(
@@ -102,14 +100,12 @@ fn fetch_into(work: &Path, dir: &Path) -> Result<()> {
         .iter()
         .map(|(name, _)| format!("{MEMBER_DIR}/{name}"))
         .collect();
-    run(
-        Command::new("tar")
-            .arg("-xzf")
-            .arg(&sdist)
-            .arg("-C")
-            .arg(work)
-            .args(&members),
-    )?;
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&sdist)
+        .arg("-C")
+        .arg(work)
+        .args(&members))?;
     for (name, sha) in JARS {
         let extracted = work.join(MEMBER_DIR).join(name);
         let got = sha256_of(&extracted)?;
@@ -146,7 +142,8 @@ fn matches(path: &Path, sha: &str) -> bool {
 }
 
 fn sha256_of(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).map_err(Error::io(format!("opening {}", path.display())))?;
+    let mut file =
+        fs::File::open(path).map_err(Error::io(format!("opening {}", path.display())))?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)
         .map_err(Error::io(format!("reading {}", path.display())))?;

@@ -99,8 +99,8 @@ pub struct LabArgs {
     /// before it, or both (benign programs always start after it).
     #[arg(long, value_enum, default_value_t = StartArg::Both)]
     start: StartArg,
-    /// Also fail when a rule the detector does not raise yet is missing in monitor mode
-    /// (jndi_probe, jvm_class_download, exploit_chain); without it they are only reported.
+    /// Also fail when a pending rule (`PENDING_RULES`: none at present) is missing in monitor
+    /// mode; without it they are only reported.
     #[arg(long)]
     strict: bool,
     /// The daemon binary (`cargo xtask lab` passes the one it built); default: DETECTOR_BIN,

@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::{
     run::{rule_of, AttackFacts, Observation},
     scenarios::{
-        short_rule, Attack, Column, Kind, Lookup, Mode, Payload, Scenario, Variant,
-        EXPLOIT_CHAIN, PENDING_RULES,
+        short_rule, Attack, Column, Kind, Lookup, Mode, Payload, Scenario, Variant, EXPLOIT_CHAIN,
+        PENDING_RULES,
     },
 };
 
@@ -243,20 +243,20 @@ fn judge_benign(outcome: &mut Outcome, obs: &Observation) {
     };
 }
 
-/// What makes a replayed alert the same as the live one: the rule, what it says, the JVM,
-/// the process and the event's time. Not the action: enforce mode's response is not replayed.
-fn alert_identity(alert: &Value) -> String {
+/// What makes a replayed alert the same as the live one: the rule, the JVM, the process and
+/// the event's time, and its summary up to what the response added (enforce mode's response
+/// is not replayed: "…; JVM (pid 1) quarantined: …").
+fn alert_identity(alert: &Value) -> (String, String) {
     let field = |pointer: &str| alert.pointer(pointer).map_or_else(String::new, Value::to_string);
-    [
-        "/rule",
-        "/severity",
-        "/summary",
-        "/time",
-        "/jvm/pid",
-        "/process/pid",
-    ]
-    .map(field)
-    .join(" ")
+    let id = ["/rule", "/severity", "/time", "/jvm/pid", "/process/pid"]
+        .map(field)
+        .join(" ");
+    let summary = alert
+        .get("summary")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    (id, summary)
 }
 
 /// The replay of the run's recording must raise the alerts the run raised.
@@ -269,24 +269,32 @@ fn judge_replay(outcome: &mut Outcome, obs: &Observation) {
         return;
     };
     let sorted = |alerts: &[Value]| {
-        let mut ids: Vec<String> = alerts.iter().map(alert_identity).collect();
+        let mut ids: Vec<(String, String)> = alerts.iter().map(alert_identity).collect();
         ids.sort();
         ids
     };
     let live = sorted(obs.alerts.as_deref().unwrap_or_default());
     let again = sorted(replayed);
-    if live == again {
+    let same = live.len() == again.len()
+        && live.iter().zip(&again).all(|((live_id, live_summary), (id, summary))| {
+            live_id == id && live_summary.starts_with(summary.as_str())
+        });
+    if same {
         outcome.cell = format!("{}; replay: same {} ✓", outcome.cell, again.len());
     } else {
-        let only = |a: &[String], b: &[String]| -> Vec<String> {
-            a.iter().filter(|x| !b.contains(x)).cloned().collect()
+        let show = |alerts: &[(String, String)]| -> String {
+            alerts
+                .iter()
+                .map(|(id, summary)| format!("{id} {summary}"))
+                .collect::<Vec<_>>()
+                .join("; ")
         };
         outcome.failures.push(format!(
-            "the replay raised {} alert(s), the run {}; only live: [{}]; only replayed: [{}]",
+            "the replay raised {} alert(s), the run {}: live [{}]; replayed [{}]",
             again.len(),
             live.len(),
-            only(&live, &again).join("; "),
-            only(&again, &live).join("; ")
+            show(&live),
+            show(&again)
         ));
         outcome.cell = format!(
             "{}; ✗ replay: {} of {}",
@@ -467,7 +475,10 @@ mod tests {
         let outcome = evaluate(scenario("ldap-shell"), MONITOR, &partial);
         assert!(!outcome.passed(false), "{outcome:?}");
         assert_eq!(outcome.failures.len(), 3, "{outcome:?}");
-        assert!(outcome.cell.starts_with("✗ rules: ldap shell"), "{outcome:?}");
+        assert!(
+            outcome.cell.starts_with("✗ rules: ldap shell"),
+            "{outcome:?}"
+        );
 
         let full = attack_obs(
             rce(),
@@ -494,6 +505,12 @@ mod tests {
         let outcome = evaluate(scenario("replay-curl"), MONITOR, &replayed);
         assert!(outcome.passed(true), "{outcome:?}");
         assert!(outcome.cell.ends_with("replay: same 5 ✓"), "{outcome:?}");
+        // Enforce mode's response adds to the live summary only.
+        let mut responded = full.alerts.clone().unwrap_or_default();
+        responded[1]["summary"] = Value::from("s; JVM (pid 1) quarantined");
+        let mut enforced = attack_obs(rce(), Some(responded));
+        enforced.replayed = full.alerts.clone();
+        assert!(evaluate(scenario("replay-curl"), MONITOR, &enforced).passed(true));
         replayed.replayed = Some(full.alerts.clone().unwrap_or_default()[1..].to_vec());
         let outcome = evaluate(scenario("replay-curl"), MONITOR, &replayed);
         assert!(!outcome.passed(false), "{outcome:?}");
@@ -614,11 +631,7 @@ mod tests {
         };
         let outcomes = [
             outcome("ldap-shell", NONE, "RCE ✓ canary"),
-            outcome(
-                "ldap-shell",
-                MONITOR,
-                "rules: ldap ✓; MISSING jndi_probe",
-            ),
+            outcome("ldap-shell", MONITOR, "rules: ldap ✓; MISSING jndi_probe"),
             outcome("benign-javac", NONE, "works ✓"),
         ];
         let text = table(&outcomes, &[NONE, MONITOR]);

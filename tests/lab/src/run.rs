@@ -18,15 +18,13 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
-use testkit::{
-    command_line, die_with_parent, servers::UdpServer, Cgroup, Detector, Launch,
-};
+use testkit::{command_line, die_with_parent, servers::UdpServer, Cgroup, Detector, Launch};
 
 use super::{
     scenarios::{
         Attack, Benign, Column, Kind, Lookup, Mode, Payload, Scenario, Start, Variant, CANARY,
-        CLASS_PORT, LDAP_PORT, ORDINARY_NAMES, OWN_RESOLVER, PADDING, PENDING_RULES,
-        REVSHELL_PORT, SECRET, WEB_PORT,
+        CLASS_PORT, LDAP_PORT, ORDINARY_NAMES, OWN_RESOLVER, PADDING, PENDING_RULES, REVSHELL_PORT,
+        SECRET, WEB_PORT,
     },
     servers::{append_to, AppImage, Classes, EventLog},
 };
@@ -57,8 +55,10 @@ const APP_START_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long an attack may take, after the app answered, to show its effect (canary, secret).
 const PROOF_TIMEOUT: Duration = Duration::from_secs(10);
-/// In enforce mode: how long to keep watching for an effect that must not come.
-const ENFORCE_GRACE: Duration = Duration::from_secs(2);
+/// In enforce mode: how long to keep watching for an effect that must not come. The app
+/// answers once its lookups are over, so the payload (which runs inside the lookup) would
+/// already have run; the grace is for what a payload starts in the background.
+const ENFORCE_GRACE: Duration = Duration::from_secs(1);
 /// How long every expected alert may take to arrive.
 const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Once the rules the detector already has arrived, how much longer to wait for the pending
@@ -439,7 +439,9 @@ pub fn rule_of(alert: &Value) -> Option<&str> {
 /// waits until it listens; its stdout also goes to `app.log`.
 fn start_app(lab: &Lab<'_>, dir: &Path, cgroup: &Cgroup, attack: &Attack) -> Result<App> {
     let mut cmd = if attack.variant == Variant::Jpackage {
-        let image = lab.app_image.context("the jpackage app image was not built")?;
+        let image = lab
+            .app_image
+            .context("the jpackage app image was not built")?;
         // The launcher passes the image's JVM options (the same flags) itself.
         Command::new(&image.launcher)
     } else {

@@ -99,7 +99,10 @@ impl Column {
 
     /// `none`, `monitor`, `monitor-jvm-first`: for directories and cgroups.
     pub fn slug(self) -> String {
-        self.name().replace(", ", "-").replace(' ', "-").to_lowercase()
+        self.name()
+            .replace(", ", "-")
+            .replace(' ', "-")
+            .to_lowercase()
     }
 
     /// Whether `scenario` runs in this column: a JVM started before the detector is a

@@ -69,7 +69,11 @@ impl Classes {
         let groups: [(&str, &Path, &[String]); 4] = [
             ("app", &classes.app, &log4j_cp),
             ("payload", &classes.payload, &[]),
-            ("servers", &classes.servers, &RMI_INTERNALS.map(str::to_owned)),
+            (
+                "servers",
+                &classes.servers,
+                &RMI_INTERNALS.map(str::to_owned),
+            ),
             ("benign", &classes.benign, &[]),
         ];
         let mut running = Vec::new();
@@ -153,7 +157,8 @@ impl AppImage {
         )?;
         for jar in [&log4j.core, &log4j.api] {
             let name = jar.file_name().context("a jar's name")?;
-            fs::copy(jar, input.join(name)).with_context(|| format!("copying {}", jar.display()))?;
+            fs::copy(jar, input.join(name))
+                .with_context(|| format!("copying {}", jar.display()))?;
         }
         let runtime = runtime()?;
         let mut jpackage = Command::new("jpackage");
@@ -171,7 +176,11 @@ impl AppImage {
         }
         step(&mut jpackage)?;
         let launcher = work.join("image/labapp/bin/labapp");
-        ensure!(launcher.is_file(), "jpackage made no {}", launcher.display());
+        ensure!(
+            launcher.is_file(),
+            "jpackage made no {}",
+            launcher.display()
+        );
         Ok(Self { launcher })
     }
 }
@@ -185,9 +194,11 @@ fn runtime() -> Result<PathBuf> {
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     ensure!(!version.is_empty(), "jlink --version said nothing");
     // FNV-1a of the module list: another list is another runtime.
-    let modules = RUNTIME_MODULES.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let modules = RUNTIME_MODULES
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
     let cache = Path::new(RUNTIME_CACHE).join(format!("runtime-{version}-{modules:016x}"));
     if cache.join("bin/java").is_file() {
         return Ok(cache);
