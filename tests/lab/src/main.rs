@@ -250,19 +250,33 @@ fn lab(opts: &LabOpts) -> Result<()> {
         detector,
     };
     let mut outcomes: Vec<Outcome> = Vec::new();
-    for &column in &opts.columns {
-        for &scenario in opts.scenarios.iter().filter(|s| column.runs(s)) {
-            let observation = run::run(&lab, scenario, column);
-            let outcome = report::evaluate(scenario, column, &observation);
-            println!(
-                "==> lab: [{}] {}: {} ({})",
-                column.name(),
-                scenario.name,
-                outcome.cell,
-                fmt_duration(outcome.took)
-            );
-            outcomes.push(outcome);
-        }
+    let plan: Vec<(Column, &'static Scenario)> = opts
+        .columns
+        .iter()
+        .flat_map(|&c| {
+            opts.scenarios
+                .iter()
+                .filter(move |s| c.runs(s))
+                .map(move |&s| (c, s))
+        })
+        .collect();
+    let mut early = None;
+    for (i, &(column, scenario)) in plan.iter().enumerate() {
+        let this = early.take();
+        // The next victim to predate its detector starts while this run goes on.
+        early = plan
+            .get(i + 1)
+            .and_then(|&(c, s)| run::start_early(&lab, s, c));
+        let observation = run::run(&lab, scenario, column, this);
+        let outcome = report::evaluate(scenario, column, &observation);
+        println!(
+            "==> lab: [{}] {}: {} ({})",
+            column.name(),
+            scenario.name,
+            outcome.cell,
+            fmt_duration(outcome.took)
+        );
+        outcomes.push(outcome);
     }
     drop(servers);
 

@@ -247,7 +247,11 @@ fn judge_benign(outcome: &mut Outcome, obs: &Observation) {
 /// the event's time, and its summary up to what the response added (enforce mode's response
 /// is not replayed: "…; JVM (pid 1) quarantined: …").
 fn alert_identity(alert: &Value) -> (String, String) {
-    let field = |pointer: &str| alert.pointer(pointer).map_or_else(String::new, Value::to_string);
+    let field = |pointer: &str| {
+        alert
+            .pointer(pointer)
+            .map_or_else(String::new, Value::to_string)
+    };
     let id = ["/rule", "/severity", "/time", "/jvm/pid", "/process/pid"]
         .map(field)
         .join(" ");
@@ -276,9 +280,12 @@ fn judge_replay(outcome: &mut Outcome, obs: &Observation) {
     let live = sorted(obs.alerts.as_deref().unwrap_or_default());
     let again = sorted(replayed);
     let same = live.len() == again.len()
-        && live.iter().zip(&again).all(|((live_id, live_summary), (id, summary))| {
-            live_id == id && live_summary.starts_with(summary.as_str())
-        });
+        && live
+            .iter()
+            .zip(&again)
+            .all(|((live_id, live_summary), (id, summary))| {
+                live_id == id && live_summary.starts_with(summary.as_str())
+            });
     if same {
         outcome.cell = format!("{}; replay: same {} ✓", outcome.cell, again.len());
     } else {

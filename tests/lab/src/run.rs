@@ -157,18 +157,58 @@ pub struct BenignFacts {
     pub output: String,
 }
 
-/// Runs `scenario` in `column`. Never fails: whatever goes wrong is in the observation.
-pub fn run(lab: &Lab<'_>, scenario: &Scenario, column: Column) -> Observation {
-    let started = Instant::now();
-    let dir = lab
-        .dir
+/// A victim that starts before the detector, started ahead of its run: its cgroup, and the
+/// app listening in it. The runner starts the next run's while the current one runs, so the
+/// JVM's start-up costs no time of its own.
+#[derive(Debug)]
+pub struct Early {
+    cgroup: Cgroup,
+    app: Starting,
+}
+
+/// Starts the victim of `scenario` in `column` now, if it is one that predates its detector.
+pub fn start_early(lab: &Lab<'_>, scenario: &Scenario, column: Column) -> Option<Result<Early>> {
+    let Kind::Attack(attack) = &scenario.kind else {
+        return None;
+    };
+    if column.start != Start::Before {
+        return None;
+    }
+    let dir = run_dir(lab, scenario, column);
+    let start = || {
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let cgroup = Cgroup::create(&cgroup_name(scenario, column))?;
+        let app = spawn_app(lab, &dir, &cgroup, attack)?;
+        Ok(Early { cgroup, app })
+    };
+    Some(start())
+}
+
+fn run_dir(lab: &Lab<'_>, scenario: &Scenario, column: Column) -> PathBuf {
+    lab.dir
         .join("runs")
-        .join(format!("{}-{}", column.slug(), scenario.name));
+        .join(format!("{}-{}", column.slug(), scenario.name))
+}
+
+fn cgroup_name(scenario: &Scenario, column: Column) -> String {
+    format!("lab-{}-{}", column.slug(), scenario.name)
+}
+
+/// Runs `scenario` in `column`, with its victim started ahead if `early` has it. Never
+/// fails: whatever goes wrong is in the observation.
+pub fn run(
+    lab: &Lab<'_>,
+    scenario: &Scenario,
+    column: Column,
+    early: Option<Result<Early>>,
+) -> Observation {
+    let started = Instant::now();
+    let dir = run_dir(lab, scenario, column);
     let mut obs = Observation {
         dir: dir.clone(),
         ..Observation::default()
     };
-    if let Err(err) = run_in(lab, scenario, column, &dir, &mut obs) {
+    if let Err(err) = run_in(lab, scenario, column, early, &dir, &mut obs) {
         obs.errors.push(format!("{err:#}"));
     }
     obs.took = started.elapsed();
@@ -179,21 +219,26 @@ fn run_in(
     lab: &Lab<'_>,
     scenario: &Scenario,
     column: Column,
+    early: Option<Result<Early>>,
     dir: &Path,
     obs: &mut Observation,
 ) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let cgroup = Cgroup::create(&format!("lab-{}-{}", column.slug(), scenario.name))?;
     let attack = match &scenario.kind {
         Kind::Attack(attack) => Some(attack),
         Kind::Benign(_) => None,
     };
-    let mut children = Vec::new();
     // A victim started before the detector: the detector finds it in /proc.
-    let early_app = match (attack, column.start) {
-        (Some(attack), Start::Before) => Some(start_app(lab, dir, &cgroup, attack)?),
-        _ => None,
+    let (cgroup, early_app) = match early.or_else(|| start_early(lab, scenario, column)) {
+        Some(early) => {
+            let Early { cgroup, app } = early?;
+            (cgroup, Some(app.listening()?))
+        }
+        None => {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            (Cgroup::create(&cgroup_name(scenario, column))?, None)
+        }
     };
+    let mut children = Vec::new();
     let recording = attack
         .filter(|a| a.variant == Variant::Replayed)
         .map(|_| dir.join("recording.jsonl"));
@@ -314,6 +359,7 @@ struct Run<'a> {
 // === attacks ===
 
 /// The vulnerable app, listening.
+#[derive(Debug)]
 struct App {
     child: Child,
     port: u16,
@@ -438,6 +484,20 @@ pub fn rule_of(alert: &Value) -> Option<&str> {
 /// Starts `VulnerableApp` in the cgroup (with `java`, or through its jpackage launcher) and
 /// waits until it listens; its stdout also goes to `app.log`.
 fn start_app(lab: &Lab<'_>, dir: &Path, cgroup: &Cgroup, attack: &Attack) -> Result<App> {
+    spawn_app(lab, dir, cgroup, attack)?.listening()
+}
+
+/// The vulnerable app, started, perhaps not listening yet.
+#[derive(Debug)]
+struct Starting {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log_path: PathBuf,
+}
+
+/// Starts `VulnerableApp` in the cgroup (with `java`, or through its jpackage launcher);
+/// its stdout also goes to `app.log`.
+fn spawn_app(lab: &Lab<'_>, dir: &Path, cgroup: &Cgroup, attack: &Attack) -> Result<Starting> {
     let mut cmd = if attack.variant == Variant::Jpackage {
         let image = lab
             .app_image
@@ -473,28 +533,40 @@ fn start_app(lab: &Lab<'_>, dir: &Path, cgroup: &Cgroup, attack: &Attack) -> Res
             let _ = tx.send(line);
         }
     });
-    let deadline = Instant::now() + APP_START_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(addr) = line.strip_prefix("NOTE listening 127.0.0.1:") {
-                    let port = addr.trim().parse().context("the app's port")?;
-                    return Ok(App {
-                        child,
-                        port,
-                        lines: rx,
-                    });
+    Ok(Starting {
+        child,
+        lines: rx,
+        log_path,
+    })
+}
+
+impl Starting {
+    /// Waits until the app listens.
+    fn listening(self) -> Result<App> {
+        let Starting {
+            mut child,
+            lines,
+            log_path,
+        } = self;
+        let deadline = Instant::now() + APP_START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("NOTE listening 127.0.0.1:") {
+                        let port = addr.trim().parse().context("the app's port")?;
+                        return Ok(App { child, port, lines });
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "the vulnerable app did not listen within {}s; see {}",
-                    APP_START_TIMEOUT.as_secs(),
-                    log_path.display()
-                );
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!(
+                        "the vulnerable app did not listen within {}s; see {}",
+                        APP_START_TIMEOUT.as_secs(),
+                        log_path.display()
+                    );
+                }
             }
         }
     }
