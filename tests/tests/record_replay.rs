@@ -7,11 +7,7 @@
 //! the detector started: its exec, made up from /proc, is recorded as seeded and learned by
 //! the replay as by the run.
 
-use std::{
-    ffi::OsStr,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{ffi::OsStr, process::Command, time::Duration};
 
 use integration_tests::{
     alert, assert_nothing_lost, detector_binary, require_kernel_support, Detector, JavaProgram,
@@ -39,8 +35,27 @@ fn replay(recording: &std::path::Path, policy: Option<&std::path::Path>) -> Vec<
         .collect()
 }
 
-/// The fields a replayed alert repeats from the live one.
-fn assert_same_alert(again: &Value, live: &Value) {
+/// `detector run --mode monitor --record RECORDING` on `cgroup`.
+fn recording_detector(cgroup: &TestCgroup, recording: &std::path::Path) -> Detector {
+    let policy = Policy::new(Mode::Monitor);
+    Detector::start_with_args(
+        &policy.to_toml(),
+        policy.mode(),
+        cgroup,
+        &[OsStr::new("--record"), recording.as_os_str()],
+    )
+}
+
+/// Replaying `recording` with the built-in policy raises one alert, `live` again.
+fn assert_replay_repeats(recording: &std::path::Path, live: &Value) {
+    let replayed = replay(recording, None);
+    assert_eq!(
+        replayed.len(),
+        1,
+        "replay alerts:\n{}",
+        alert::list(&replayed)
+    );
+    let again = &replayed[0];
     for key in [
         "rule",
         "severity",
@@ -67,13 +82,7 @@ fn replay_reproduces_live_alerts_and_honours_a_new_policy() {
     let cgroup = TestCgroup::new("record-replay");
     let scratch = ScratchDir::new("record-replay");
     let recording = scratch.file("events.jsonl");
-    let policy = Policy::new(Mode::Monitor);
-    let mut detector = Detector::start_with_args(
-        &policy.to_toml(),
-        policy.mode(),
-        &cgroup,
-        &[OsStr::new("--record"), recording.as_os_str()],
-    );
+    let mut detector = recording_detector(&cgroup, &recording);
     let run = JavaProgram::new("SpawnShell")
         .arg(scratch.file("canary"))
         .current_dir(scratch.path())
@@ -82,14 +91,7 @@ fn replay_reproduces_live_alerts_and_honours_a_new_policy() {
     let live = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
     assert_nothing_lost(&detector.stop());
 
-    let replayed = replay(&recording, None);
-    assert_eq!(
-        replayed.len(),
-        1,
-        "replay alerts:\n{}",
-        alert::list(&replayed)
-    );
-    assert_same_alert(&replayed[0], &live);
+    assert_replay_repeats(&recording, &live);
 
     let allowing = scratch.file("allow-sh.toml");
     std::fs::write(
@@ -119,19 +121,9 @@ fn replay_of_a_jvm_started_before_the_detector_reproduces_its_alerts() {
         .arg(&go)
         .current_dir(scratch.path())
         .spawn_in_cgroup(&cgroup);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !jvm.stdout_so_far().contains("jvm-pid") {
-        assert!(Instant::now() < deadline, "the JVM never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    jvm.wait_until_started();
 
-    let policy = Policy::new(Mode::Monitor);
-    let mut detector = Detector::start_with_args(
-        &policy.to_toml(),
-        policy.mode(),
-        &cgroup,
-        &[OsStr::new("--record"), recording.as_os_str()],
-    );
+    let mut detector = recording_detector(&cgroup, &recording);
     std::fs::write(&go, b"go").expect("writing the go file");
     let run = jvm
         .wait_timeout(Duration::from_secs(120))
@@ -158,12 +150,5 @@ fn replay_of_a_jvm_started_before_the_detector_reproduces_its_alerts() {
         "the recording holds no seeded exec of JVM {}:\n{text}",
         run.jvm_pid()
     );
-    let replayed = replay(&recording, None);
-    assert_eq!(
-        replayed.len(),
-        1,
-        "replay alerts:\n{}",
-        alert::list(&replayed)
-    );
-    assert_same_alert(&replayed[0], &live);
+    assert_replay_repeats(&recording, &live);
 }
