@@ -247,6 +247,7 @@ impl Consumer for Daemon {
             (Origin::Kernel | Origin::Proc, _) => self.handle(session, event),
             // What predates us is learned, not judged.
             (Origin::Seeded, Event::Exec(exec)) => {
+                self.record(event, true);
                 self.engine.seed(exec);
                 if exec.is_jvm {
                     self.on_jvm_start(session, exec.lineage.jvm());
@@ -316,20 +317,27 @@ impl Consumer for Daemon {
 }
 
 impl Daemon {
-    fn handle(&mut self, session: &mut SessionHandle, event: &Event) {
-        if let Some(r) = self.record.as_mut() {
-            let line = Record {
-                boot_epoch_ns: self.clock.boot_epoch_ns(),
-                event: event.clone(),
-            };
-            let written = serde_json::to_writer(&mut *r, &line)
-                .map_err(std::io::Error::from)
-                .and_then(|()| r.write_all(b"\n"));
-            if let Err(e) = written {
-                tracing::error!("--record: {e}; recording stopped");
-                self.record = None;
-            }
+    /// `--record`: one line for `event`; `seeded` when the session made it up from /proc.
+    fn record(&mut self, event: &Event, seeded: bool) {
+        let Some(r) = self.record.as_mut() else {
+            return;
+        };
+        let line = Record {
+            boot_epoch_ns: self.clock.boot_epoch_ns(),
+            seeded,
+            event: event.clone(),
+        };
+        let written = serde_json::to_writer(&mut *r, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| r.write_all(b"\n"));
+        if let Err(e) = written {
+            tracing::error!("--record: {e}; recording stopped");
+            self.record = None;
         }
+    }
+
+    fn handle(&mut self, session: &mut SessionHandle, event: &Event) {
+        self.record(event, false);
         // A JVM's kernel entries depend on its resolvers: those installed now are replaced.
         let entries_before = match event {
             Event::Resolvers(r) => Some(self.jvm_net_entries(r.jvm)),
@@ -613,7 +621,7 @@ pub fn replay(file: &std::path::Path, policy: Policy) -> anyhow::Result<u64> {
         let record: Record = serde_json::from_str(&line)
             .with_context(|| format!("{}:{}: not a recorded event", file.display(), n + 1))?;
         let clock = BootClock::from_boot_epoch_ns(record.boot_epoch_ns);
-        for detection in engine.process(&record.event) {
+        for detection in record.replay(&mut engine) {
             let ctx = AlertContext::of(&host, clock, &engine);
             let alert = Alert::from_detection(&ctx, &detection, record.event.time_ns());
             serde_json::to_writer(&mut out, &alert)?;

@@ -28,8 +28,27 @@ pub const TABLE_CAPACITY: usize = 32_768;
 pub struct Record {
     /// Wall-clock time at boot of the recording host, ns since the Unix epoch.
     pub boot_epoch_ns: u64,
+    /// The event was made up from /proc at start-up for a process that predates the
+    /// kernel programs (a JVM already running, and its descendants): `replay` seeds the
+    /// table with it, as `run` did, instead of judging it. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seeded: bool,
     #[serde(flatten)]
     pub event: Event,
+}
+
+impl Record {
+    /// Feeds the recorded event to `engine` the way `run` fed it: a seeded exec is learned,
+    /// anything else judged.
+    pub fn replay(&self, engine: &mut Engine) -> Vec<Detection> {
+        match (&self.event, self.seeded) {
+            (Event::Exec(exec), true) => {
+                engine.seed(exec);
+                Vec::new()
+            }
+            (event, _) => engine.process(event),
+        }
+    }
 }
 
 /// Table + rules.
@@ -273,11 +292,53 @@ mod tests {
     fn records_round_trip_as_json_lines() {
         let record = Record {
             boot_epoch_ns: 42,
+            seeded: false,
             event: exec(10, 1, "/usr/bin/java", &["java"], 0),
         };
         let line = serde_json::to_string(&record).expect("serialises");
         assert!(line.contains("\"kind\":\"exec\""), "{line}");
+        assert!(!line.contains("seeded"), "{line}");
         let back: Record = serde_json::from_str(&line).expect("parses");
         assert_eq!(back, record);
+        let seeded = Record {
+            seeded: true,
+            ..record
+        };
+        let line = serde_json::to_string(&seeded).expect("serialises");
+        assert!(line.contains("\"seeded\":true"), "{line}");
+        assert_eq!(
+            serde_json::from_str::<Record>(&line).expect("parses"),
+            seeded
+        );
+    }
+
+    /// A recording of a JVM that predates the detector holds its seeded exec (and that of
+    /// a shell it had already started): replayed, they are learned as `run` learned them,
+    /// not judged, and what the JVM does afterwards is judged against them.
+    #[test]
+    fn seeded_records_are_learned_not_judged() {
+        let record = |seeded: bool, event: Event| Record {
+            boot_epoch_ns: 0,
+            seeded,
+            event,
+        };
+        let old_shell = exec(11, 10, "/bin/sh", &["sh", "-c", "sleep 1000"], 1);
+        let mut engine = Engine::new(Policy::builtin(), Vec::new(), "h");
+        for seeded in [
+            record(true, exec(10, 1, "/usr/bin/java", &["java", "App"], 0)),
+            record(true, old_shell.clone()),
+        ] {
+            assert!(seeded.replay(&mut engine).is_empty());
+        }
+        assert!(engine.table().get_key(JVM.jvm()).is_some());
+        // The same exec, as the kernel reports a new one, is judged.
+        let new_shell = record(false, exec(12, 10, "/bin/sh", &["sh", "-c", "id"], 1));
+        let detections = new_shell.replay(&mut engine);
+        assert_eq!(detections.len(), 1, "{detections:?}");
+        assert_eq!(detections[0].jvm, JVM.jvm());
+        // Unseeded, the JVM's old shell would have been an alert of its own.
+        let mut fresh = Engine::new(Policy::builtin(), Vec::new(), "h");
+        record(false, exec(10, 1, "/usr/bin/java", &["java", "App"], 0)).replay(&mut fresh);
+        assert_eq!(record(false, old_shell).replay(&mut fresh).len(), 1);
     }
 }

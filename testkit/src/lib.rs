@@ -7,6 +7,8 @@
 //!   only: `detector ready`, alert JSON lines, SIGTERM, the typed [`Stats`] line;
 //! - [`ScratchDir`]: temporary directories removed on drop;
 //! - [`java`]: `javac` and `java` command lines, and [`find_on_path`];
+//! - [`log4j`]: the genuine log4j 2.14.1 jars the lab's vulnerable app runs, fetched once
+//!   and checked;
 //! - [`servers`]: loopback TCP/UDP servers that count what reached them (LDAP, RMI, HTTP and
 //!   DNS stand-ins);
 //! - [`Mode`]: `detector run --mode`.
@@ -17,6 +19,7 @@
 pub mod cgroup;
 pub mod daemon;
 pub mod java;
+pub mod log4j;
 mod scratch;
 pub mod servers;
 

@@ -152,6 +152,22 @@ impl RunningProgram {
         self.stdout.text()
     }
 
+    /// Waits until a scenario JVM has started (printed its `jvm-pid` line); panics after a
+    /// minute (stretched by [`crate::scaled`]). For JVMs that must be running before the
+    /// detector starts.
+    pub fn wait_until_started(&self) {
+        let deadline = Instant::now() + crate::scaled(Duration::from_secs(60));
+        while !self.stdout.text().contains("jvm-pid") {
+            assert!(
+                Instant::now() < deadline,
+                "{} never started:\n{}",
+                self.description,
+                self.stderr.text()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn finish(&self, status: ExitStatus) -> ProgramRun {
         // A descendant that outlived the program may still hold the pipes open: take what has
         // arrived rather than wait for an EOF that may never come.

@@ -3,9 +3,11 @@
 //!
 //! Proves: replaying a recording of a JVM spawning a shell raises the same alert (rule, JVM,
 //! process, event time) as the live run did; replaying it with a policy that allows the
-//! shell for that application raises none.
+//! shell for that application raises none. The same holds for a JVM that was running before
+//! the detector started: its exec, made up from /proc, is recorded as seeded and learned by
+//! the replay as by the run.
 
-use std::{ffi::OsStr, process::Command};
+use std::{ffi::OsStr, process::Command, time::Duration};
 
 use integration_tests::{
     alert, assert_nothing_lost, detector_binary, require_kernel_support, Detector, JavaProgram,
@@ -33,30 +35,20 @@ fn replay(recording: &std::path::Path, policy: Option<&std::path::Path>) -> Vec<
         .collect()
 }
 
-#[test]
-fn replay_reproduces_live_alerts_and_honours_a_new_policy() {
-    if !require_kernel_support() {
-        return;
-    }
-    let cgroup = TestCgroup::new("record-replay");
-    let scratch = ScratchDir::new("record-replay");
-    let recording = scratch.file("events.jsonl");
+/// `detector run --mode monitor --record RECORDING` on `cgroup`.
+fn recording_detector(cgroup: &TestCgroup, recording: &std::path::Path) -> Detector {
     let policy = Policy::new(Mode::Monitor);
-    let mut detector = Detector::start_with_args(
+    Detector::start_with_args(
         &policy.to_toml(),
         policy.mode(),
-        &cgroup,
+        cgroup,
         &[OsStr::new("--record"), recording.as_os_str()],
-    );
-    let run = JavaProgram::new("SpawnShell")
-        .arg(scratch.file("canary"))
-        .current_dir(scratch.path())
-        .run_in_cgroup(&cgroup);
-    run.assert_success();
-    let live = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
-    assert_nothing_lost(&detector.stop());
+    )
+}
 
-    let replayed = replay(&recording, None);
+/// Replaying `recording` with the built-in policy raises one alert, `live` again.
+fn assert_replay_repeats(recording: &std::path::Path, live: &Value) {
+    let replayed = replay(recording, None);
     assert_eq!(
         replayed.len(),
         1,
@@ -80,6 +72,26 @@ fn replay_reproduces_live_alerts_and_honours_a_new_policy() {
     }
     assert_eq!(again["process"]["pid"], live["process"]["pid"]);
     assert_eq!(again["jvm"]["pid"], live["jvm"]["pid"]);
+}
+
+#[test]
+fn replay_reproduces_live_alerts_and_honours_a_new_policy() {
+    if !require_kernel_support() {
+        return;
+    }
+    let cgroup = TestCgroup::new("record-replay");
+    let scratch = ScratchDir::new("record-replay");
+    let recording = scratch.file("events.jsonl");
+    let mut detector = recording_detector(&cgroup, &recording);
+    let run = JavaProgram::new("SpawnShell")
+        .arg(scratch.file("canary"))
+        .current_dir(scratch.path())
+        .run_in_cgroup(&cgroup);
+    run.assert_success();
+    let live = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
+    assert_nothing_lost(&detector.stop());
+
+    assert_replay_repeats(&recording, &live);
 
     let allowing = scratch.file("allow-sh.toml");
     std::fs::write(
@@ -93,4 +105,50 @@ fn replay_reproduces_live_alerts_and_honours_a_new_policy() {
         "allowed shell still alerted:\n{}",
         alert::list(&replayed)
     );
+}
+
+#[test]
+fn replay_of_a_jvm_started_before_the_detector_reproduces_its_alerts() {
+    if !require_kernel_support() {
+        return;
+    }
+    let cgroup = TestCgroup::new("record-replay-seeded");
+    let scratch = ScratchDir::new("record-replay-seeded");
+    let recording = scratch.file("events.jsonl");
+    let go = scratch.file("go");
+    let mut jvm = JavaProgram::new("WaitThenShell")
+        .arg(scratch.file("canary"))
+        .arg(&go)
+        .current_dir(scratch.path())
+        .spawn_in_cgroup(&cgroup);
+    jvm.wait_until_started();
+
+    let mut detector = recording_detector(&cgroup, &recording);
+    std::fs::write(&go, b"go").expect("writing the go file");
+    let run = jvm
+        .wait_timeout(Duration::from_secs(120))
+        .expect("the JVM finished");
+    run.assert_success();
+    let live = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
+    let stats = detector.stop();
+    assert!(
+        stats["jvms_seeded"].as_u64().unwrap_or(0) >= 1,
+        "the daemon did not seed the running JVM: {stats}"
+    );
+    assert_nothing_lost(&stats);
+
+    let text = std::fs::read_to_string(&recording).expect("reading the recording");
+    let seeded: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["seeded"] == true)
+        .collect();
+    assert!(
+        seeded
+            .iter()
+            .any(|r| r["kind"] == "exec" && r["task"]["tgid"] == run.jvm_pid()),
+        "the recording holds no seeded exec of JVM {}:\n{text}",
+        run.jvm_pid()
+    );
+    assert_replay_repeats(&recording, &live);
 }

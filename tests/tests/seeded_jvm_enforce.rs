@@ -6,7 +6,7 @@
 //! the daemon seeded the JVM; one `jvm_shell_spawn` alert, "killed", naming the JVM; the
 //! shell died of SIGKILL and never wrote the canary; nothing was lost.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use integration_tests::{
     alert, assert_nothing_lost, require_kernel_support, Detector, JavaProgram, Mode, Policy,
@@ -28,11 +28,7 @@ fn shell_of_a_jvm_started_before_the_detector_is_killed() {
         .arg(&go)
         .current_dir(scratch.path())
         .spawn_in_cgroup(&cgroup);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !jvm.stdout_so_far().contains("jvm-pid") {
-        assert!(Instant::now() < deadline, "the JVM never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    jvm.wait_until_started();
 
     let mut detector = Detector::with_policy(&Policy::new(Mode::Enforce), &cgroup);
     std::fs::write(&go, b"go").expect("writing the go file");

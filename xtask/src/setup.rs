@@ -91,6 +91,8 @@ pub fn setup() -> Result<()> {
     apt_install(TEST_PACKAGES, &[])?;
     install_vm_tools()?;
     install_container_tools()?;
+    let log4j = testkit::log4j::ensure()?;
+    println!("==> setup: log4j 2.14.1 in {}", log4j.classpath());
     println!("==> setup: done");
     Ok(())
 }

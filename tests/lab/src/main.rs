@@ -9,10 +9,13 @@
 //! - `monitor`: each attack must raise its expected rules and exactly one `exploit_chain`;
 //! - `enforce`: no attack may get anywhere (the JNDI step is denied in the kernel);
 //!
-//! and benign scenarios must work and raise nothing high or critical.
+//! and benign scenarios must work and raise nothing high or critical. The victim runs the
+//! genuine log4j-core 2.14.1 (testkit's `log4j`); each attack runs in monitor and enforce
+//! mode twice, with the victim JVM started after the detector and before it.
 //!
 //! - scenarios.rs: the scenarios and their expectations, as data;
-//! - servers.rs: compiling tests/lab/java, the server JVMs and what reached them;
+//! - servers.rs: compiling tests/lab/java, the jpackage app image, the server JVMs and what
+//!   reached them;
 //! - the per-run cgroup and `detector run` on it come from the shared harness (`testkit`);
 //! - run.rs: one scenario in one mode, as an observation;
 //! - report.rs: the verdicts and the table.
@@ -36,8 +39,11 @@ use testkit::{cgroup, fmt_duration, is_root, java::require_on_path};
 use self::{
     report::Outcome,
     run::Lab,
-    scenarios::{column_name, Column, Mode, Scenario, COLUMNS, PENDING_RULES, SCENARIOS},
-    servers::{Classes, Servers},
+    scenarios::{
+        Column, Kind, Mode, Scenario, Start, Variant, COLUMNS, OWN_RESOLVER, PENDING_RULES,
+        SCENARIOS,
+    },
+    servers::{AppImage, Classes, Servers},
 };
 
 fn main() -> ExitCode {
@@ -64,6 +70,17 @@ pub enum ModeArg {
     All,
 }
 
+/// When the victim JVMs of the attacks start, relative to the detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartArg {
+    /// After the detector (the kernel sees the JVM's exec).
+    After,
+    /// Before the detector (it finds the JVM in /proc).
+    Before,
+    /// Both, one run each.
+    Both,
+}
+
 /// The Log4Shell lab: real attacks on a vulnerable JVM over loopback, proven to work with
 /// no detector, reported in monitor mode and blocked in enforce mode; benign programs that
 /// must stay quiet. Prints a table; fails if an obligation is broken.
@@ -78,8 +95,12 @@ pub struct LabArgs {
     /// Which modes to run the scenarios in.
     #[arg(long, value_enum, default_value_t = ModeArg::All)]
     mode: ModeArg,
-    /// Also fail when a rule the detector does not raise yet is missing in monitor mode
-    /// (jndi_probe, jvm_class_download, exploit_chain); without it they are only reported.
+    /// When the attacks' victim JVMs start in monitor and enforce mode: after the detector,
+    /// before it, or both (benign programs always start after it).
+    #[arg(long, value_enum, default_value_t = StartArg::Both)]
+    start: StartArg,
+    /// Also fail when a pending rule (`PENDING_RULES`: none at present) is missing in monitor
+    /// mode; without it they are only reported.
     #[arg(long)]
     strict: bool,
     /// The daemon binary (`cargo xtask lab` passes the one it built); default: DETECTOR_BIN,
@@ -98,7 +119,7 @@ pub struct LabArgs {
 #[derive(Debug)]
 pub struct LabOpts {
     scenarios: Vec<&'static Scenario>,
-    modes: Vec<Column>,
+    columns: Vec<Column>,
     strict: bool,
     detector: Option<PathBuf>,
     keep: bool,
@@ -123,15 +144,23 @@ impl LabArgs {
             }
             chosen
         };
-        let modes = match self.mode {
-            ModeArg::None => vec![None],
-            ModeArg::Monitor => vec![Some(Mode::Monitor)],
-            ModeArg::Enforce => vec![Some(Mode::Enforce)],
-            ModeArg::All => COLUMNS.to_vec(),
-        };
+        let columns = COLUMNS
+            .into_iter()
+            .filter(|c| match self.mode {
+                ModeArg::None => c.mode.is_none(),
+                ModeArg::Monitor => c.mode == Some(Mode::Monitor),
+                ModeArg::Enforce => c.mode == Some(Mode::Enforce),
+                ModeArg::All => true,
+            })
+            .filter(|c| match (c.mode, self.start) {
+                (None, _) | (_, StartArg::Both) => true,
+                (Some(_), StartArg::After) => c.start == Start::After,
+                (Some(_), StartArg::Before) => c.start == Start::Before,
+            })
+            .collect();
         Ok(LabOpts {
             scenarios,
-            modes,
+            columns,
             strict: self.strict,
             detector: self.detector,
             keep: self.keep,
@@ -157,7 +186,7 @@ fn lab(opts: &LabOpts) -> Result<()> {
     let java = require_on_path("java")?;
     let javac = require_on_path("javac")?;
     let python = real_python()?;
-    let detector = if opts.modes.iter().any(Option::is_some) {
+    let detector = if opts.columns.iter().any(|c| c.mode.is_some()) {
         let bin = match &opts.detector {
             Some(bin) => bin.clone(),
             None => testkit::daemon::binary()?,
@@ -178,19 +207,42 @@ fn lab(opts: &LabOpts) -> Result<()> {
         fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log4j = testkit::log4j::ensure().context("the genuine log4j 2.14.1")?;
     println!(
-        "==> lab: compiling tests/lab/java (logs and runs in {})",
+        "==> lab: compiling tests/lab/java against log4j 2.14.1 (logs and runs in {})",
         dir.display()
     );
-    let classes = Classes::compile(&javac, &sources.join("java"), &dir.join("classes"))?;
-    println!("==> lab: starting the servers (LDAP :1389 :10389, RMI :1099, class :8180, DNS :5353, listener :4444, web :8280)");
+    let classes = Classes::compile(&javac, &sources.join("java"), &dir.join("classes"), &log4j)?;
+    let wants = |variant: Variant| {
+        opts.scenarios
+            .iter()
+            .any(|s| matches!(&s.kind, Kind::Attack(a) if a.variant == variant))
+    };
+    // Packaging runs while the servers start.
+    let packaging = wants(Variant::Jpackage).then(|| {
+        let (classes, dir) = (classes.clone(), dir.clone());
+        std::thread::spawn(move || {
+            AppImage::build(&classes, &log4j, &dir, &run::VULNERABLE_JVM_FLAGS)
+        })
+    });
+    println!("==> lab: starting the servers (LDAP :1389 :10389, RMI :1099, class :8180, DNS :5353 and {OWN_RESOLVER}:53, listener :4444, web :8280)");
     let servers = Servers::start(&java, &classes, &dir)?;
+    let app_image = match packaging {
+        Some(build) => Some(
+            build
+                .join()
+                .map_err(|_| anyhow::anyhow!("packaging the app image panicked"))??,
+        ),
+        None => None,
+    };
 
     let lab = Lab {
         dir: dir.clone(),
         policy: sources.join("policy.toml"),
         sources,
         classes: &classes,
+        app_image: app_image.as_ref(),
+        own_resolver: servers.own_resolver(),
         events: servers.log(),
         java,
         javac,
@@ -198,24 +250,38 @@ fn lab(opts: &LabOpts) -> Result<()> {
         detector,
     };
     let mut outcomes: Vec<Outcome> = Vec::new();
-    for &mode in &opts.modes {
-        for &scenario in &opts.scenarios {
-            let observation = run::run(&lab, scenario, mode);
-            let outcome = report::evaluate(scenario, mode, &observation);
-            println!(
-                "==> lab: [{}] {}: {} ({})",
-                column_name(mode),
-                scenario.name,
-                outcome.cell,
-                fmt_duration(outcome.took)
-            );
-            outcomes.push(outcome);
-        }
+    let plan: Vec<(Column, &'static Scenario)> = opts
+        .columns
+        .iter()
+        .flat_map(|&c| {
+            opts.scenarios
+                .iter()
+                .filter(move |s| c.runs(s))
+                .map(move |&s| (c, s))
+        })
+        .collect();
+    let mut early = None;
+    for (i, &(column, scenario)) in plan.iter().enumerate() {
+        let this = early.take();
+        // The next victim to predate its detector starts while this run goes on.
+        early = plan
+            .get(i + 1)
+            .and_then(|&(c, s)| run::start_early(&lab, s, c));
+        let observation = run::run(&lab, scenario, column, this);
+        let outcome = report::evaluate(scenario, column, &observation);
+        println!(
+            "==> lab: [{}] {}: {} ({})",
+            column.name(),
+            scenario.name,
+            outcome.cell,
+            fmt_duration(outcome.took)
+        );
+        outcomes.push(outcome);
     }
     drop(servers);
 
     println!();
-    print!("{}", report::table(&outcomes, &opts.modes));
+    print!("{}", report::table(&outcomes, &opts.columns));
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed(opts.strict)).collect();
     if !failed.is_empty() {
         println!("\nFailures:");
@@ -229,7 +295,7 @@ fn lab(opts: &LabOpts) -> Result<()> {
             }
             println!(
                 "  ✗ [{}] {}: {}\n      logs: {}",
-                column_name(outcome.mode),
+                outcome.column.name(),
                 outcome.scenario.name,
                 reasons.join("; "),
                 outcome.dir.display()
@@ -238,7 +304,7 @@ fn lab(opts: &LabOpts) -> Result<()> {
     }
     if let Some(missing) = report::missing_summary(&outcomes) {
         println!(
-            "\n{missing}: rules the detector does not raise yet (issue 4: {}); {}",
+            "\n{missing}: rules the detector does not raise yet ({}); {}",
             PENDING_RULES.join(", "),
             if opts.strict {
                 "failures with --strict"
@@ -299,7 +365,7 @@ fn real_python() -> Result<PathBuf> {
 mod tests {
     use clap::Parser as _;
 
-    use super::LabArgs;
+    use super::{LabArgs, COLUMNS};
 
     #[test]
     fn lab_takes_scenarios_and_a_mode() {
@@ -313,7 +379,12 @@ mod tests {
             "none",
         ])
         .expect("parses");
-        assert!(args.resolve().is_ok());
+        let opts = args.resolve().expect("resolves");
+        assert_eq!(opts.columns, [COLUMNS[0]]);
+        let args = LabArgs::try_parse_from(["lab", "--mode", "enforce", "--start", "before"])
+            .expect("parses");
+        let opts = args.resolve().expect("resolves");
+        assert_eq!(opts.columns, [COLUMNS[4]]);
         let args = LabArgs::try_parse_from(["lab", "--scenario", "nope"]).expect("parses");
         assert!(args.resolve().is_err());
     }

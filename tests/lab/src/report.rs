@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::{
     run::{rule_of, AttackFacts, Observation},
     scenarios::{
-        column_name, short_rule, Attack, Column, Kind, Lookup, Mode, Payload, Scenario,
-        EXPLOIT_CHAIN, PENDING_RULES,
+        short_rule, Attack, Column, Kind, Lookup, Mode, Payload, Scenario, Variant, EXPLOIT_CHAIN,
+        PENDING_RULES,
     },
 };
 
@@ -17,7 +17,7 @@ use super::{
 #[derive(Debug)]
 pub struct Outcome {
     pub scenario: &'static Scenario,
-    pub mode: Column,
+    pub column: Column,
     /// The table cell.
     pub cell: String,
     /// Broken obligations; any makes the lab fail.
@@ -35,10 +35,10 @@ impl Outcome {
     }
 }
 
-pub fn evaluate(scenario: &'static Scenario, mode: Column, obs: &Observation) -> Outcome {
+pub fn evaluate(scenario: &'static Scenario, column: Column, obs: &Observation) -> Outcome {
     let mut outcome = Outcome {
         scenario,
-        mode,
+        column,
         cell: String::new(),
         failures: obs.errors.clone(),
         missing: Vec::new(),
@@ -47,7 +47,12 @@ pub fn evaluate(scenario: &'static Scenario, mode: Column, obs: &Observation) ->
     };
     match &scenario.kind {
         Kind::Attack(attack) => match &obs.attack {
-            Some(facts) => judge_attack(&mut outcome, attack, facts, obs.alerts.as_deref()),
+            Some(facts) => {
+                judge_attack(&mut outcome, attack, facts, obs.alerts.as_deref());
+                if attack.variant == Variant::Replayed && column.mode.is_some() {
+                    judge_replay(&mut outcome, obs);
+                }
+            }
             None => outcome.cell = "✗ did not run".to_owned(),
         },
         Kind::Benign(_) => judge_benign(&mut outcome, obs),
@@ -104,7 +109,7 @@ fn judge_attack(
     alerts: Option<&[Value]>,
 ) {
     let succeeded = facts.achieved(attack);
-    match outcome.mode {
+    match outcome.column.mode {
         None => {
             if succeeded {
                 outcome.cell = match attack.payload {
@@ -229,13 +234,82 @@ fn judge_benign(outcome: &mut Outcome, obs: &Observation) {
         0 => String::new(),
         n => format!(" ({n} low/medium)"),
     };
-    outcome.cell = match (outcome.mode, facts.worked) {
+    outcome.cell = match (outcome.column.mode, facts.worked) {
         (_, false) => "✗ broken".to_owned(),
         (None, true) => "works ✓".to_owned(),
         (Some(Mode::Monitor), true) if loud.is_empty() => format!("quiet ✓{quiet_note}"),
         (Some(Mode::Enforce), true) if loud.is_empty() => format!("works, quiet ✓{quiet_note}"),
         (_, true) => format!("✗ {} high/critical", loud.len()),
     };
+}
+
+/// What makes a replayed alert the same as the live one: the rule, the JVM, the process and
+/// the event's time, and its summary up to what the response added (enforce mode's response
+/// is not replayed: "…; JVM (pid 1) quarantined: …").
+fn alert_identity(alert: &Value) -> (String, String) {
+    let field = |pointer: &str| {
+        alert
+            .pointer(pointer)
+            .map_or_else(String::new, Value::to_string)
+    };
+    let id = ["/rule", "/severity", "/time", "/jvm/pid", "/process/pid"]
+        .map(field)
+        .join(" ");
+    let summary = alert
+        .get("summary")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    (id, summary)
+}
+
+/// The replay of the run's recording must raise the alerts the run raised.
+fn judge_replay(outcome: &mut Outcome, obs: &Observation) {
+    let Some(replayed) = &obs.replayed else {
+        outcome
+            .failures
+            .push("the recording was not replayed".to_owned());
+        outcome.cell = format!("{}; no replay", outcome.cell);
+        return;
+    };
+    let sorted = |alerts: &[Value]| {
+        let mut ids: Vec<(String, String)> = alerts.iter().map(alert_identity).collect();
+        ids.sort();
+        ids
+    };
+    let live = sorted(obs.alerts.as_deref().unwrap_or_default());
+    let again = sorted(replayed);
+    let same = live.len() == again.len()
+        && live
+            .iter()
+            .zip(&again)
+            .all(|((live_id, live_summary), (id, summary))| {
+                live_id == id && live_summary.starts_with(summary.as_str())
+            });
+    if same {
+        outcome.cell = format!("{}; replay: same {} ✓", outcome.cell, again.len());
+    } else {
+        let show = |alerts: &[(String, String)]| -> String {
+            alerts
+                .iter()
+                .map(|(id, summary)| format!("{id} {summary}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        outcome.failures.push(format!(
+            "the replay raised {} alert(s), the run {}: live [{}]; replayed [{}]",
+            again.len(),
+            live.len(),
+            show(&live),
+            show(&again)
+        ));
+        outcome.cell = format!(
+            "{}; ✗ replay: {} of {}",
+            outcome.cell,
+            again.len(),
+            live.len()
+        );
+    }
 }
 
 /// `jvm_shell_spawn (critical, reported): java (pid 1) spawned a shell: ...`
@@ -252,11 +326,11 @@ fn brief(alert: &Value) -> String {
 
 // === the table ===
 
-/// The table of every scenario that ran, one column per mode that ran.
-pub fn table(outcomes: &[Outcome], modes: &[Column]) -> String {
+/// The table of every scenario that ran, one column per column that ran.
+pub fn table(outcomes: &[Outcome], columns: &[Column]) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["scenario".to_owned(), "what it does".to_owned()];
-    header.extend(modes.iter().map(|m| column_name(*m).to_owned()));
+    header.extend(columns.iter().map(|c| c.name()));
     rows.push(header);
     let mut names: Vec<&'static Scenario> = Vec::new();
     for outcome in outcomes {
@@ -266,11 +340,11 @@ pub fn table(outcomes: &[Outcome], modes: &[Column]) -> String {
     }
     for scenario in names {
         let mut row = vec![scenario.name.to_owned(), scenario.what.to_owned()];
-        for mode in modes {
+        for column in columns {
             row.push(
                 outcomes
                     .iter()
-                    .find(|o| o.scenario.name == scenario.name && o.mode == *mode)
+                    .find(|o| o.scenario.name == scenario.name && o.column == *column)
                     .map_or_else(|| "-".to_owned(), |o| o.cell.clone()),
             );
         }
@@ -326,7 +400,11 @@ pub fn missing_summary(outcomes: &[Outcome]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenarios::find;
+    use crate::scenarios::{find, COLUMNS};
+
+    const NONE: Column = COLUMNS[0];
+    const MONITOR: Column = COLUMNS[1];
+    const ENFORCE: Column = COLUMNS[3];
 
     fn alert(rule: &str, severity: &str) -> Value {
         serde_json::json!({"rule": rule, "severity": severity, "action": "reported", "summary": "s"})
@@ -355,12 +433,12 @@ mod tests {
             },
             None,
         );
-        let outcome = evaluate(scenario("ldap-shell"), None, &rce);
+        let outcome = evaluate(scenario("ldap-shell"), NONE, &rce);
         assert!(outcome.passed(true), "{outcome:?}");
         assert_eq!(outcome.cell, "RCE ✓ canary");
 
         let nothing = attack_obs(AttackFacts::default(), None);
-        let outcome = evaluate(scenario("ldap-shell"), None, &nothing);
+        let outcome = evaluate(scenario("ldap-shell"), NONE, &nothing);
         assert!(!outcome.passed(false));
         assert!(outcome.cell.starts_with('✗'));
 
@@ -372,7 +450,7 @@ mod tests {
             },
             None,
         );
-        assert!(!evaluate(scenario("ldap-revshell"), None, &no_callback).passed(false));
+        assert!(!evaluate(scenario("ldap-revshell"), NONE, &no_callback).passed(false));
 
         let exfil = attack_obs(
             AttackFacts {
@@ -382,13 +460,13 @@ mod tests {
             },
             None,
         );
-        let outcome = evaluate(scenario("dns-exfil"), None, &exfil);
+        let outcome = evaluate(scenario("dns-exfil"), NONE, &exfil);
         assert!(outcome.passed(true));
         assert_eq!(outcome.cell, "exfil ✓ secret at DNS");
     }
 
     #[test]
-    fn monitor_mode_tolerates_pending_rules_unless_strict() {
+    fn monitor_mode_needs_every_rule_of_the_attack() {
         let rce = || AttackFacts {
             canary: true,
             ..AttackFacts::default()
@@ -401,16 +479,12 @@ mod tests {
                 alert("jvm_unexpected_egress", "medium"),
             ]),
         );
-        let outcome = evaluate(scenario("ldap-shell"), Some(Mode::Monitor), &partial);
-        assert!(outcome.passed(false), "{outcome:?}");
-        assert!(!outcome.passed(true));
-        assert_eq!(
-            outcome.missing,
-            ["jndi_probe", "jvm_class_download", "exploit_chain"]
-        );
-        assert_eq!(
-            outcome.cell,
-            "rules: ldap shell ✓; MISSING jndi_probe class chain"
+        let outcome = evaluate(scenario("ldap-shell"), MONITOR, &partial);
+        assert!(!outcome.passed(false), "{outcome:?}");
+        assert_eq!(outcome.failures.len(), 3, "{outcome:?}");
+        assert!(
+            outcome.cell.starts_with("✗ rules: ldap shell"),
+            "{outcome:?}"
         );
 
         let full = attack_obs(
@@ -428,9 +502,27 @@ mod tests {
                 .collect(),
             ),
         );
-        let outcome = evaluate(scenario("ldap-shell"), Some(Mode::Monitor), &full);
+        let outcome = evaluate(scenario("ldap-shell"), MONITOR, &full);
         assert!(outcome.passed(true), "{outcome:?}");
         assert_eq!(outcome.cell, "rules: jndi_probe ldap class shell chain ✓");
+
+        // The replayed variant also needs its replay to raise the same alerts.
+        let mut replayed = attack_obs(rce(), full.alerts.clone());
+        replayed.replayed = full.alerts.clone();
+        let outcome = evaluate(scenario("replay-curl"), MONITOR, &replayed);
+        assert!(outcome.passed(true), "{outcome:?}");
+        assert!(outcome.cell.ends_with("replay: same 5 ✓"), "{outcome:?}");
+        // Enforce mode's response adds to the live summary only.
+        let mut responded = full.alerts.clone().unwrap_or_default();
+        responded[1]["summary"] = Value::from("s; JVM (pid 1) quarantined");
+        let mut enforced = attack_obs(rce(), Some(responded));
+        enforced.replayed = full.alerts.clone();
+        assert!(evaluate(scenario("replay-curl"), MONITOR, &enforced).passed(true));
+        replayed.replayed = Some(full.alerts.clone().unwrap_or_default()[1..].to_vec());
+        let outcome = evaluate(scenario("replay-curl"), MONITOR, &replayed);
+        assert!(!outcome.passed(false), "{outcome:?}");
+        replayed.replayed = None;
+        assert!(!evaluate(scenario("replay-curl"), MONITOR, &replayed).passed(false));
     }
 
     #[test]
@@ -440,29 +532,31 @@ mod tests {
             ..AttackFacts::default()
         };
         let no_egress = attack_obs(rce(), Some(vec![alert("jvm_shell_spawn", "critical")]));
-        assert!(!evaluate(scenario("ldap-shell"), Some(Mode::Monitor), &no_egress).passed(false));
+        assert!(!evaluate(scenario("ldap-shell"), MONITOR, &no_egress).passed(false));
 
         let two_chains = attack_obs(
             rce(),
             Some(vec![
+                alert("jndi_probe", "medium"),
                 alert("jvm_ldap_egress", "high"),
+                alert("jvm_class_download", "critical"),
                 alert("jvm_shell_spawn", "critical"),
                 alert("exploit_chain", "critical"),
                 alert("exploit_chain", "critical"),
             ]),
         );
-        let outcome = evaluate(scenario("ldap-shell"), Some(Mode::Monitor), &two_chains);
+        let outcome = evaluate(scenario("ldap-shell"), MONITOR, &two_chains);
         assert!(!outcome.passed(false));
         assert!(outcome.failures[0].contains("exactly one"), "{outcome:?}");
 
         let not_done = attack_obs(AttackFacts::default(), Some(Vec::new()));
-        assert!(!evaluate(scenario("ldap-shell"), Some(Mode::Monitor), &not_done).passed(false));
+        assert!(!evaluate(scenario("ldap-shell"), MONITOR, &not_done).passed(false));
     }
 
     #[test]
     fn enforce_mode_needs_nothing_to_get_through() {
         let blocked = attack_obs(AttackFacts::default(), Some(Vec::new()));
-        let outcome = evaluate(scenario("rmi-shell"), Some(Mode::Enforce), &blocked);
+        let outcome = evaluate(scenario("rmi-shell"), ENFORCE, &blocked);
         assert!(outcome.passed(true));
         assert_eq!(outcome.cell, "blocked: 0 conns, no canary ✓");
 
@@ -473,7 +567,7 @@ mod tests {
             },
             Some(Vec::new()),
         );
-        assert!(!evaluate(scenario("rmi-shell"), Some(Mode::Enforce), &connected).passed(false));
+        assert!(!evaluate(scenario("rmi-shell"), ENFORCE, &connected).passed(false));
 
         let leaked = attack_obs(
             AttackFacts {
@@ -482,7 +576,7 @@ mod tests {
             },
             Some(Vec::new()),
         );
-        assert!(!evaluate(scenario("dns-exfil"), Some(Mode::Enforce), &leaked).passed(false));
+        assert!(!evaluate(scenario("dns-exfil"), ENFORCE, &leaked).passed(false));
     }
 
     #[test]
@@ -499,7 +593,7 @@ mod tests {
         };
         let quiet = evaluate(
             scenario("benign-http-client"),
-            Some(Mode::Monitor),
+            MONITOR,
             &obs(true, vec![alert("jvm_unexpected_egress", "medium")]),
         );
         assert!(quiet.passed(true));
@@ -507,11 +601,11 @@ mod tests {
 
         let loud = evaluate(
             scenario("benign-helper"),
-            Some(Mode::Monitor),
+            MONITOR,
             &obs(true, vec![alert("jvm_shell_spawn", "critical")]),
         );
         assert!(!loud.passed(false));
-        assert!(!evaluate(scenario("benign-javac"), None, &obs(false, Vec::new())).passed(false));
+        assert!(!evaluate(scenario("benign-javac"), NONE, &obs(false, Vec::new())).passed(false));
     }
 
     #[test]
@@ -522,16 +616,16 @@ mod tests {
             detector_problem: Some("the detector lost events: exec=1".to_owned()),
             ..Observation::default()
         };
-        let outcome = evaluate(scenario("ldap-shell"), Some(Mode::Enforce), &obs);
+        let outcome = evaluate(scenario("ldap-shell"), ENFORCE, &obs);
         assert!(!outcome.passed(false));
         assert!(outcome.cell.starts_with('✗'));
     }
 
     #[test]
     fn the_table_lines_up() {
-        let outcome = |name: &str, mode: Column, cell: &str| Outcome {
+        let outcome = |name: &str, column: Column, cell: &str| Outcome {
             scenario: scenario(name),
-            mode,
+            column,
             cell: cell.to_owned(),
             failures: Vec::new(),
             missing: if cell.contains("MISSING") {
@@ -543,15 +637,11 @@ mod tests {
             dir: PathBuf::new(),
         };
         let outcomes = [
-            outcome("ldap-shell", None, "RCE ✓ canary"),
-            outcome(
-                "ldap-shell",
-                Some(Mode::Monitor),
-                "rules: ldap ✓; MISSING jndi_probe",
-            ),
-            outcome("benign-javac", None, "works ✓"),
+            outcome("ldap-shell", NONE, "RCE ✓ canary"),
+            outcome("ldap-shell", MONITOR, "rules: ldap ✓; MISSING jndi_probe"),
+            outcome("benign-javac", NONE, "works ✓"),
         ];
-        let text = table(&outcomes, &[None, Some(Mode::Monitor)]);
+        let text = table(&outcomes, &[NONE, MONITOR]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
         let width = lines[0].chars().count();

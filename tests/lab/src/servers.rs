@@ -1,7 +1,9 @@
-//! The lab's Java programs (compiled once per run) and its servers: `LabServers` (rogue LDAP
-//! on two ports, class server, exfiltration DNS, reverse-shell listener, a local web service)
-//! and `RogueRmiRegistry`, two JVMs outside every scenario cgroup, shared by all scenarios.
-//! What reached them arrives as `event SERVER KIND DETAIL` lines, kept in an [`EventLog`].
+//! The lab's Java programs (compiled once per run, the app against the genuine log4j
+//! 2.14.1), the app's jpackage image, and its servers: `LabServers` (rogue LDAP on two
+//! ports, class server, exfiltration DNS, reverse-shell listener, a local web service) and
+//! `RogueRmiRegistry`, two JVMs outside every scenario cgroup, shared by all scenarios, and
+//! the own-resolver scenario's name server. What reached the JVMs arrives as
+//! `event SERVER KIND DETAIL` lines, kept in an [`EventLog`].
 
 use std::{
     fs::{self, File},
@@ -13,9 +15,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 
-use testkit::{command_line, die_with_parent};
+use testkit::{
+    command_line, die_with_parent,
+    log4j::Log4j,
+    servers::{UdpReply, UdpServer},
+};
+
+use super::scenarios::OWN_RESOLVER;
 
 /// How long the servers may take to listen.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,10 +41,13 @@ const RMI_INTERNALS: [&str; 4] = [
 // === impl Classes ===
 
 /// Where javac put each group of tests/lab/java/.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Classes {
-    /// The vulnerable app (its class path: the payloads are NOT on it).
+    /// The vulnerable app's classes and resources (log4j2.xml, jndi.properties).
     pub app: PathBuf,
+    /// The vulnerable app's class path: its classes and the log4j jars (the payloads are NOT
+    /// on it).
+    pub app_classpath: String,
     /// The payload classes, served by the class server and nowhere else.
     pub payload: PathBuf,
     pub servers: PathBuf,
@@ -44,28 +55,39 @@ pub struct Classes {
 }
 
 impl Classes {
-    /// Compiles the four groups of `sources` (tests/lab/java) into `out`, in parallel.
-    pub fn compile(javac: &Path, sources: &Path, out: &Path) -> Result<Self> {
+    /// Compiles the four groups of `sources` (tests/lab/java) into `out`, in parallel; the
+    /// app's other files (its log4j and JNDI configuration) are copied next to its classes.
+    pub fn compile(javac: &Path, sources: &Path, out: &Path, log4j: &Log4j) -> Result<Self> {
         let classes = Self {
             app: out.join("app"),
+            app_classpath: format!("{}:{}", out.join("app").display(), log4j.classpath()),
             payload: out.join("payload"),
             servers: out.join("servers"),
             benign: out.join("benign"),
         };
-        let groups: [(&str, &Path, &[&str]); 4] = [
-            ("app", &classes.app, &[]),
+        let log4j_cp = ["-cp".to_owned(), log4j.classpath()];
+        let groups: [(&str, &Path, &[String]); 4] = [
+            ("app", &classes.app, &log4j_cp),
             ("payload", &classes.payload, &[]),
-            ("servers", &classes.servers, &RMI_INTERNALS),
+            (
+                "servers",
+                &classes.servers,
+                &RMI_INTERNALS.map(str::to_owned),
+            ),
             ("benign", &classes.benign, &[]),
         ];
         let mut running = Vec::new();
         for (group, dir, extra) in groups {
             let mut files = Vec::new();
             let src = sources.join(group);
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             for entry in fs::read_dir(&src).with_context(|| format!("reading {}", src.display()))? {
                 let path = entry?.path();
                 if path.extension().is_some_and(|ext| ext == "java") {
                     files.push(path);
+                } else if let Some(name) = path.file_name() {
+                    fs::copy(&path, dir.join(name))
+                        .with_context(|| format!("copying {}", path.display()))?;
                 }
             }
             files.sort();
@@ -98,6 +120,119 @@ impl Classes {
         }
         Ok(classes)
     }
+}
+
+// === impl AppImage ===
+
+/// Where jlink's runtime for the app image is kept between runs, per JDK version: making it
+/// takes half a minute on two cores, packaging with it a second.
+const RUNTIME_CACHE: &str = "/var/cache/detector-lab";
+
+/// What the app and log4j need of the JDK (log4j-core uses `java.beans` events and JMX), and
+/// the JDK's LDAP, RMI and DNS providers.
+const RUNTIME_MODULES: &str = "java.base,java.desktop,java.logging,java.management,java.naming,\
+    java.rmi,java.xml,jdk.httpserver,jdk.naming.dns,jdk.naming.rmi";
+
+/// The vulnerable app as a jpackage app image: `bin/labapp`, a native launcher that runs the
+/// JVM inside its own process (no binary named `java` anywhere), with the app jar, the log4j
+/// jars and a jlink runtime.
+#[derive(Debug)]
+pub struct AppImage {
+    pub launcher: PathBuf,
+}
+
+impl AppImage {
+    /// Packages the compiled app into `dir/jpackage/`, with `flags` as the JVM's options.
+    pub fn build(classes: &Classes, log4j: &Log4j, dir: &Path, flags: &[&str]) -> Result<Self> {
+        let work = dir.join("jpackage");
+        let input = work.join("input");
+        fs::create_dir_all(&input).with_context(|| format!("creating {}", input.display()))?;
+        step(
+            Command::new("jar")
+                .arg("cf")
+                .arg(input.join("app.jar"))
+                .arg("-C")
+                .arg(&classes.app)
+                .arg("."),
+        )?;
+        for jar in [&log4j.core, &log4j.api] {
+            let name = jar.file_name().context("a jar's name")?;
+            fs::copy(jar, input.join(name))
+                .with_context(|| format!("copying {}", jar.display()))?;
+        }
+        let runtime = runtime()?;
+        let mut jpackage = Command::new("jpackage");
+        jpackage
+            .args(["--type", "app-image", "--name", "labapp"])
+            .args(["--main-jar", "app.jar", "--main-class", "VulnerableApp"])
+            .arg("--input")
+            .arg(&input)
+            .arg("--runtime-image")
+            .arg(&runtime)
+            .arg("--dest")
+            .arg(work.join("image"));
+        for flag in flags {
+            jpackage.args(["--java-options", flag]);
+        }
+        step(&mut jpackage)?;
+        let launcher = work.join("image/labapp/bin/labapp");
+        ensure!(
+            launcher.is_file(),
+            "jpackage made no {}",
+            launcher.display()
+        );
+        Ok(Self { launcher })
+    }
+}
+
+/// jlink's runtime for [`RUNTIME_MODULES`], made once per JDK version.
+fn runtime() -> Result<PathBuf> {
+    let version = Command::new("jlink")
+        .arg("--version")
+        .output()
+        .context("running jlink --version")?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    ensure!(!version.is_empty(), "jlink --version said nothing");
+    // FNV-1a of the module list: another list is another runtime.
+    let modules = RUNTIME_MODULES
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let cache = Path::new(RUNTIME_CACHE).join(format!("runtime-{version}-{modules:016x}"));
+    if cache.join("bin/java").is_file() {
+        return Ok(cache);
+    }
+    let partial = Path::new(RUNTIME_CACHE).join(format!(".runtime-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(RUNTIME_CACHE).with_context(|| format!("creating {RUNTIME_CACHE}"))?;
+    println!("==> lab: making the app image's runtime with jlink (once per JDK version)");
+    step(
+        Command::new("jlink")
+            .args(["--add-modules", RUNTIME_MODULES])
+            .args(["--no-header-files", "--no-man-pages", "--strip-debug"])
+            .arg("--output")
+            .arg(&partial),
+    )?;
+    fs::rename(&partial, &cache).with_context(|| format!("moving to {}", cache.display()))?;
+    Ok(cache)
+}
+
+/// Runs a packaging tool; fails with its output unless it exits 0.
+fn step(cmd: &mut Command) -> Result<()> {
+    let line = command_line(cmd);
+    let output = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{line}`"))?;
+    ensure!(
+        output.status.success(),
+        "`{line}` failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
 }
 
 // === impl EventLog ===
@@ -186,11 +321,13 @@ impl EventLog {
 
 // === impl Servers ===
 
-/// The two server JVMs; both are killed on drop (closing their stdin would do as well).
+/// The two server JVMs; both are killed on drop (closing their stdin would do as well). And
+/// the own-resolver scenario's name server.
 #[derive(Debug)]
 pub struct Servers {
     children: Vec<(&'static str, Child)>,
     log: Arc<EventLog>,
+    own_resolver: UdpServer,
 }
 
 impl Servers {
@@ -201,6 +338,7 @@ impl Servers {
         let mut servers = Self {
             children: Vec::new(),
             log: Arc::clone(&log),
+            own_resolver: UdpServer::start(OWN_RESOLVER.into(), 53, UdpReply::DnsNxDomain),
         };
 
         let mut main = Command::new(java);
@@ -276,6 +414,11 @@ impl Servers {
 
     pub fn log(&self) -> &EventLog {
         &self.log
+    }
+
+    /// The name server the own-resolver scenario's /etc/resolv.conf names.
+    pub fn own_resolver(&self) -> &UdpServer {
+        &self.own_resolver
     }
 }
 

@@ -10,24 +10,29 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
 
 /**
  * The victim: a small web service that logs what it receives the way countless services did
  * in December 2021 - the request line (query decoded, as "search q=..." style logging does) and
- * the request headers (User-Agent, X-Api-Version, Referer...) - through {@link LogInterpolator},
- * a log4j 2.14-style logger whose message lookups include {@code ${jndi:...}}.
+ * the request headers (User-Agent, X-Api-Version, Referer...) - through the genuine log4j-core
+ * 2.14.1, whose message lookups include {@code ${jndi:...}} (log4j2.xml: a console appender with
+ * a pattern layout, {@code LOG %m%n}).
  *
- * <p>Usage: {@code java [JNDI flags] -cp CLASSES VulnerableApp [PORT] [--lifetime SECONDS]}.
- * PORT 0 (the default 8080 otherwise) picks a free port. The app answers every request with
- * "ok" after logging it, so a client knows that the lookups it triggered are over. It exits by
- * itself after SECONDS (default 600).
+ * <p>Usage: {@code java [JNDI flags] -cp CLASSES:log4j-core-2.14.1.jar:log4j-api-2.14.1.jar
+ * VulnerableApp [PORT] [--lifetime SECONDS]}. PORT 0 (the default 8080 otherwise) picks a free
+ * port. The app answers every request with "ok" after logging it, so a client knows that the
+ * lookups it triggered are over. It exits by itself after SECONDS (default 600).
  *
- * <p>On stdout: {@code jvm-pid N}, {@code listening 127.0.0.1:PORT}, one {@code LOG} line per
- * logged message (after interpolation) and {@code NOTE} lines saying what each JNDI lookup
- * returned or why it failed.
+ * <p>On stdout: {@code NOTE jvm-pid N}, {@code NOTE listening 127.0.0.1:PORT}, one {@code LOG}
+ * line per logged message (after the lookups), and log4j's own status lines, which say why a
+ * JNDI lookup failed ({@code WARN Error looking up JNDI resource [...]}, then the exception).
  */
 public final class VulnerableApp {
     private VulnerableApp() {}
+
+    private static final Logger LOG = LogManager.getLogger(VulnerableApp.class);
 
     public static void main(String[] args) throws IOException {
         int port = 8080;
@@ -54,30 +59,21 @@ public final class VulnerableApp {
             String query = uri.getRawQuery() == null
                     ? ""
                     : "?" + URLDecoder.decode(uri.getRawQuery(), StandardCharsets.UTF_8);
-            log(exchange.getRequestMethod() + " " + uri.getRawPath() + query + " "
-                    + exchange.getProtocol());
+            LOG.info("{} {}{} {}", exchange.getRequestMethod(), uri.getRawPath(), query,
+                    exchange.getProtocol());
             Map<String, List<String>> headers = new TreeMap<>(exchange.getRequestHeaders());
             for (Map.Entry<String, List<String>> header : headers.entrySet()) {
                 for (String value : header.getValue()) {
-                    log(header.getKey() + ": " + value);
+                    LOG.info("{}: {}", header.getKey(), value);
                 }
             }
         } catch (RuntimeException e) {
-            note("log-error " + LogInterpolator.chain(e));
+            note("log-error " + e);
         }
         byte[] body = "ok\n".getBytes(StandardCharsets.US_ASCII);
         exchange.sendResponseHeaders(200, body.length);
         try (OutputStream out = exchange.getResponseBody()) {
             out.write(body);
-        }
-    }
-
-    /** {@code logger.info(message)} with message lookups on: the vulnerable line. */
-    static void log(String message) {
-        String line = LogInterpolator.interpolate(message);
-        synchronized (System.out) {
-            System.out.println("LOG " + line);
-            System.out.flush();
         }
     }
 

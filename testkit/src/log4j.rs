@@ -1,8 +1,9 @@
 //! The genuine vulnerable library for the lab: Apache log4j-core and log4j-api 2.14.1, the
 //! last release before the CVE-2021-44228 fix. Maven Central is not reachable from these
 //! machines; PyPI is, and the source distribution of `apache-flink-libraries==1.14.0`
-//! bundles both jars (`deps/lib/`). `cargo xtask setup` fetches it once, checks the hashes
-//! of the archive and of each jar, keeps the two jars and drops the 220 MB archive.
+//! bundles both jars (`deps/lib/`). [`ensure`] fetches it once (`cargo xtask setup`, or the
+//! lab's first run), checks the hashes of the archive and of each jar, keeps the two jars
+//! and drops the 220 MB archive; afterwards it only checks the cached jars' hashes.
 
 use std::{
     fs,
@@ -10,10 +11,11 @@ use std::{
     process::Command,
 };
 
-use anyhow::{bail, Context as _, Result};
 use sha2::{Digest as _, Sha256};
 
-use crate::{is_root, run_step};
+use crate::{command_line, is_root, Error};
+
+type Result<T> = std::result::Result<T, Error>;
 
 /// Where the jars are kept between runs (root-owned, like the kernel packages' cache).
 pub const CACHE_DIR: &str = "/var/cache/detector-log4j";
@@ -63,13 +65,14 @@ pub fn ensure() -> Result<Log4j> {
         api: jar(JARS[1].0),
     };
     if JARS.iter().all(|(name, sha)| matches(&jar(name), sha)) {
-        println!("==> setup: log4j 2.14.1 present in {CACHE_DIR}");
         return Ok(log4j);
     }
     if !is_root() {
-        bail!("fetching log4j 2.14.1 into {CACHE_DIR} needs root: run `cargo xtask setup` as root");
+        return Err(Error::Failed(format!(
+            "fetching log4j 2.14.1 into {CACHE_DIR} needs root: run `cargo xtask setup` as root"
+        )));
     }
-    fs::create_dir_all(dir).with_context(|| format!("creating {CACHE_DIR}"))?;
+    fs::create_dir_all(dir).map_err(Error::io(format!("creating {CACHE_DIR}")))?;
     let work = dir.join(format!(".fetch-{}", std::process::id()));
     let result = fetch_into(&work, dir);
     // The archive is large and useless once the jars are out; keep nothing half-done.
@@ -79,46 +82,58 @@ pub fn ensure() -> Result<Log4j> {
 }
 
 fn fetch_into(work: &Path, dir: &Path) -> Result<()> {
-    fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
+    fs::create_dir_all(work).map_err(Error::io(format!("creating {}", work.display())))?;
     let sdist = work.join("sdist.tar.gz");
-    println!("==> setup: fetching log4j 2.14.1 (apache-flink-libraries 1.14.0 from PyPI, 220 MB)");
-    run_step(
-        "setup",
-        Command::new("curl")
-            .args(["--fail", "--silent", "--show-error", "--location"])
-            .args(["--retry", "3", "--output"])
-            .arg(&sdist)
-            .arg(SDIST_URL),
-    )?;
+    println!("==> log4j: fetching 2.14.1 (apache-flink-libraries 1.14.0 from PyPI, 220 MB)");
+    run(Command::new("curl")
+        .args(["--fail", "--silent", "--show-error", "--location"])
+        .args(["--retry", "3", "--output"])
+        .arg(&sdist)
+        .arg(SDIST_URL))?;
     let got = sha256_of(&sdist)?;
     if got != SDIST_SHA256 {
-        bail!("{SDIST_URL}: SHA-256 is {got}, PyPI lists {SDIST_SHA256}");
+        return Err(Error::Failed(format!(
+            "{SDIST_URL}: SHA-256 is {got}, PyPI lists {SDIST_SHA256}"
+        )));
     }
     let members: Vec<String> = JARS
         .iter()
         .map(|(name, _)| format!("{MEMBER_DIR}/{name}"))
         .collect();
-    run_step(
-        "setup",
-        Command::new("tar")
-            .arg("-xzf")
-            .arg(&sdist)
-            .arg("-C")
-            .arg(work)
-            .args(&members),
-    )?;
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&sdist)
+        .arg("-C")
+        .arg(work)
+        .args(&members))?;
     for (name, sha) in JARS {
         let extracted = work.join(MEMBER_DIR).join(name);
         let got = sha256_of(&extracted)?;
         if got != sha {
-            bail!("{name} from apache-flink-libraries 1.14.0: SHA-256 is {got}, expected {sha}");
+            return Err(Error::Failed(format!(
+                "{name} from apache-flink-libraries 1.14.0: SHA-256 is {got}, expected {sha}"
+            )));
         }
         let dest = dir.join(name);
         fs::rename(&extracted, &dest)
-            .with_context(|| format!("moving {name} to {}", dest.display()))?;
+            .map_err(Error::io(format!("moving {name} to {}", dest.display())))?;
     }
-    println!("==> setup: log4j 2.14.1 cached in {}", dir.display());
+    println!("==> log4j: 2.14.1 cached in {}", dir.display());
     Ok(())
+}
+
+/// Runs `cmd`, printing it first; fails unless it exits 0.
+fn run(cmd: &mut Command) -> Result<()> {
+    let line = command_line(cmd);
+    println!("==> log4j: {line}");
+    let status = cmd
+        .status()
+        .map_err(Error::io(format!("starting `{line}`")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!("`{line}` failed ({status})")))
+    }
 }
 
 /// Whether `path` exists with SHA-256 `sha` (a missing or unreadable file does not).
@@ -127,9 +142,11 @@ fn matches(path: &Path, sha: &str) -> bool {
 }
 
 fn sha256_of(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file =
+        fs::File::open(path).map_err(Error::io(format!("opening {}", path.display())))?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    std::io::copy(&mut file, &mut hasher)
+        .map_err(Error::io(format!("reading {}", path.display())))?;
     Ok(hasher
         .finalize()
         .iter()
@@ -143,7 +160,7 @@ mod tests {
 
     #[test]
     fn hashes_a_file_as_sha256sum_does() {
-        let dir = std::env::temp_dir().join(format!("xtask-log4j-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("testkit-log4j-{}", std::process::id()));
         fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("abc");
         fs::write(&file, b"abc").expect("write");
