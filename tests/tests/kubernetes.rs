@@ -7,8 +7,8 @@
 //!
 //! In a real container runtime (Podman): a JVM runs in a pod of its own (started first, as on
 //! a node where the detector is deployed after the workloads); the detector runs from its
-//! image with the DaemonSet's pod template (src/kubernetes.rs translates it for `podman kube
-//! play`), scoped to the JVM's container cgroup and in enforce mode. The JVM's shell is killed
+//! image with the DaemonSet's pod template (src/kubernetes.rs translates it into `podman
+//! run`), scoped to the JVM's container cgroup and in enforce mode. The JVM's shell is killed
 //! before it runs (no canary), and the alert names the JVM's container and the node (not the
 //! detector's pod).
 
@@ -167,6 +167,7 @@ fn the_daemonset_asks_for_what_the_daemon_needs_and_no_more() {
 struct Podman {
     conf: ScratchDir,
     pods: Vec<String>,
+    containers: Vec<String>,
 }
 
 impl Podman {
@@ -215,6 +216,7 @@ impl Podman {
         Some(Podman {
             conf,
             pods: Vec::new(),
+            containers: Vec::new(),
         })
     }
 
@@ -396,18 +398,24 @@ fn the_daemonset_pod_kills_a_containers_jvm_shell() {
     let (victim_id, cgroup) = container_cgroup(&podman, &victim);
 
     // The detector, from its image, as the DaemonSet runs it; scoped to the victim.
-    let detector_pod = format!("detector-{unique}");
+    let detector = format!("detector-{unique}");
     let args = [
         "--mode".to_owned(),
         "enforce".to_owned(),
         "--cgroup".to_owned(),
         cgroup.to_string_lossy().into_owned(),
     ];
-    podman.play(
-        &kubernetes::daemonset_pod(&detector_pod, "node-under-test", &args),
-        Some(&kubernetes::policy_configmap()),
-    );
-    let detector = format!("{detector_pod}-detector");
+    let configmaps = ScratchDir::new("k8s-configmaps");
+    let mut run = vec!["run".to_owned(), "--detach".to_owned()];
+    run.extend(kubernetes::daemonset_podman_run(
+        &detector,
+        "node-under-test",
+        &args,
+        configmaps.path(),
+    ));
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    podman.run(&run);
+    podman.containers.push(detector.clone());
     podman.wait_for_log(&detector, "detector ready", Duration::from_secs(60));
 
     std::fs::write(&go, "").expect("go file");
@@ -431,7 +439,7 @@ fn the_daemonset_pod_kills_a_containers_jvm_shell() {
     assert!(!canary.exists(), "the shell ran in enforce mode:\n{logs}");
 
     // A clean stop: SIGTERM, drain, the stats line.
-    podman.run(&["pod", "stop", "-t", "20", &detector_pod]);
+    podman.run(&["stop", "-t", "20", &detector]);
     let logs = podman.logs(&detector);
     let stats: Value = logs
         .lines()
