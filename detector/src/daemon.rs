@@ -58,6 +58,13 @@ pub struct Stats {
     alerts_dropped: u64,
     jvms_seeded: u64,
     table_evicted_live: u64,
+    /// Request heads a JVM received that were not inspected to their end (past 64 KiB, or
+    /// past what one packet's scan may take).
+    inbound_uninspected: u64,
+    /// Windows of requests the kernel sent for judging.
+    inbound_samples: u64,
+    /// Windows the kernel could not send (ring buffer full; also in `lost.inbound`).
+    inbound_samples_dropped: u64,
     lost: std::collections::BTreeMap<&'static str, u64>,
     /// Policies taken on SIGHUP.
     reloads: u64,
@@ -188,6 +195,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     stats.jvms_seeded = session_stats.jvms_seeded;
     stats.alerts = sinks.alerts();
     stats.table_evicted_live = engine.table().evicted_live();
+    let inbound = session.handle().sensors().inbound();
+    stats.inbound_uninspected = inbound.uninspected;
+    stats.inbound_samples = inbound.samples;
+    stats.inbound_samples_dropped = session.handle().sensors().loss().inbound;
     stats.lost = session
         .handle()
         .sensors()

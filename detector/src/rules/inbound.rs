@@ -5,11 +5,13 @@
 //!   obfuscated. The kernel only forwards samples that contain the start of a lookup
 //!   (`${`, `%24`, `\u0024`); `protocols::jndi` decides. Probes are everywhere on the
 //!   internet: this alone is noise-level, and becomes evidence when the same JVM then
-//!   reaches out (see `correlate`).
+//!   reaches out (see `correlate`). The kernel sends windows around each lookup start of a
+//!   request head, over all its packets; consecutive windows of one request are joined here
+//!   ([`Windows`]), so a lookup split over two packets (or longer than a window) is whole.
 //! - `jvm_class_download` (critical): Java class bytes arrived on a connection the JVM (or
 //!   a descendant) made — in an HTTP response or raw: the class a JNDI reference names.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{jvm_name, Detection, Network};
 use crate::{
@@ -22,9 +24,75 @@ use crate::{
 /// Entries remembered for de-duplication, at most (then the memory starts over).
 const MAX_REMEMBERED: usize = 65_536;
 
+/// Bytes of a request kept for joining with the next window, at most: a lookup longer than
+/// this is judged in parts.
+const MAX_JOINED: usize = 4096;
+
+/// The last window of each connection's current request, to join the next one with.
+#[derive(Debug, Default)]
+pub struct Windows {
+    by_cookie: HashMap<u64, Window>,
+}
+
+/// Bytes of a request head, from `offset`.
+#[derive(Debug)]
+struct Window {
+    request: u32,
+    offset: u32,
+    bytes: Vec<u8>,
+}
+
+impl Windows {
+    /// The text to judge for this sample: the sample joined to the previous window of the
+    /// same request when the two touch or overlap, else the sample alone. Remembers the
+    /// result for the next window.
+    pub fn join(&mut self, i: &Inbound) -> &[u8] {
+        if self.by_cookie.len() >= MAX_REMEMBERED && !self.by_cookie.contains_key(&i.cookie) {
+            self.by_cookie.clear();
+        }
+        let window = self.by_cookie.entry(i.cookie).or_insert(Window {
+            request: i.request,
+            offset: i.offset,
+            bytes: Vec::new(),
+        });
+        let end = window.offset as usize + window.bytes.len();
+        let start = i.offset as usize;
+        let sample_end = start + i.sample.len();
+        if window.request == i.request && start >= window.offset as usize && start <= end {
+            if sample_end > end {
+                window.bytes.extend_from_slice(&i.sample[end - start..]);
+            }
+        } else {
+            window.request = i.request;
+            window.offset = i.offset;
+            window.bytes.clear();
+            window.bytes.extend_from_slice(&i.sample);
+        }
+        if window.bytes.len() > MAX_JOINED {
+            let drop = window.bytes.len() - MAX_JOINED;
+            window.bytes.drain(..drop);
+            window.offset += drop as u32;
+        }
+        &window.bytes
+    }
+}
+
+/// The lookups in `text`, the joined windows of a request. When the last window was `cut`
+/// (it stops at the end of a packet inside the head), a lookup still open at the end may
+/// go on in the next packet: it is left for the join with that packet's window.
+pub fn find_jndi_in(text: &[u8], cut: bool) -> Vec<jndi::JndiFinding> {
+    let mut findings = jndi::find_jndi(text);
+    if cut {
+        findings.retain(|f| f.raw.ends_with('}'));
+    }
+    findings
+}
+
 /// What the inbound rules remember between events.
 #[derive(Debug, Default)]
 pub struct InboundState {
+    /// The windows of each connection's current request.
+    windows: Windows,
     /// (JVM, normalised lookup) already reported: a scanner repeating its probe is one alert.
     probes: HashSet<(ProcessKey, String)>,
     /// (JVM, connection) already reported for class bytes.
@@ -145,9 +213,14 @@ fn class_download(
 }
 
 fn probe(table: &ProcessTable, state: &mut InboundState, i: &Inbound) -> Option<Detection> {
-    let findings = jndi::find_jndi(&i.sample);
-    let finding = findings.first()?;
-    let Some(jvm) = table.jvms_in_cgroup(i.cgroup_id).first().map(|p| p.key) else {
+    let text = state.windows.join(i);
+    let findings = find_jndi_in(text, i.cut);
+    // The first lookup not yet reported (a joined text repeats the ones reported before).
+    let jvm = table.jvms_in_cgroup(i.cgroup_id).first().map(|p| p.key);
+    let finding = findings.iter().find(|f| {
+        jvm.is_none_or(|jvm| !state.probes.contains(&(jvm, f.normalized.clone())))
+    })?;
+    let Some(jvm) = jvm else {
         state.unattributed += 1;
         return None;
     };
