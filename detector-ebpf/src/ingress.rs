@@ -73,7 +73,8 @@ struct ScanState {
     remote: [u8; 16],
     /// Scratch for `opaque`.
     slot: u32,
-    _pad: u32,
+    /// Non-zero when the packet ends with `\r\n\r\n`: nothing of the head follows it.
+    ends_head: u32,
     /// The chunk being scanned, as words (`SCAN_CHUNK` bytes and the next word).
     words: [u64; INBOUND_SAMPLE_LEN / 8],
 }
@@ -282,6 +283,10 @@ fn start_scan(
     s.remote = *remote;
     s.remote_port = remote_port;
     s.local_port = local_port;
+    s.ends_head = (len >= 4
+        && ctx
+            .load::<u32>((payload_at + len as usize - 4) & 0x1ffff)
+            .is_ok_and(|w| w == u32::from_le_bytes(*b"\r\n\r\n"))) as u32;
     if conn.flags & CONN_F_CONTINUE != 0 {
         // The previous packet's last sample was cut: the start of this one completes it.
         conn.flags &= !CONN_F_CONTINUE;
@@ -488,7 +493,7 @@ fn emit_probe(
 ) {
     let from = opaque(&mut s.slot, from, 0xffff);
     let mut flags = s.flags | flags;
-    if from + INBOUND_SAMPLE_LEN > s.len as usize && s.end == s.len {
+    if from + INBOUND_SAMPLE_LEN > s.len as usize && s.end == s.len && s.ends_head == 0 {
         flags |= INBOUND_F_CUT;
         if let Some(c) = INBOUND_CONN.get_ptr_mut(s.cookie) {
             unsafe { (*c).flags |= CONN_F_CONTINUE };

@@ -43,10 +43,10 @@ struct Window {
 }
 
 impl Windows {
-    /// The text to judge for this sample: the sample joined to the previous window of the
-    /// same request when the two touch or overlap, else the sample alone. Remembers the
-    /// result for the next window.
-    pub fn join(&mut self, i: &Inbound) -> &[u8] {
+    /// The text to judge for this sample and where it starts in its request head: the
+    /// sample joined to the previous window of the same request when the two touch or
+    /// overlap, else the sample alone. Remembers the result for the next window.
+    pub fn join(&mut self, i: &Inbound) -> (&[u8], u32) {
         if self.by_cookie.len() >= MAX_REMEMBERED && !self.by_cookie.contains_key(&i.cookie) {
             self.by_cookie.clear();
         }
@@ -73,15 +73,20 @@ impl Windows {
             window.bytes.drain(..drop);
             window.offset += drop as u32;
         }
-        &window.bytes
+        (&window.bytes, window.offset)
     }
 }
 
-/// The lookups in `text`, the joined windows of a request. When the last window was `cut`
-/// (it stops at the end of a packet inside the head), a lookup still open at the end may
-/// go on in the next packet: it is left for the join with that packet's window.
-pub fn find_jndi_in(text: &[u8], cut: bool) -> Vec<jndi::JndiFinding> {
-    let mut findings = jndi::find_jndi(text);
+/// The lookups in `text`, the joined windows of a request from `offset` in its head. When
+/// the last window was `cut` (it stops at the end of a packet inside the head), a lookup
+/// still open at the end may go on in the next packet: it is left for the join with that
+/// packet's window.
+pub fn find_jndi_in(text: &[u8], offset: u32, cut: bool) -> Vec<jndi::JndiFinding> {
+    let mut findings = if offset == 0 {
+        jndi::find_jndi(text)
+    } else {
+        jndi::find_jndi_in_head(text)
+    };
     if cut {
         findings.retain(|f| f.raw.ends_with('}'));
     }
@@ -213,8 +218,8 @@ fn class_download(
 }
 
 fn probe(table: &ProcessTable, state: &mut InboundState, i: &Inbound) -> Option<Detection> {
-    let text = state.windows.join(i);
-    let findings = find_jndi_in(text, i.cut);
+    let (text, offset) = state.windows.join(i);
+    let findings = find_jndi_in(text, offset, i.cut);
     // The first lookup not yet reported (a joined text repeats the ones reported before).
     let jvm = table.jvms_in_cgroup(i.cgroup_id).first().map(|p| p.key);
     let finding = findings.iter().find(|f| {
