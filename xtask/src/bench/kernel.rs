@@ -1101,11 +1101,13 @@ mod tests {
             connects: None,
             jvm_spawns: None,
             jvm_connects: None,
+            jvm_requests: None,
             quick: true,
         };
         let opts = args.resolve().expect("valid");
         assert_eq!(opts.ops(Workload::Spawn), 5);
         assert_eq!(opts.ops(Workload::JvmConnect), 2000);
+        assert_eq!(opts.ops(Workload::JvmInbound), 200);
         assert_eq!(opts.rounds, 1);
         let zero = KernelArgs {
             rounds: None,
@@ -1113,6 +1115,7 @@ mod tests {
             connects: Some(0),
             jvm_spawns: None,
             jvm_connects: None,
+            jvm_requests: None,
             quick: false,
         };
         assert!(zero.resolve().is_err());
