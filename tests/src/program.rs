@@ -152,6 +152,20 @@ impl RunningProgram {
         self.stdout.text()
     }
 
+    /// Waits up to `timeout` (stretched by [`crate::scaled`]) until the program has written
+    /// `text` on stdout (e.g. a server's `listening`); panics with its output otherwise.
+    pub fn wait_for_output(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + crate::scaled(timeout);
+        while !self.stdout_so_far().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "the program never printed {text:?}:\n{}",
+                self.stdout_so_far()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn finish(&self, status: ExitStatus) -> ProgramRun {
         // A descendant that outlived the program may still hold the pipes open: take what has
         // arrived rather than wait for an EOF that may never come.

@@ -32,21 +32,17 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// The JVM serving on `port`, inside `cgroup`, once it listens.
-fn server(cgroup: &TestCgroup, port: u16) -> RunningProgram {
+/// A daemon watching `cgroup` in monitor mode, and a JVM serving HTTP inside it on the
+/// returned port, once it listens.
+fn start(name: &str) -> (TestCgroup, Detector, RunningProgram, u16) {
+    let cgroup = TestCgroup::new(name);
+    let detector = Detector::start("mode = \"monitor\"\n", Mode::Monitor, &cgroup);
+    let port = free_port();
     let program = JavaProgram::new("InboundServer")
         .arg(port.to_string())
-        .spawn_in_cgroup(cgroup);
-    let deadline = Instant::now() + scaled(Duration::from_secs(20));
-    while !program.stdout_so_far().contains("listening") {
-        assert!(
-            Instant::now() < deadline,
-            "the JVM never listened:\n{}",
-            program.stdout_so_far()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-    program
+        .spawn_in_cgroup(&cgroup);
+    program.wait_for_output("listening", Duration::from_secs(20));
+    (cgroup, detector, program, port)
 }
 
 fn connect(port: u16) -> TcpStream {
@@ -134,10 +130,7 @@ fn lookups_anywhere_in_a_request_head_are_found() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::new("inbound-large");
-    let mut detector = Detector::start("mode = \"monitor\"\n", Mode::Monitor, &cgroup);
-    let port = free_port();
-    let program = server(&cgroup, port);
+    let (_cgroup, mut detector, program, port) = start("inbound-large");
 
     // After ~12 KB of other headers, in one write (one or several segments).
     let padded = format!(
@@ -195,10 +188,7 @@ fn oversized_heads_are_counted_and_large_benign_requests_raise_nothing() {
     if !require_kernel_support() {
         return;
     }
-    let cgroup = TestCgroup::new("inbound-large-benign");
-    let mut detector = Detector::start("mode = \"monitor\"\n", Mode::Monitor, &cgroup);
-    let port = free_port();
-    let program = server(&cgroup, port);
+    let (_cgroup, mut detector, program, port) = start("inbound-large-benign");
 
     // Benign: big URL-encoded headers, a body, and a keep-alive repeat.
     let mut conn = connect(port);

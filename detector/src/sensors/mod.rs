@@ -220,6 +220,13 @@ impl std::fmt::Debug for Sensors {
 /// The packet programs' links on one cgroup, and how many JVMs there need them.
 type Inspection = (Vec<(&'static str, CgroupSkbLinkId)>, usize);
 
+/// A per-CPU counter, summed over CPUs (0 if it cannot be read).
+fn per_cpu_sum(map: &PerCpuArray<MapData, u64>, slot: u32) -> u64 {
+    map.get(&slot, 0)
+        .map(|per_cpu| per_cpu.iter().sum())
+        .unwrap_or(0)
+}
+
 /// The inbound scan's kernel counters, summed over CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InboundCounts {
@@ -462,12 +469,7 @@ impl Sensors {
 
     /// Kernel loss counters so far.
     pub fn loss(&self) -> LossCounts {
-        let sum = |slot: u32| -> u64 {
-            self.loss
-                .get(&slot, 0)
-                .map(|per_cpu| per_cpu.iter().sum())
-                .unwrap_or(0)
-        };
+        let sum = |slot| per_cpu_sum(&self.loss, slot);
         LossCounts {
             exec: sum(EVENT_EXEC),
             fork: sum(EVENT_FORK),
@@ -482,12 +484,7 @@ impl Sensors {
     /// The inbound scan's counters so far, summed over CPUs: request heads (or parts of
     /// packets) not inspected, samples sent.
     pub fn inbound(&self) -> InboundCounts {
-        let sum = |slot: u32| -> u64 {
-            self.inbound_stats
-                .get(&slot, 0)
-                .map(|per_cpu| per_cpu.iter().sum())
-                .unwrap_or(0)
-        };
+        let sum = |slot| per_cpu_sum(&self.inbound_stats, slot);
         InboundCounts {
             uninspected: sum(detector_common::INBOUND_STAT_UNINSPECTED),
             samples: sum(detector_common::INBOUND_STAT_SAMPLES),
