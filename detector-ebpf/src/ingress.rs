@@ -357,7 +357,9 @@ fn try_scan(ctx: &SkBuffContext) -> Option<()> {
             }
             return Some(());
         }
-        _ => {}
+        // Found past the bound (the head is over it): nothing before the bound is left.
+        Some(_) => s.pos = s.end,
+        None => {}
     }
     if s.pos < s.end {
         unsafe { INBOUND_SCAN_PROG.tail_call(ctx, 0) };
