@@ -157,7 +157,8 @@ mod tests {
             16 + size_of::<TaskInfo>() + 16 + 24 + 2 * PATH_LEN + ARGS_LEN
         );
         assert_eq!(size_of::<ExitEvent>(), 16 + size_of::<TaskInfo>() + 16 + 8);
-        assert_eq!(size_of::<InboundEvent>(), 88 + INBOUND_SAMPLE_LEN);
+        assert_eq!(size_of::<InboundEvent>(), 96 + INBOUND_SAMPLE_LEN);
+        assert_eq!(size_of::<InboundConn>(), 16);
         assert_eq!(size_of::<Watch>(), 48);
     }
 

@@ -291,7 +291,7 @@ fn count_tracked(tgid: u32, delta: u32) {
 /// counters from userspace. The result is unused, so this is the plain `BPF_XADD` every
 /// supported kernel has (fetching variants need 5.12).
 #[inline(always)]
-fn atomic_add(counter: &mut u64, delta: u64) {
+pub(crate) fn atomic_add(counter: &mut u64, delta: u64) {
     // `AtomicU64::fetch_add` is not offered for this target (it has no fetching atomics
     // before `-mcpu=v3`); the intrinsic with its result dropped lowers to `BPF_XADD`.
     unsafe {

@@ -61,6 +61,13 @@ pub struct Stats {
     ring_bytes: u64,
     ring_used_max: u64,
     table_evicted_live: u64,
+    /// Request heads a JVM received that were not inspected to their end (past 64 KiB, or
+    /// past what one packet's scan may take).
+    inbound_uninspected: u64,
+    /// Windows of requests the kernel sent for judging.
+    inbound_samples: u64,
+    /// Windows the kernel could not send (ring buffer full; also in `lost.inbound`).
+    inbound_samples_dropped: u64,
     lost: std::collections::BTreeMap<&'static str, u64>,
     /// Policies taken on SIGHUP.
     reloads: u64,
@@ -220,6 +227,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     stats.ring_used_max = session_stats.ring_used_max;
     stats.alerts = sinks.alerts();
     stats.table_evicted_live = engine.table().evicted_live();
+    let inbound = session.handle().sensors().inbound();
+    stats.inbound_uninspected = inbound.uninspected;
+    stats.inbound_samples = inbound.samples;
+    stats.inbound_samples_dropped = session.handle().sensors().loss().inbound;
     stats.lost = session
         .handle()
         .sensors()

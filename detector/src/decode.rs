@@ -216,6 +216,10 @@ fn decode_inbound(ev: &kernel::InboundEvent) -> Result<Inbound, DecodeError> {
         local_port: ev.local_port,
         blocked: ev.flags & kernel::NET_F_BLOCKED != 0,
         match_at: ev.match_at,
+        offset: ev.offset,
+        request: ev.request,
+        cut: ev.flags & kernel::INBOUND_F_CUT != 0,
+        continued: ev.flags & kernel::INBOUND_F_CONTINUED != 0,
         sample: ev.sample[..len].to_vec(),
     })
 }

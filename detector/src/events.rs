@@ -202,6 +202,19 @@ pub struct Inbound {
     pub blocked: bool,
     /// Where the match starts in `sample`.
     pub match_at: u32,
+    /// Probes: where `sample` starts in its request head (bytes from the request line).
+    #[serde(default)]
+    pub offset: u32,
+    /// Probes: which request on the connection (0 for the first).
+    #[serde(default)]
+    pub request: u32,
+    /// Probes: the sample stops at the end of its packet inside the head; the lookup may go
+    /// on in the next packet's `continued` sample.
+    #[serde(default)]
+    pub cut: bool,
+    /// Probes: the start of a packet that follows a `cut` sample of the same request.
+    #[serde(default)]
+    pub continued: bool,
     #[serde(with = "hex_bytes")]
     pub sample: Vec<u8>,
 }
@@ -414,6 +427,10 @@ mod tests {
                             local_port,
                             blocked: b[1],
                             match_at,
+                            offset: match_at.rotate_left(7),
+                            request: port.into(),
+                            cut: b[0],
+                            continued: b[2] ^ b[1],
                             sample: sample.clone(),
                         })
                     };

@@ -156,12 +156,19 @@ impl RunningProgram {
     /// minute (stretched by [`crate::scaled`]). For JVMs that must be running before the
     /// detector starts.
     pub fn wait_until_started(&self) {
-        let deadline = Instant::now() + crate::scaled(Duration::from_secs(60));
-        while !self.stdout.text().contains("jvm-pid") {
+        self.wait_for_output("jvm-pid", Duration::from_secs(60));
+    }
+
+    /// Waits up to `timeout` (stretched by [`crate::scaled`]) until the program has written
+    /// `text` on stdout (e.g. a server's `listening`); panics with its output otherwise.
+    pub fn wait_for_output(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + crate::scaled(timeout);
+        while !self.stdout_so_far().contains(text) {
             assert!(
                 Instant::now() < deadline,
-                "{} never started:\n{}",
+                "{} never printed {text:?}:\n{}\n{}",
                 self.description,
+                self.stdout_so_far(),
                 self.stderr.text()
             );
             thread::sleep(Duration::from_millis(50));

@@ -17,8 +17,8 @@ use std::{
 };
 
 use integration_tests::{
-    alert, assert_nothing_lost, compile_java, require_kernel_support, scaled, Detector,
-    JavaProgram, Mode, RunningProgram, TestCgroup,
+    alert, assert_nothing_lost, compile_java, require_kernel_support, Detector, JavaProgram, Mode,
+    RunningProgram, TestCgroup,
 };
 use serde_json::Value;
 
@@ -51,15 +51,7 @@ fn free_port() -> u16 {
 }
 
 fn wait_listening(program: &RunningProgram) {
-    let deadline = Instant::now() + scaled(Duration::from_secs(20));
-    while !program.stdout_so_far().contains("listening") {
-        assert!(
-            Instant::now() < deadline,
-            "the JVM never listened:\n{}",
-            program.stdout_so_far()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    program.wait_for_output("listening", Duration::from_secs(20));
 }
 
 /// Waits for the JVM to listen, then sends the probe.

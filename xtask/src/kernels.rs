@@ -155,7 +155,7 @@ struct Check {
 
 /// In the order they run in each guest. Every scenario ends with `assert_nothing_lost` on the
 /// daemon's `detector stats` line, which the "no loss" column summarises.
-const CHECKS: [Check; 6] = [
+const CHECKS: [Check; 7] = [
     Check {
         id: "attach-monitor",
         target: "attach",
@@ -190,6 +190,12 @@ const CHECKS: [Check; 6] = [
         id: "jndi-probe",
         target: "inbound_chain",
         test: "probe_and_class_download_make_one_incident",
+        needs: Some("attach-monitor"),
+    },
+    Check {
+        id: "large-heads",
+        target: "inbound_large",
+        test: "lookups_anywhere_in_a_request_head_are_found",
         needs: Some("attach-monitor"),
     },
 ];

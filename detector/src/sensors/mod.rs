@@ -205,6 +205,7 @@ pub struct Sensors {
     inspected_jvms: std::collections::HashMap<ProcessKey, String>,
     events: Option<RingBuf<MapData>>,
     loss: PerCpuArray<MapData, u64>,
+    inbound_stats: PerCpuArray<MapData, u64>,
     lineage: lineage::LineageTable,
     allow: HashMap<MapData, AllowKey, u32>,
     net_allow: LpmTrie<MapData, NetKey, NetAllow>,
@@ -219,6 +220,22 @@ impl std::fmt::Debug for Sensors {
 
 /// The packet programs' links on one cgroup, and how many JVMs there need them.
 type Inspection = (Vec<(&'static str, CgroupSkbLinkId)>, usize);
+
+/// A per-CPU counter, summed over CPUs (0 if it cannot be read).
+fn per_cpu_sum(map: &PerCpuArray<MapData, u64>, slot: u32) -> u64 {
+    map.get(&slot, 0)
+        .map(|per_cpu| per_cpu.iter().sum())
+        .unwrap_or(0)
+}
+
+/// The inbound scan's kernel counters, summed over CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InboundCounts {
+    /// Request heads past the 64 KiB bound, and packets whose scan ran out of tail calls.
+    pub uninspected: u64,
+    /// Samples sent to the daemon.
+    pub samples: u64,
+}
 
 /// Kernel loss counters, summed over CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -285,6 +302,36 @@ where
         },
     })?;
     T::try_from(m).map_err(|source| SensorError::Map { name, source })
+}
+
+/// Loads `ingress_scan`, the request-head scan `ingress_inspect` reaches by tail call, and
+/// puts it in the program array. The array stays in `ebpf`: the kernel empties a program
+/// array when the last file descriptor of it is closed.
+fn load_scan(ebpf: &mut Ebpf) -> Result<(), SensorError> {
+    const NAME: &str = "ingress_scan";
+    let prog: &mut CgroupSkb = ebpf
+        .program_mut(NAME)
+        .ok_or(SensorError::MissingProgram { name: NAME })?
+        .try_into()
+        .map_err(|_| SensorError::MissingProgram { name: NAME })?;
+    prog.load().map_err(|e| program_error(NAME, "load", e))?;
+    let fd = prog
+        .fd()
+        .map_err(|e| program_error(NAME, "load", e))?
+        .try_clone()
+        .map_err(|e| program_error(NAME, "load", aya::programs::ProgramError::IOError(e)))?;
+    const MAP: &str = "INBOUND_SCAN_PROG";
+    let map = ebpf.map_mut(MAP).ok_or(SensorError::Map {
+        name: MAP,
+        source: aya::maps::MapError::InvalidName {
+            name: MAP.to_owned(),
+        },
+    })?;
+    let mut array = aya::maps::ProgramArray::try_from(map)
+        .map_err(|source| SensorError::Map { name: MAP, source })?;
+    array
+        .set(0, &fd, 0)
+        .map_err(|source| SensorError::Map { name: MAP, source })
 }
 
 /// The map itself, for maps aya has no typed wrapper for that fits (the mapped lineage table).
@@ -395,10 +442,12 @@ impl Sensors {
             // `inspect_cgroup`: on the scope they would cost every packet of the host.
             prog.load().map_err(|e| program_error(name, "load", e))?;
         }
+        load_scan(&mut ebpf)?;
 
         Ok(Sensors {
             events: Some(take(&mut ebpf, "EVENTS")?),
             loss: take(&mut ebpf, "LOSS")?,
+            inbound_stats: take(&mut ebpf, "INBOUND_STATS")?,
             lineage: lineage::LineageTable::new(
                 take_data(&mut ebpf, "LINEAGE")?,
                 take_data(&mut ebpf, "TRACKED")?,
@@ -421,12 +470,7 @@ impl Sensors {
 
     /// Kernel loss counters so far.
     pub fn loss(&self) -> LossCounts {
-        let sum = |slot: u32| -> u64 {
-            self.loss
-                .get(&slot, 0)
-                .map(|per_cpu| per_cpu.iter().sum())
-                .unwrap_or(0)
-        };
+        let sum = |slot| per_cpu_sum(&self.loss, slot);
         LossCounts {
             exec: sum(EVENT_EXEC),
             fork: sum(EVENT_FORK),
@@ -435,6 +479,16 @@ impl Sensors {
             payload: sum(EVENT_PAYLOAD),
             inbound: sum(EVENT_INBOUND),
             lineage: sum(LOSS_LINEAGE_FULL),
+        }
+    }
+
+    /// The inbound scan's counters so far, summed over CPUs: request heads (or parts of
+    /// packets) not inspected, samples sent.
+    pub fn inbound(&self) -> InboundCounts {
+        let sum = |slot| per_cpu_sum(&self.inbound_stats, slot);
+        InboundCounts {
+            uninspected: sum(detector_common::INBOUND_STAT_UNINSPECTED),
+            samples: sum(detector_common::INBOUND_STAT_SAMPLES),
         }
     }
 

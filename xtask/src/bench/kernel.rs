@@ -65,7 +65,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The JVM workloads: `java KernelBench spawn N` or `java KernelBench connect PORT N`.
 const JAVA_CLASS: &str = "KernelBench";
-const JAVA_SOURCE: &str = r#"import java.io.BufferedReader;
+const JAVA_SOURCE: &str = r#"import com.sun.net.httpserver.HttpServer;
+import java.io.BufferedReader;
+import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -79,6 +81,30 @@ public final class KernelBench {
     public static void main(String[] args) throws Exception {
         final Op op;
         final int n;
+        if (args[0].equals("serve")) {
+            // The requests come from the benchmark: serve until told to stop.
+            HttpServer server = HttpServer.create(
+                new InetSocketAddress(InetAddress.getByAddress(new byte[] {127, 0, 0, 1}),
+                    Integer.parseInt(args[1])), 0);
+            server.createContext("/", exchange -> {
+                try (InputStream body = exchange.getRequestBody()) {
+                    body.readAllBytes();
+                }
+                exchange.sendResponseHeaders(200, 2);
+                exchange.getResponseBody().write("ok".getBytes());
+                exchange.close();
+            });
+            server.start();
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+            System.out.println("ready");
+            System.out.flush();
+            in.readLine();
+            server.stop(0);
+            System.out.println("done");
+            System.out.flush();
+            in.readLine();
+            return;
+        }
         if (args[0].equals("spawn")) {
             n = Integer.parseInt(args[1]);
             ProcessBuilder pb = new ProcessBuilder("/bin/true")
@@ -123,17 +149,29 @@ public final class KernelBench {
 
 // === workloads ===
 
-/// The four fixed workloads, in the order they run.
+/// The fixed workloads, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Workload {
     Spawn,
     Connect,
     JvmSpawn,
     JvmConnect,
+    /// HTTP requests with a large head, sent by this process to a JVM's server.
+    JvmInbound,
 }
 
+/// Bytes of each `JvmInbound` request head: a large one (cookies, tokens), all of it
+/// inspected.
+const INBOUND_HEAD_BYTES: usize = 16 * 1024;
+
 impl Workload {
-    const ALL: [Self; 4] = [Self::Spawn, Self::Connect, Self::JvmSpawn, Self::JvmConnect];
+    const ALL: [Self; 5] = [
+        Self::Spawn,
+        Self::Connect,
+        Self::JvmSpawn,
+        Self::JvmConnect,
+        Self::JvmInbound,
+    ];
 
     fn key(self) -> &'static str {
         match self {
@@ -141,6 +179,7 @@ impl Workload {
             Self::Connect => "connect",
             Self::JvmSpawn => "jvm_spawn",
             Self::JvmConnect => "jvm_connect",
+            Self::JvmInbound => "jvm_inbound",
         }
     }
 
@@ -150,6 +189,7 @@ impl Workload {
             Self::Connect => "loopback TCP connect, non-JVM process",
             Self::JvmSpawn => "ProcessBuilder(\"/bin/true\").start().waitFor() in a JVM",
             Self::JvmConnect => "loopback TCP connect from a JVM thread",
+            Self::JvmInbound => "16 KiB HTTP request head to a JVM's server (keep-alive)",
         }
     }
 
@@ -160,6 +200,8 @@ impl Workload {
             Self::Connect => 60.0,
             Self::JvmSpawn => 5000.0,
             Self::JvmConnect => 1000.0,
+            // 1 µs per KiB inspected.
+            Self::JvmInbound => 16_000.0,
         }
     }
 
@@ -170,6 +212,8 @@ impl Workload {
         match self {
             Self::Spawn | Self::JvmSpawn => 3,
             Self::Connect | Self::JvmConnect => 1,
+            // Only the detector and the floor have a program on the JVM's packets.
+            Self::JvmInbound => 0,
         }
     }
 
@@ -183,12 +227,12 @@ impl Workload {
             (Self::Spawn, _) => Some(3.0),
             (Self::Connect, _) | (Self::JvmConnect, Tool::Bpftrace) => Some(1.0),
             (Self::JvmSpawn, _) => Some(4.0),
-            (Self::JvmConnect, _) => None,
+            (Self::JvmConnect | Self::JvmInbound, _) => None,
         }
     }
 
     fn is_jvm(self) -> bool {
-        matches!(self, Self::JvmSpawn | Self::JvmConnect)
+        matches!(self, Self::JvmSpawn | Self::JvmConnect | Self::JvmInbound)
     }
 }
 
@@ -213,6 +257,9 @@ pub struct KernelArgs {
     /// Loopback connects by the JVM [default: 20000, --quick: 2000].
     #[arg(long)]
     jvm_connects: Option<u32>,
+    /// 16 KiB HTTP requests to the JVM [default: 2000, --quick: 200].
+    #[arg(long)]
+    jvm_requests: Option<u32>,
     /// A short smoke run (one round, a tenth of the operations); explicit flags still win.
     #[arg(long)]
     quick: bool,
@@ -226,6 +273,7 @@ pub struct KernelOpts {
     connects: u32,
     jvm_spawns: u32,
     jvm_connects: u32,
+    jvm_requests: u32,
 }
 
 impl KernelOpts {
@@ -236,6 +284,7 @@ impl KernelOpts {
             connects: 2000,
             jvm_spawns: 200,
             jvm_connects: 2000,
+            jvm_requests: 200,
         }
     }
 
@@ -249,6 +298,7 @@ impl KernelOpts {
             connects: 20_000,
             jvm_spawns: 2000,
             jvm_connects: 20_000,
+            jvm_requests: 2000,
         }
     }
 
@@ -258,6 +308,7 @@ impl KernelOpts {
             Workload::Connect => self.connects,
             Workload::JvmSpawn => self.jvm_spawns,
             Workload::JvmConnect => self.jvm_connects,
+            Workload::JvmInbound => self.jvm_requests,
         }
     }
 }
@@ -275,6 +326,7 @@ impl KernelArgs {
             connects: self.connects.unwrap_or(defaults.connects),
             jvm_spawns: self.jvm_spawns.unwrap_or(defaults.jvm_spawns),
             jvm_connects: self.jvm_connects.unwrap_or(defaults.jvm_connects),
+            jvm_requests: self.jvm_requests.unwrap_or(defaults.jvm_requests),
         };
         ensure!(opts.rounds > 0, "--rounds must be at least 1");
         for workload in Workload::ALL {
@@ -447,9 +499,10 @@ impl Bench<'_> {
             let measured = Measured::new(workload, ops, delta, &names);
             measured.check()?;
             println!(
-                "==> bench: {}: {ops} ops, {:.0} ns/op, {:.2} program runs/op",
+                "==> bench: {}: {ops} ops, {:.0} ns/op{}, {:.2} program runs/op",
                 workload.key(),
                 measured.ns_per_op(),
+                per_kib(workload, measured.ns_per_op()),
                 measured.runs_per_op()
             );
             runs.push(measured);
@@ -478,6 +531,9 @@ impl Bench<'_> {
     /// and `done`.
     fn jvm_workload(&self, pid: u32, workload: Workload, ops: u32) -> Result<Delta> {
         let mut cmd = java(self.java_dir, JAVA_CLASS);
+        if workload == Workload::JvmInbound {
+            return self.inbound_workload(pid, cmd, ops);
+        }
         match workload {
             Workload::JvmSpawn => cmd.args(["spawn".to_owned(), ops.to_string()]),
             _ => cmd.args([
@@ -495,6 +551,81 @@ impl Bench<'_> {
         let after = ProgStats::read(pid)?;
         jvm.finish()?;
         after.since(&before)
+    }
+}
+
+impl Bench<'_> {
+    /// `JvmInbound`: a JVM serving HTTP inside the cgroup; this process, outside it, sends
+    /// the requests over one keep-alive connection, so only the JVM's side is inspected.
+    fn inbound_workload(&self, pid: u32, mut cmd: Command, ops: u32) -> Result<Delta> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free port")?
+            .port();
+        cmd.args(["serve".to_owned(), port.to_string()]);
+        self.cgroup.enter_before_exec(&mut cmd);
+        let mut jvm = JvmWorkload::start(&mut cmd)?;
+        jvm.expect("ready")?;
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port))
+            .with_context(|| format!("connecting to the JVM's server on port {port}"))?;
+        conn.set_nodelay(true).context("TCP_NODELAY")?;
+        let request = large_request();
+        // The JIT and the server's threads settle here, unmeasured.
+        send_requests(&mut conn, &request, (ops / 10).max(1))?;
+        let before = ProgStats::read(pid)?;
+        send_requests(&mut conn, &request, ops)?;
+        let after = ProgStats::read(pid)?;
+        drop(conn);
+        jvm.go()?;
+        jvm.expect("done")?;
+        jvm.finish()?;
+        after.since(&before)
+    }
+}
+
+/// A GET whose head is `INBOUND_HEAD_BYTES` long: cookies and URL-encoded values, no lookup.
+fn large_request() -> Vec<u8> {
+    let mut head = "GET /bench HTTP/1.1\r\nHost: bench\r\n".to_owned();
+    let mut i = 0;
+    while head.len() < INBOUND_HEAD_BYTES - 64 {
+        head.push_str(&format!(
+            "X-Pad-{i}: session%3D{i:08x}%26theme%3Ddark; abcdefghijklmnopqrstuvwxyz0123456789\r\n"
+        ));
+        i += 1;
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+/// Sends `request` `n` times on `conn`, reading each `ok` response.
+fn send_requests(conn: &mut std::net::TcpStream, request: &[u8], n: u32) -> Result<()> {
+    use std::io::Read as _;
+    let mut buf = [0u8; 4096];
+    for _ in 0..n {
+        conn.write_all(request)
+            .context("sending a request to the JVM")?;
+        let mut got = 0usize;
+        let mut tail = Vec::new();
+        while !tail.ends_with(b"\r\n\r\nok") {
+            let read = conn.read(&mut buf).context("reading the JVM's response")?;
+            ensure!(read > 0, "the JVM closed the connection");
+            got += read;
+            tail.extend_from_slice(&buf[..read]);
+            ensure!(got < 1 << 16, "the JVM's response does not end as expected");
+        }
+    }
+    Ok(())
+}
+
+/// `, N ns/KiB` for workloads measured per request head.
+fn per_kib(workload: Workload, ns_per_op: f64) -> String {
+    if workload == Workload::JvmInbound {
+        format!(
+            ", {:.0} ns/KiB",
+            ns_per_op / (INBOUND_HEAD_BYTES / 1024) as f64
+        )
+    } else {
+        String::new()
     }
 }
 
@@ -558,7 +689,7 @@ impl Measured {
             self.ops
         );
         ensure!(
-            total.ns > 0,
+            total.ns > 0 || total.runs == 0,
             "{}: the programs ran {} times in 0 ns: kernel.bpf_stats_enabled is off",
             self.workload.key(),
             total.runs
@@ -595,9 +726,13 @@ fn report(opts: &KernelOpts, results: &[(Tool, Measured)]) {
 
         println!();
         println!(
-            "{} — {ops} ops, median of {} round(s)",
+            "{} — {ops} ops, median of {} round(s){}",
             workload.title(),
-            opts.rounds
+            opts.rounds,
+            detector
+                .as_ref()
+                .map(|d| per_kib(workload, d.median))
+                .unwrap_or_default()
         );
         println!(
             "  {:<10} {:>9} {:>17} {:>8}  goals",
@@ -970,11 +1105,13 @@ mod tests {
             connects: None,
             jvm_spawns: None,
             jvm_connects: None,
+            jvm_requests: None,
             quick: true,
         };
         let opts = args.resolve().expect("valid");
         assert_eq!(opts.ops(Workload::Spawn), 5);
         assert_eq!(opts.ops(Workload::JvmConnect), 2000);
+        assert_eq!(opts.ops(Workload::JvmInbound), 200);
         assert_eq!(opts.rounds, 1);
         let zero = KernelArgs {
             rounds: None,
@@ -982,6 +1119,7 @@ mod tests {
             connects: Some(0),
             jvm_spawns: None,
             jvm_connects: None,
+            jvm_requests: None,
             quick: false,
         };
         assert!(zero.resolve().is_err());

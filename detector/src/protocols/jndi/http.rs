@@ -65,8 +65,30 @@ pub(super) fn parts(sample: &[u8]) -> Vec<Part<'_>> {
         location: "request-line".to_owned(),
         open_end: !first.terminated,
     }];
+    header_parts(sample, first.next, &mut parts);
+    parts
+}
+
+/// Splits a window from inside a request head: the line it starts in (whose header name
+/// lies before the window) is a part of its own, `headers`, then each header line and
+/// the body as in [`parts`].
+pub(super) fn head_parts(sample: &[u8]) -> Vec<Part<'_>> {
+    let Some(first) = next_line(sample, 0) else {
+        return Vec::new();
+    };
+    let mut parts = vec![Part {
+        bytes: sample.get(first.text.clone()).unwrap_or_default(),
+        location: "headers".to_owned(),
+        open_end: !first.terminated,
+    }];
+    header_parts(sample, first.next, &mut parts);
+    parts
+}
+
+/// The header lines from `next` on, then the body, as parts.
+fn header_parts<'a>(sample: &'a [u8], mut next: usize, parts: &mut Vec<Part<'a>>) {
+    let line = |line: &Line| sample.get(line.text.clone()).unwrap_or_default();
     let mut header = "headers".to_owned();
-    let mut next = first.next;
     while let Some(current) = next_line(sample, next) {
         let text = line(&current);
         if text.is_empty() {
@@ -95,7 +117,6 @@ pub(super) fn parts(sample: &[u8]) -> Vec<Part<'_>> {
         });
         next = current.next;
     }
-    parts
 }
 
 /// `METHOD target HTTP/x.y` (RFC 9112 §3), the version possibly cut off with the line.

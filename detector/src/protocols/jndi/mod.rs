@@ -25,7 +25,7 @@ mod substitute;
 mod tests;
 
 use decode::{views, View};
-use http::{parts, Part};
+use http::{head_parts, parts, Part};
 use substitute::{restore, JndiName, Substitutor, Techniques, TopLevel, OPAQUE_DOLLAR};
 
 /// A JNDI lookup Log4j would have made while logging part of a sample.
@@ -86,8 +86,19 @@ const MAX_DECODE_ROUNDS: usize = 3;
 /// [`MAX_DEPTH`] or costing more than [`WORK_BUDGET`] is reported with the
 /// `limit-exceeded` technique and no scheme, since no benign request carries one.
 pub fn find_jndi(sample: &[u8]) -> Vec<JndiFinding> {
+    find_in_parts(parts(sample))
+}
+
+/// [`find_jndi`] for a window that starts inside an HTTP request head rather than at its
+/// request line: the line the window starts in is located as `headers`, the lines after it
+/// by their header names.
+pub fn find_jndi_in_head(window: &[u8]) -> Vec<JndiFinding> {
+    find_in_parts(head_parts(window))
+}
+
+fn find_in_parts(parts: Vec<Part<'_>>) -> Vec<JndiFinding> {
     let mut findings = Vec::new();
-    for part in parts(sample) {
+    for part in parts {
         for view in views(part.bytes) {
             find_in_view(&part, &view, &mut findings);
         }
