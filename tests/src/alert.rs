@@ -517,6 +517,17 @@ pub fn is_rfc3339(s: &str) -> bool {
     }
 }
 
+/// Runs the payload `SpawnShell` (a JVM whose shell writes `canary` in `scratch`) in `cgroup`
+/// and returns the one `jvm_shell_spawn` alert `detector` raises for it.
+pub fn spawn_shell_alert(detector: &Detector, cgroup: &TestCgroup, scratch: &ScratchDir) -> Value {
+    let run = JavaProgram::new("SpawnShell")
+        .arg(scratch.file("canary"))
+        .current_dir(scratch.path())
+        .run_in_cgroup(cgroup);
+    run.assert_success();
+    expect_only_alert(detector, shell_spawn_from(run.jvm_pid()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_rfc3339;
@@ -552,15 +563,4 @@ mod tests {
             assert!(!is_rfc3339(bad), "{bad}");
         }
     }
-}
-
-/// Runs the payload `SpawnShell` (a JVM whose shell writes `canary` in `scratch`) in `cgroup`
-/// and returns the one `jvm_shell_spawn` alert `detector` raises for it.
-pub fn spawn_shell_alert(detector: &Detector, cgroup: &TestCgroup, scratch: &ScratchDir) -> Value {
-    let run = JavaProgram::new("SpawnShell")
-        .arg(scratch.file("canary"))
-        .current_dir(scratch.path())
-        .run_in_cgroup(cgroup);
-    run.assert_success();
-    expect_only_alert(detector, shell_spawn_from(run.jvm_pid()))
 }
