@@ -461,6 +461,7 @@ fn seeded_exec(p: &procfs::ProcProcess, lineage: LineageRef) -> Exec {
         },
         lineage,
         is_jvm: lineage.depth == 0,
+        recognised_by: None,
         filename: exe,
         interp: None,
         argv: p.argv.clone(),
