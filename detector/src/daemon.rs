@@ -57,6 +57,13 @@ pub struct Stats {
     alerts: u64,
     alerts_dropped: u64,
     jvms_seeded: u64,
+    /// JVMs recognised, by how (`launcher_name`, `libjvm_dlopen`, ...).
+    jvms_recognised: std::collections::BTreeMap<&'static str, u64>,
+    /// JVMs only the /proc scan found while running.
+    jvms_late: u64,
+    /// The libjvm uprobes and the /proc scan.
+    #[serde(flatten)]
+    libjvm: crate::sensors::libjvm::LibjvmStats,
     table_evicted_live: u64,
     lost: std::collections::BTreeMap<&'static str, u64>,
     /// Policies taken on SIGHUP.
@@ -186,6 +193,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     stats.events = session_stats.events;
     stats.decode_errors = session_stats.decode_errors;
     stats.jvms_seeded = session_stats.jvms_seeded;
+    stats.jvms_recognised = session_stats.jvms_recognised();
+    stats.jvms_late = session_stats.jvms_late;
+    stats.libjvm = session.handle().sensors().libjvm_stats();
     stats.alerts = sinks.alerts();
     stats.table_evicted_live = engine.table().evicted_live();
     stats.lost = session

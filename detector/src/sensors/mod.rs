@@ -5,6 +5,7 @@
 pub mod btf;
 pub mod encode;
 pub mod kernel;
+pub mod libjvm;
 pub mod lineage;
 pub mod privileges;
 pub mod procfs;
@@ -208,6 +209,8 @@ pub struct Sensors {
     allow: HashMap<MapData, AllowKey, u32>,
     net_allow: LpmTrie<MapData, NetKey, NetAllow>,
     quarantine: HashMap<MapData, u32, u64>,
+    /// The `libjvm.so` uprobes and the /proc scan (`jvm.recognise_libjvm`).
+    libjvm: libjvm::LibjvmProbes,
 }
 
 impl std::fmt::Debug for Sensors {
@@ -395,7 +398,17 @@ impl Sensors {
             prog.load().map_err(|e| program_error(name, "load", e))?;
         }
 
+        // After the exec program: a JVM its launcher's name reveals is rooted at exec, and
+        // the probes leave it alone.
+        let libjvm = if policy.jvm.recognise_libjvm {
+            libjvm::LibjvmProbes::start(&mut ebpf, &policy.jvm.libjvm_paths)
+        } else {
+            tracing::info!("jvm.recognise_libjvm is off: JVMs are recognised by launcher only");
+            libjvm::LibjvmProbes::default()
+        };
+
         Ok(Sensors {
+            libjvm,
             events: Some(take(&mut ebpf, "EVENTS")?),
             loss: take(&mut ebpf, "LOSS")?,
             lineage: lineage::LineageTable::new(
@@ -435,6 +448,17 @@ impl Sensors {
             inbound: sum(EVENT_INBOUND),
             lineage: sum(LOSS_LINEAGE_FULL),
         }
+    }
+
+    /// One pass of the `/proc/PID/maps` scan (see `libjvm`): the processes that map a
+    /// `libjvm.so`, among those not read before; every such file is probed from now on.
+    pub fn scan_libjvm(&mut self, first: bool) -> Vec<libjvm::MapsLibjvm> {
+        self.libjvm.scan(&mut self.ebpf, first)
+    }
+
+    /// What recognising JVMs by their `libjvm.so` has cost and found.
+    pub fn libjvm_stats(&self) -> libjvm::LibjvmStats {
+        self.libjvm.stats()
     }
 
     /// Starts tracking a process that existed before the programs were attached.
