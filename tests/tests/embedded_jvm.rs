@@ -23,22 +23,36 @@ use integration_tests::{
 };
 use serde_json::Value;
 
-/// The launchers, built once per test process.
-struct Launchers {
+/// The native launchers, built once per test process.
+struct Native {
     /// The JDK whose libjvm.so the native launchers load.
     libjvm: PathBuf,
     /// `embed_jvm.c` built to dlopen libjvm.so.
     dlopen: PathBuf,
     /// `embed_jvm.c` linked with -ljvm.
     linked: PathBuf,
-    /// The app image's directory; `bin/spawn` runs SpawnShell, `bin/wait` WaitThenShell.
-    app: PathBuf,
 }
 
-static LAUNCHERS: OnceLock<Launchers> = OnceLock::new();
+static NATIVE: OnceLock<Native> = OnceLock::new();
+/// The app image's directory (`bin/spawn` runs SpawnShell, `bin/wait` WaitThenShell), built
+/// only by the tests that use it: jpackage takes a while, and far longer in the kernel
+/// matrix's emulated guests.
+static APP_IMAGE: OnceLock<PathBuf> = OnceLock::new();
 
-fn launchers() -> &'static Launchers {
-    LAUNCHERS.get_or_init(build_launchers)
+fn native() -> &'static Native {
+    NATIVE.get_or_init(build_native)
+}
+
+fn app_image() -> &'static Path {
+    APP_IMAGE.get_or_init(build_app_image)
+}
+
+/// Where the launchers are built (emptied by the first build of this test process).
+fn build_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating the launchers' directory");
+    dir
 }
 
 fn run(command: &mut Command) {
@@ -53,7 +67,7 @@ fn run(command: &mut Command) {
     );
 }
 
-fn build_launchers() -> Launchers {
+fn build_native() -> Native {
     let java = std::fs::canonicalize(
         testkit::java::find_on_path("java").expect("java on PATH"),
     )
@@ -64,9 +78,7 @@ fn build_launchers() -> Launchers {
         .expect("java is JAVA_HOME/bin/java")
         .to_path_buf();
     let server = home.join("lib/server");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("embedded-jvm");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("creating the launchers' directory");
+    let dir = build_dir("embedded-jvm-native");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("native/embed_jvm.c");
     let include = home.join("include");
     let cc = |out: &Path, extra: &[&str]| {
@@ -90,7 +102,15 @@ fn build_launchers() -> Launchers {
     let rpath = format!("-Wl,-rpath,{}", server.display());
     let lib_dir = format!("-L{}", server.display());
     cc(&linked, &["-DLINKED", &lib_dir, &rpath, "-ljvm"]);
+    Native {
+        libjvm: server.join("libjvm.so"),
+        dlopen,
+        linked,
+    }
+}
 
+fn build_app_image() -> PathBuf {
+    let dir = build_dir("embedded-jvm-app");
     // A jpackage app image of the scenario classes, with its own runtime inside it (not under
     // /usr/lib/jvm or /opt: no JNI_CreateJavaVM probe waits for it at start).
     let input = dir.join("input");
@@ -113,12 +133,7 @@ fn build_launchers() -> Launchers {
         .arg(format!("wait={}", wait.display()))
         .arg("--dest")
         .arg(&dir));
-    Launchers {
-        libjvm: server.join("libjvm.so"),
-        dlopen,
-        linked,
-        app: dir.join("spawn"),
-    }
+    dir.join("spawn")
 }
 
 /// How a launcher is started: the program and its arguments before the scenario's.
@@ -132,9 +147,9 @@ enum Launcher {
 impl Launcher {
     /// The command that runs the scenario `class` (SpawnShell or WaitThenShell) with `args`.
     fn command(self, class: &str, args: &[&Path]) -> Command {
-        let l = launchers();
         let mut command = match self {
             Launcher::Dlopen | Launcher::Linked => {
+                let l = native();
                 let exe = if matches!(self, Launcher::Dlopen) {
                     &l.dlopen
                 } else {
@@ -146,7 +161,7 @@ impl Launcher {
             }
             Launcher::AppImage => {
                 let name = if class == "SpawnShell" { "spawn" } else { "wait" };
-                Command::new(l.app.join("bin").join(name))
+                Command::new(app_image().join("bin").join(name))
             }
         };
         command.args(args);
@@ -160,6 +175,18 @@ impl Launcher {
             Launcher::Linked => "embed-linked",
             Launcher::AppImage if class == "SpawnShell" => "spawn",
             Launcher::AppImage => "wait",
+        }
+    }
+
+    /// Builds what the launcher needs before the detector starts (its timing is not the test's).
+    fn build(self) {
+        match self {
+            Launcher::Dlopen | Launcher::Linked => {
+                native();
+            }
+            Launcher::AppImage => {
+                app_image();
+            }
         }
     }
 
@@ -219,7 +246,7 @@ fn started_after(launcher: Launcher, mode: Mode) {
     if !require_kernel_support() {
         return;
     }
-    launchers();
+    launcher.build();
     let label = format!("embedded-{launcher:?}-{mode:?}").to_lowercase();
     let cgroup = TestCgroup::new(&label);
     let scratch = ScratchDir::new(&label);
@@ -261,7 +288,7 @@ fn started_before(launcher: Launcher) {
     if !require_kernel_support() {
         return;
     }
-    launchers();
+    launcher.build();
     let label = format!("embedded-before-{launcher:?}").to_lowercase();
     let cgroup = TestCgroup::new(&label);
     let scratch = ScratchDir::new(&label);

@@ -155,7 +155,7 @@ struct Check {
 
 /// In the order they run in each guest. Every scenario ends with `assert_nothing_lost` on the
 /// daemon's `detector stats` line, which the "no loss" column summarises.
-const CHECKS: [Check; 6] = [
+const CHECKS: [Check; 7] = [
     Check {
         id: "attach-monitor",
         target: "attach",
@@ -178,6 +178,12 @@ const CHECKS: [Check; 6] = [
         id: "shell-killed",
         target: "shell_spawn_enforce",
         test: "shell_spawned_by_jvm_is_killed_before_it_acts",
+        needs: Some("attach-enforce"),
+    },
+    Check {
+        id: "embedded-jvm",
+        target: "embedded_jvm",
+        test: "dlopen_launcher_enforce",
         needs: Some("attach-enforce"),
     },
     Check {
