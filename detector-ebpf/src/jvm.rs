@@ -27,7 +27,7 @@ use aya_ebpf::{
     programs::{ProbeContext, RetProbeContext},
 };
 use detector_common::{
-    config::{CFG_F_SCOPED, CFG_F_LIBJVM},
+    config::{CFG_F_LIBJVM, CFG_F_SCOPED},
     event::EVENT_EXEC,
     exec::{ExecEvent, CLASS_NONE, EXEC_F_JVM, JVM_BY_DLOPEN, JVM_BY_JNI_CREATE, LIBJVM_NAME},
     lineage::Lineage,
@@ -100,7 +100,8 @@ fn try_dlopen(ctx: &ProbeContext) -> Result<(), i64> {
     };
     let buf = unsafe { &mut *buf };
     // Only its length is used: the name is compared from a second, short read at its end.
-    let n = unsafe { bpf_probe_read_user_str(buf.as_mut_ptr().cast(), PATH_LEN as u32, path.cast()) };
+    let n =
+        unsafe { bpf_probe_read_user_str(buf.as_mut_ptr().cast(), PATH_LEN as u32, path.cast()) };
     // A path of PATH_LEN bytes or more was cut: its end is unknown (the daemon's /proc scan
     // still finds that JVM, late).
     if n <= 0 || n as usize >= PATH_LEN {
@@ -123,7 +124,7 @@ fn try_dlopen(ctx: &ProbeContext) -> Result<(), i64> {
     };
     let matches = read.is_ok() && words(&tail) == LIBJVM_TAIL;
     if matches {
-        let _ = DLOPEN_LIBJVM.insert(&bpf_get_current_pid_tgid(), &1, 0);
+        let _ = DLOPEN_LIBJVM.insert(bpf_get_current_pid_tgid(), 1, 0);
     }
     Ok(())
 }
@@ -155,10 +156,10 @@ const fn words(b: &[u8; 16]) -> [u64; 2] {
 
 fn try_dlopen_ret(ctx: &RetProbeContext) -> Result<(), i64> {
     let id = bpf_get_current_pid_tgid();
-    if unsafe { DLOPEN_LIBJVM.get(&id) }.is_none() {
+    if unsafe { DLOPEN_LIBJVM.get(id) }.is_none() {
         return Ok(());
     }
-    let _ = DLOPEN_LIBJVM.remove(&id);
+    let _ = DLOPEN_LIBJVM.remove(id);
     let handle: u64 = ctx.ret();
     if handle == 0 {
         return Ok(());

@@ -95,7 +95,8 @@ macro_rules! off {
     ($field:ident) => {{
         // SAFETY: a read of a static.
         #[allow(unused_unsafe)]
-        let value = unsafe { core::ptr::read_volatile(core::ptr::addr_of!($crate::OFFSETS.$field)) };
+        let value =
+            unsafe { core::ptr::read_volatile(core::ptr::addr_of!($crate::OFFSETS.$field)) };
         value as usize
     }};
 }

@@ -335,13 +335,21 @@ mod tests {
             (".{0,40}", proptest::option::of(".{0,20}")),
             proptest::collection::vec(".{0,12}", 0..4),
             (
-                                proptest::option::of(class()),
-                                proptest::option::of(proptest::sample::select(JvmRecognition::ALL)),
-                            ),
+                proptest::option::of(class()),
+                proptest::option::of(proptest::sample::select(JvmRecognition::ALL)),
+            ),
             any::<[bool; 6]>(),
         )
             .prop_map(
-                |(time_ns, task, lineage, (filename, interp), argv, (kernel_class, recognised_by), b)| {
+                |(
+                    time_ns,
+                    task,
+                    lineage,
+                    (filename, interp),
+                    argv,
+                    (kernel_class, recognised_by),
+                    b,
+                )| {
                     Event::Exec(Exec {
                         time_ns,
                         task,

@@ -212,7 +212,12 @@ impl Session {
                 .as_deref()
                 .is_some_and(|exe| policy.jvm.is_launcher(exe))
             {
-                if policy.jvm.launcher_paths.iter().any(|l| Some(l.as_str()) == jvm.exe.as_deref()) {
+                if policy
+                    .jvm
+                    .launcher_paths
+                    .iter()
+                    .any(|l| Some(l.as_str()) == jvm.exe.as_deref())
+                {
                     JvmRecognition::LauncherPath
                 } else {
                     JvmRecognition::LauncherName
@@ -333,8 +338,9 @@ impl SessionHandle {
                 Ok(mut event) => {
                     if let Event::Exec(exec) = &mut event {
                         if exec.is_jvm {
-                            self.stats
-                                .recognised(exec.recognised_by.unwrap_or(JvmRecognition::LauncherName));
+                            self.stats.recognised(
+                                exec.recognised_by.unwrap_or(JvmRecognition::LauncherName),
+                            );
                             self.jvm_started(exec);
                         }
                     }

@@ -68,10 +68,8 @@ fn run(command: &mut Command) {
 }
 
 fn build_native() -> Native {
-    let java = std::fs::canonicalize(
-        testkit::java::find_on_path("java").expect("java on PATH"),
-    )
-    .expect("resolving java");
+    let java = std::fs::canonicalize(testkit::java::find_on_path("java").expect("java on PATH"))
+        .expect("resolving java");
     let home = java
         .parent()
         .and_then(Path::parent)
@@ -160,7 +158,11 @@ impl Launcher {
                 c
             }
             Launcher::AppImage => {
-                let name = if class == "SpawnShell" { "spawn" } else { "wait" };
+                let name = if class == "SpawnShell" {
+                    "spawn"
+                } else {
+                    "wait"
+                };
                 Command::new(app_image().join("bin").join(name))
             }
         };
@@ -204,7 +206,11 @@ fn finish(running: RunningProgram) -> ProgramRun {
     let pid = u64::from(running.pid());
     let run = running.wait(PROGRAM_TIMEOUT);
     run.assert_success();
-    assert_eq!(run.jvm_pid(), pid, "the JVM is not the launcher's process:\n{run}");
+    assert_eq!(
+        run.jvm_pid(),
+        pid,
+        "the JVM is not the launcher's process:\n{run}"
+    );
     run
 }
 
@@ -266,7 +272,10 @@ fn started_after(launcher: Launcher, mode: Mode) {
                 128 + 9,
                 "the shell was not SIGKILLed:\n{run}"
             );
-            assert!(!canary.exists(), "the killed shell still wrote the canary:\n{run}");
+            assert!(
+                !canary.exists(),
+                "the killed shell still wrote the canary:\n{run}"
+            );
         }
         Mode::Monitor => {
             assert_eq!(run.expect_child_exit("shell"), 0, "{run}");
@@ -315,12 +324,18 @@ fn started_before(launcher: Launcher) {
         128 + 9,
         "the shell of the pre-existing JVM was not SIGKILLed:\n{run}"
     );
-    assert!(!canary.exists(), "the killed shell still wrote the canary:\n{run}");
+    assert!(
+        !canary.exists(),
+        "the killed shell still wrote the canary:\n{run}"
+    );
     let found = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
     alert::assert_shell_spawn_alert(&found, Mode::Enforce.expected_action());
     assert_names_launcher(&found, &run, launcher.exe_name("WaitThenShell"));
     let stats = detector.stop();
-    assert!(recognised(&stats, "proc_maps") >= 1, "not found in /proc/PID/maps: {stats}");
+    assert!(
+        recognised(&stats, "proc_maps") >= 1,
+        "not found in /proc/PID/maps: {stats}"
+    );
     assert!(stats["jvms_seeded"].as_u64().unwrap_or(0) >= 1, "{stats}");
     assert_nothing_lost(&stats);
 }

@@ -36,7 +36,13 @@ const CREATE_VM_PROGRAM: &str = "libjvm_create_vm";
 /// The library's file name (HotSpot, and OpenJ9's `lib/default/libjvm.so` redirector).
 pub const LIBJVM: &str = "libjvm.so";
 /// Directories searched for JDKs at start, besides `jvm.libjvm_paths`.
-const JDK_ROOTS: [&str; 5] = ["/usr/lib/jvm", "/usr/lib64/jvm", "/usr/java", "/usr/local", "/opt"];
+const JDK_ROOTS: [&str; 5] = [
+    "/usr/lib/jvm",
+    "/usr/lib64/jvm",
+    "/usr/java",
+    "/usr/local",
+    "/opt",
+];
 /// How deep below a root a `libjvm.so` is looked for (`/opt/<vendor>/<app>/lib/runtime/lib/
 /// server/libjvm.so`, a jpackage installation, is 7 below `/opt`).
 const MAX_DEPTH: usize = 8;
@@ -130,7 +136,11 @@ impl LibjvmProbes {
         }
         let started = Instant::now();
         let mut files = Vec::new();
-        for root in JDK_ROOTS.iter().map(PathBuf::from).chain(extra.iter().map(PathBuf::from)) {
+        for root in JDK_ROOTS
+            .iter()
+            .map(PathBuf::from)
+            .chain(extra.iter().map(PathBuf::from))
+        {
             find_libjvm(&root, &mut files);
         }
         for file in files {
@@ -326,7 +336,8 @@ mod tests {
             libjvm_in_maps(maps),
             Some("/opt/my app/lib/runtime/lib/server/libjvm.so")
         );
-        let deleted = "7f1c-7f1d r-xp 00000000 08:01 9 /usr/lib/jvm/j/lib/server/libjvm.so (deleted)\n";
+        let deleted =
+            "7f1c-7f1d r-xp 00000000 08:01 9 /usr/lib/jvm/j/lib/server/libjvm.so (deleted)\n";
         assert_eq!(
             libjvm_in_maps(deleted),
             Some("/usr/lib/jvm/j/lib/server/libjvm.so")
