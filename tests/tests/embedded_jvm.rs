@@ -14,7 +14,7 @@ use std::{
     path::{Path, PathBuf},
     process::Command,
     sync::OnceLock,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use integration_tests::{
@@ -266,17 +266,7 @@ fn started_after(launcher: Launcher, mode: Mode) {
     alert::assert_shell_spawn_alert(&found, mode.expected_action());
     assert_names_launcher(&found, &run, launcher.exe_name("SpawnShell"));
     match mode {
-        Mode::Enforce => {
-            assert_eq!(
-                run.expect_child_exit("shell"),
-                128 + 9,
-                "the shell was not SIGKILLed:\n{run}"
-            );
-            assert!(
-                !canary.exists(),
-                "the killed shell still wrote the canary:\n{run}"
-            );
-        }
+        Mode::Enforce => run.assert_shell_killed(&canary),
         Mode::Monitor => {
             assert_eq!(run.expect_child_exit("shell"), 0, "{run}");
             assert!(canary.exists(), "in monitor mode the shell runs:\n{run}");
@@ -306,28 +296,12 @@ fn started_before(launcher: Launcher) {
 
     let mut command = launcher.command("WaitThenShell", &[&canary, &go]);
     command.current_dir(scratch.path());
-    let mut jvm = spawn_in_cgroup(command, &cgroup);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !jvm.stdout_so_far().contains("jvm-pid") {
-        assert!(Instant::now() < deadline, "the JVM never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let jvm = spawn_in_cgroup(command, &cgroup);
+    jvm.wait_for_stdout("jvm-pid", Duration::from_secs(60));
 
     let mut detector = Detector::with_policy(&Policy::new(Mode::Enforce), &cgroup);
-    std::fs::write(&go, b"go").expect("writing the go file");
-    let run = jvm
-        .wait_timeout(Duration::from_secs(120))
-        .expect("the JVM finished");
-    run.assert_success();
-    assert_eq!(
-        run.expect_child_exit("shell"),
-        128 + 9,
-        "the shell of the pre-existing JVM was not SIGKILLed:\n{run}"
-    );
-    assert!(
-        !canary.exists(),
-        "the killed shell still wrote the canary:\n{run}"
-    );
+    let run = jvm.go(&go);
+    run.assert_shell_killed(&canary);
     let found = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
     alert::assert_shell_spawn_alert(&found, Mode::Enforce.expected_action());
     assert_names_launcher(&found, &run, launcher.exe_name("WaitThenShell"));
