@@ -98,6 +98,16 @@ impl LibjvmProbes {
         self.stats
     }
 
+    /// Whether the uprobe programs are loaded (files found from now on are probed).
+    pub fn loaded(&self) -> bool {
+        self.loaded
+    }
+
+    /// Turns the /proc scan on or off (a reloaded `jvm.recognise_libjvm`).
+    pub fn set_enabled(&mut self, enabled: bool) {
+        self.enabled = enabled;
+    }
+
     /// Attaches to libc's `dlopen` and to the `libjvm.so` of every JDK found under the usual
     /// directories and `extra` (files, or directories to search). A probe that cannot be
     /// attached is logged and counted: recognition then rests on the other probes and the

@@ -607,6 +607,17 @@ impl Sensors {
     ) -> Result<(), SensorError> {
         let global_old = encode::global_net_entries(old, resolvers).map_err(SensorError::Policy)?;
         let global_new = encode::global_net_entries(new, resolvers).map_err(SensorError::Policy)?;
+        // The CONFIG flag below turns the probes on and off at once; what is attached
+        // (libc's dlopen, the libjvm.so files found at start) is decided at start.
+        self.libjvm.set_enabled(new.jvm.recognise_libjvm);
+        if new.jvm.recognise_libjvm && !self.libjvm.loaded()
+            || new.jvm.libjvm_paths != old.jvm.libjvm_paths
+        {
+            tracing::warn!(
+                "jvm.recognise_libjvm or jvm.libjvm_paths changed: the libjvm.so probes are \
+                 attached at start, restart the daemon for the change to take full effect"
+            );
+        }
         encode::sync_policy_maps(
             &mut self.ebpf,
             Some(&mut self.allow),
