@@ -47,11 +47,37 @@ fn app_image() -> &'static Path {
     APP_IMAGE.get_or_init(build_app_image)
 }
 
-/// Where the launchers are built (emptied by the first build of this test process).
+/// The directories the launchers were built in, removed when the test process exits.
+static BUILT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+extern "C" fn remove_built() {
+    if let Ok(dirs) = BUILT.lock() {
+        for dir in dirs.iter() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A fresh directory to build launchers in, removed at exit: under the target directory, or
+/// the temp dir where that is read-only (the kernel matrix's guests). Not /tmp first: a
+/// launcher that executes itself again from a world-writable directory is, rightly, a JVM
+/// running a program from /tmp (the app image's launcher does).
 fn build_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("creating the launchers' directory");
+    let name = integration_tests::unique_name(name);
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&name);
+    let dir = if std::fs::create_dir_all(&target).is_ok() {
+        target
+    } else {
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).expect("creating the launchers' directory");
+        dir
+    };
+    let mut built = BUILT.lock().expect("the list of build directories");
+    if built.is_empty() {
+        // SAFETY: `remove_built` is a plain extern "C" fn that does not unwind.
+        unsafe { libc::atexit(remove_built) };
+    }
+    built.push(dir.clone());
     dir
 }
 
