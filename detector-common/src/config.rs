@@ -24,6 +24,9 @@ pub const CFG_F_LAUNCHER_MAP: u32 = 1 << 7;
 /// The world-writable directories do not fit `Config::writable`: execs look their path up
 /// in the `WRITABLE_DIRS` trie instead.
 pub const CFG_F_WRITABLE_MAP: u32 = 1 << 8;
+/// Recognise JVMs by the `libjvm.so` they load (`dlopen`, `JNI_CreateJavaVM` uprobes), not
+/// only by their launcher's name (policy `jvm.recognise_libjvm`).
+pub const CFG_F_LIBJVM: u32 = 1 << 9;
 
 /// The one entry of the `CONFIG` array map.
 #[repr(C)]

@@ -19,6 +19,24 @@ pub const EXEC_F_ARGS_TRUNCATED: u32 = 1 << 3;
 pub const EXEC_F_ALLOWED: u32 = 1 << 4;
 /// `bpf_send_signal` failed; the program was meant to die but may have run.
 pub const EXEC_F_KILL_FAILED: u32 = 1 << 5;
+/// `ExecEvent::recognised_by` of an event that is not a JVM's start.
+pub const JVM_BY_NONE: u32 = 0;
+/// A JVM recognised at exec: `comm` is a configured launcher name.
+pub const JVM_BY_LAUNCHER_NAME: u32 = 1;
+/// A JVM recognised at exec: the executed path is a configured launcher path.
+pub const JVM_BY_LAUNCHER_PATH: u32 = 2;
+/// A JVM recognised when it `dlopen()`ed a `libjvm.so` (the uprobe on libc's `dlopen`):
+/// the event comes from the process's first thread that did, not from an exec, and carries
+/// no path or arguments (the daemon reads them from /proc).
+pub const JVM_BY_DLOPEN: u32 = 3;
+/// A JVM recognised when it called `JNI_CreateJavaVM` in a `libjvm.so` the daemon probes
+/// (a launcher linked with `-ljvm`); no path or arguments either.
+pub const JVM_BY_JNI_CREATE: u32 = 4;
+/// Recognised by the daemon alone, in `/proc/PID/maps` (never sent by the kernel).
+pub const JVM_BY_PROC_MAPS: u32 = 5;
+/// The basename the `dlopen` uprobe looks for: HotSpot's library, and OpenJ9's redirector
+/// (`lib/default/libjvm.so`, which loads `libj9vm29.so`).
+pub const LIBJVM_NAME: &[u8] = b"libjvm.so";
 /// Nothing suspicious.
 pub const CLASS_NONE: u32 = 0;
 /// A command shell (sh, bash, dash, busybox, ...).
@@ -64,8 +82,8 @@ pub struct ExecEvent {
     pub interp_len: u32,
     /// Bytes used in `args`.
     pub args_len: u32,
-    /// Explicit padding.
-    pub _pad: u32,
+    /// `JVM_BY_*`: how a JVM was recognised (with `EXEC_F_JVM`), `JVM_BY_NONE` otherwise.
+    pub recognised_by: u32,
     /// `bprm->filename`: the path as passed to execve.
     pub filename: [u8; PATH_LEN],
     /// `bprm->interp`: the interpreter of a `#!` script, when it differs from `filename`.

@@ -47,7 +47,8 @@ use detector_common::{
     exec::{
         AllowKey, ExecEvent, ExitEvent, ForkEvent, PrefixKey, CLASS_MEMFD, CLASS_NONE,
         CLASS_WRITABLE_DIR, EXEC_F_ALLOWED, EXEC_F_ARGS_TRUNCATED, EXEC_F_JVM, EXEC_F_KILLED,
-        EXEC_F_KILL_FAILED, EXEC_F_MEMFD, LAUNCHER_SLOTS, SIGKILL, WRITABLE_SLOTS,
+        EXEC_F_KILL_FAILED, EXEC_F_MEMFD, JVM_BY_LAUNCHER_NAME, JVM_BY_LAUNCHER_PATH, JVM_BY_NONE,
+        LAUNCHER_SLOTS, SIGKILL, WRITABLE_SLOTS,
     },
     hash::fnv1a_at,
     lineage::{
@@ -95,10 +96,14 @@ macro_rules! off {
     ($field:ident) => {{
         // SAFETY: a read of a static.
         #[allow(unused_unsafe)]
-        let value = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(OFFSETS.$field)) };
+        let value =
+            unsafe { core::ptr::read_volatile(core::ptr::addr_of!($crate::OFFSETS.$field)) };
         value as usize
     }};
 }
+
+// After `off!`, which it uses.
+mod jvm;
 
 /// Non-zero: read `task->comm` with two plain loads; zero: with `bpf_get_current_comm`.
 /// Set by the daemon before load from the kernel version (`sensors::kernel`): 5.10's
@@ -177,7 +182,7 @@ static EXEC_ALLOW: HashMap<AllowKey, u32> = HashMap::with_max_entries(4096, 0);
 
 /// The exec event is too large for the 512-byte BPF stack: it is built here, per CPU.
 #[map]
-static SCRATCH: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(1, 0);
+pub(crate) static SCRATCH: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(1, 0);
 
 // === entry points ===
 
@@ -225,7 +230,7 @@ pub(crate) fn lineage_of(tgid: u32) -> Option<Lineage> {
 
 /// Starts (or replaces) the lineage of `tgid`.
 #[inline(always)]
-fn track(tgid: u32, lineage: Lineage) {
+pub(crate) fn track(tgid: u32, lineage: Lineage) {
     let Some(slot) = LINEAGE.get_ptr_mut(tgid & (LINEAGE_SLOTS - 1)) else {
         return;
     };
@@ -445,7 +450,11 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
         }
     }
 
-    ev._pad = 0;
+    ev.recognised_by = match (is_jvm, launcher) {
+        (false, _) => JVM_BY_NONE,
+        (true, Launcher::Name) => JVM_BY_LAUNCHER_NAME,
+        (true, _) => JVM_BY_LAUNCHER_PATH,
+    };
     // Routine events do not wake the daemon (a wake-up is an interrupt per event); it
     // drains on a short timer. What it must act on wakes it at once.
     let wake = wake_flag(ev.class != CLASS_NONE || is_jvm);
@@ -757,7 +766,7 @@ pub(crate) fn task_info_current() -> Result<TaskInfo, i64> {
 /// call it only from 6.x on; this walks the same chain (the task's default-hierarchy cgroup,
 /// up through its parents to the scope's level) on every kernel. It runs once per JVM exec.
 #[inline(always)]
-fn in_scope(cfg: &Config, task: *const u8) -> bool {
+pub(crate) fn in_scope(cfg: &Config, task: *const u8) -> bool {
     let level = cfg.scope_level;
     let Ok(cset) = (unsafe { probe::<*const u8>(task, off!(task_cgroups)) }) else {
         return false;
@@ -798,7 +807,7 @@ const MAX_CGROUP_DEPTH: usize = 32;
 /// verifier does not know (the cgroup walk goes from `self`, a `cgroup_subsys_state`, to
 /// the `cgroup` around it).
 #[inline(always)]
-unsafe fn probe<T>(base: *const u8, offset: usize) -> Result<T, i64> {
+pub(crate) unsafe fn probe<T>(base: *const u8, offset: usize) -> Result<T, i64> {
     unsafe { bpf_probe_read_kernel(base.add(offset) as *const T) }.map_err(i64::from)
 }
 

@@ -60,6 +60,13 @@ pub struct Stats {
     /// The event ring buffer's size and the most it held when the daemon woke up to read it.
     ring_bytes: u64,
     ring_used_max: u64,
+    /// JVMs recognised, by how (`launcher_name`, `libjvm_dlopen`, ...).
+    jvms_recognised: std::collections::BTreeMap<&'static str, u64>,
+    /// JVMs only the /proc scan found while running.
+    jvms_late: u64,
+    /// The libjvm uprobes and the /proc scan.
+    #[serde(flatten)]
+    libjvm: crate::sensors::libjvm::LibjvmStats,
     table_evicted_live: u64,
     /// Request heads a JVM received that were not inspected to their end (past 64 KiB, or
     /// past what one packet's scan may take).
@@ -225,6 +232,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     stats.jvms_seeded = session_stats.jvms_seeded;
     stats.ring_bytes = session_stats.ring_bytes;
     stats.ring_used_max = session_stats.ring_used_max;
+    stats.jvms_recognised = session_stats.jvms_recognised();
+    stats.jvms_late = session_stats.jvms_late;
+    stats.libjvm = session.handle().sensors().libjvm_stats();
     stats.alerts = sinks.alerts();
     stats.table_evicted_live = engine.table().evicted_live();
     let inbound = session.handle().sensors().inbound();

@@ -10,7 +10,7 @@ use detector_common as kernel;
 
 use crate::{
     events::{Connect, Event, Exec, Exit, Fork, Inbound, InboundKind, LineageRef, Payload, Task},
-    vocab::{NetProtocol, ProgramClass, Transport},
+    vocab::{JvmRecognition, NetProtocol, ProgramClass, Transport},
 };
 
 /// Why a record could not be decoded. Counted and logged by the daemon, never silent.
@@ -117,6 +117,7 @@ fn decode_exec(ev: &kernel::ExecEvent) -> Result<Exec, DecodeError> {
         task: task(&ev.task),
         lineage: lineage(&ev.lineage),
         is_jvm: has(kernel::EXEC_F_JVM),
+        recognised_by: JvmRecognition::from_code(ev.recognised_by),
         filename: text(&ev.filename, ev.filename_len),
         interp,
         argv: split_args(&ev.args, ev.args_len),
@@ -313,7 +314,7 @@ mod tests {
             filename_len: 7,
             interp_len: 0,
             args_len: args.len() as u32,
-            _pad: 0,
+            recognised_by: kernel::JVM_BY_NONE,
             filename: fill(b"/bin/sh"),
             interp: [0; kernel::PATH_LEN],
             args: fill(args),

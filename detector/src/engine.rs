@@ -228,6 +228,7 @@ mod tests {
             task: task(tgid, ppid),
             lineage: LineageRef { depth, ..JVM },
             is_jvm: depth == 0,
+            recognised_by: None,
             filename: file.into(),
             interp: None,
             argv: argv.iter().map(|s| s.to_string()).collect(),

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{NetProtocol, ProcessKey, ProgramClass, Transport};
+use crate::vocab::{JvmRecognition, NetProtocol, ProcessKey, ProgramClass, Transport};
 
 /// A task as the kernel saw it when the event happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,8 +51,13 @@ pub struct Exec {
     pub time_ns: u64,
     pub task: Task,
     pub lineage: LineageRef,
-    /// The program is a JVM launcher (the start of a lineage).
+    /// The process is a JVM (the start of a lineage): a launcher's exec, or a process that
+    /// loaded `libjvm.so`.
     pub is_jvm: bool,
+    /// How it was recognised as a JVM (with `is_jvm`). Absent in recordings made before it
+    /// existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recognised_by: Option<JvmRecognition>,
     /// The path passed to execve.
     pub filename: String,
     /// A `#!` script's interpreter, when it differs from `filename`.
@@ -342,16 +347,28 @@ mod tests {
             lineage(),
             (".{0,40}", proptest::option::of(".{0,20}")),
             proptest::collection::vec(".{0,12}", 0..4),
-            proptest::option::of(class()),
+            (
+                proptest::option::of(class()),
+                proptest::option::of(proptest::sample::select(JvmRecognition::ALL)),
+            ),
             any::<[bool; 6]>(),
         )
             .prop_map(
-                |(time_ns, task, lineage, (filename, interp), argv, kernel_class, b)| {
+                |(
+                    time_ns,
+                    task,
+                    lineage,
+                    (filename, interp),
+                    argv,
+                    (kernel_class, recognised_by),
+                    b,
+                )| {
                     Event::Exec(Exec {
                         time_ns,
                         task,
                         lineage,
                         is_jvm: b[0],
+                        recognised_by,
                         filename,
                         interp,
                         argv,

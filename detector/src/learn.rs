@@ -1490,6 +1490,7 @@ mod tests {
             task: task(lineage.jvm_tgid),
             lineage,
             is_jvm: true,
+            recognised_by: None,
             filename: "/usr/bin/java".into(),
             interp: None,
             argv: argv(words),
@@ -1511,6 +1512,7 @@ mod tests {
                 ..lineage
             },
             is_jvm: false,
+            recognised_by: None,
             filename: file.into(),
             interp: None,
             argv: vec![file.into()],

@@ -289,6 +289,7 @@ mod tests {
             task: task(tgid, ppid),
             lineage: lineage(jvm, depth),
             is_jvm: depth == 0,
+            recognised_by: None,
             filename: file.into(),
             interp: None,
             argv: vec![file.into()],

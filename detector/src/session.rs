@@ -31,8 +31,11 @@ use crate::{
         ringfill::RingFill,
         Scope, Sensors, DRAIN_INTERVAL,
     },
-    vocab::ProcessKey,
+    vocab::{JvmRecognition, ProcessKey},
 };
+
+/// How often the /proc scan looks for `libjvm.so` in new processes (see `sensors::libjvm`).
+pub const LIBJVM_SCAN_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Where an event came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +86,28 @@ pub struct SessionStats {
     pub ring_bytes: u64,
     pub ring_used: u64,
     pub ring_used_max: u64,
+    /// JVMs recognised, by how (`JvmRecognition::ALL` order): at exec, by a uprobe, or
+    /// from /proc.
+    pub jvms_recognised: [u64; JvmRecognition::ALL.len()],
+    /// JVMs only the /proc scan found while running: after they could have run code.
+    pub jvms_late: u64,
+}
+
+impl SessionStats {
+    fn recognised(&mut self, by: JvmRecognition) {
+        if let Some(i) = JvmRecognition::ALL.iter().position(|&r| r == by) {
+            self.jvms_recognised[i] += 1;
+        }
+    }
+
+    /// `jvms_recognised` by name, for the stats line.
+    pub fn jvms_recognised(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        JvmRecognition::ALL
+            .iter()
+            .zip(self.jvms_recognised)
+            .map(|(r, n)| (r.as_str(), n))
+            .collect()
+    }
 }
 
 /// Why [`Session::run`] returned.
@@ -187,70 +212,41 @@ impl Session {
 
     /// Brings in the JVMs (and their descendants) that were running before the programs
     /// were attached: tracked in the kernel, and handed to `consumer` as synthetic execs,
-    /// each JVM before its descendants. Then gives start-up's memory back.
+    /// each JVM before its descendants. A JVM is a process that runs a launcher, or one that
+    /// maps a `libjvm.so` (`jvm.recognise_libjvm`; the first pass of the /proc scan). Then
+    /// gives start-up's memory back.
     pub fn seed(&mut self, policy: &Policy, consumer: &mut impl Consumer) {
         let handle = &mut self.handle;
         let procs = procfs::all_processes();
-        let mut children: HashMap<u32, Vec<&procfs::ProcProcess>> = HashMap::new();
-        for p in &procs {
-            children.entry(p.ppid).or_default().push(p);
-        }
-        let scope_path = handle.scope.path.clone();
-        let jvms = procs.iter().filter(|p| {
-            p.exe
+        let mapping: HashSet<u32> = handle
+            .sensors
+            .scan_libjvm(true)
+            .into_iter()
+            .map(|m| m.pid)
+            .collect();
+        let children = children_of(&procs);
+        for jvm in &procs {
+            let by = if jvm
+                .exe
                 .as_deref()
                 .is_some_and(|exe| policy.jvm.is_launcher(exe))
-                && p.cgroup
-                    .as_deref()
-                    .is_some_and(|c| procfs::cgroup_within(c, &scope_path))
-        });
-        for jvm in jvms {
-            if handle.sensors.is_tracked(jvm.pid) {
+            {
+                if policy
+                    .jvm
+                    .launcher_paths
+                    .iter()
+                    .any(|l| Some(l.as_str()) == jvm.exe.as_deref())
+                {
+                    JvmRecognition::LauncherPath
+                } else {
+                    JvmRecognition::LauncherName
+                }
+            } else if mapping.contains(&jvm.pid) {
+                JvmRecognition::ProcMaps
+            } else {
                 continue;
-            }
-            let root = LineageRef {
-                jvm_tgid: jvm.pid,
-                jvm_start_ns: jvm.start_ns,
-                depth: 0,
             };
-            handle.jvms.insert(root.jvm(), Jvm::from_proc(jvm.clone()));
-            if let Some(cgroup) = &jvm.cgroup {
-                handle.inspect(root.jvm(), cgroup);
-            }
-            handle.stats.jvms_seeded += 1;
-            tracing::info!(
-                pid = jvm.pid,
-                "tracking JVM that was already running: {}",
-                jvm.argv.join(" ")
-            );
-            let mut stack = vec![(jvm, 0u32)];
-            while let Some((p, depth)) = stack.pop() {
-                let lineage = LineageRef { depth, ..root };
-                let kernel_lineage = Lineage {
-                    jvm_tgid: root.jvm_tgid,
-                    depth,
-                    jvm_start_ns: root.jvm_start_ns,
-                };
-                if let Err(e) = handle.sensors.track(p.pid, kernel_lineage) {
-                    tracing::error!("tracking pre-existing process {}: {e}", p.pid);
-                }
-                let mut exec = seeded_exec(p, lineage);
-                // What the kernel's events would have carried: packets reach the JVM by
-                // cgroup id (`jndi_probe` finds its JVM that way).
-                exec.task.cgroup_id = p
-                    .cgroup
-                    .as_deref()
-                    .and_then(|c| procfs::cgroup_id(&handle.scope.mount, c))
-                    .unwrap_or(0);
-                let event = Event::Exec(exec);
-                consumer.event(handle, &event, Origin::Seeded);
-                if depth == 0 {
-                    handle.resolvers_of(root.jvm(), p.start_ns, consumer);
-                }
-                for child in children.get(&p.pid).into_iter().flatten() {
-                    stack.push((child, depth + 1));
-                }
-            }
+            handle.seed_jvm(jvm, &children, by, consumer);
         }
         handle.sensors.seeded();
         release_startup_memory();
@@ -265,6 +261,9 @@ impl Session {
     ) -> anyhow::Result<Ended> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
+        let mut scan_tick = tokio::time::interval(LIBJVM_SCAN_INTERVAL);
+        // Its first tick is now: the seeding pass has just been made.
+        scan_tick.reset();
         let deadline = tokio::time::sleep(deadline.unwrap_or(Duration::MAX));
         tokio::pin!(deadline);
         let Session {
@@ -294,6 +293,11 @@ impl Session {
                 _ = tick.tick() => {
                     handle.poll_resolvers(consumer);
                     consumer.tick(handle);
+                }
+                _ = scan_tick.tick() => {
+                    // Whatever the kernel already said about these processes comes first.
+                    handle.drain(ring.get_mut(), consumer);
+                    handle.scan_libjvm(consumer);
                 }
             }
         };
@@ -358,6 +362,9 @@ impl SessionHandle {
                 Ok(mut event) => {
                     if let Event::Exec(exec) = &mut event {
                         if exec.is_jvm {
+                            self.stats.recognised(
+                                exec.recognised_by.unwrap_or(JvmRecognition::LauncherName),
+                            );
                             self.jvm_started(exec);
                         }
                     }
@@ -384,6 +391,102 @@ impl SessionHandle {
         }
     }
 
+    /// Tracks a JVM /proc shows and its descendants, as the kernel would have, and hands them
+    /// to the consumer as seeded execs, the JVM first. Nothing for a process outside the
+    /// scope or already tracked.
+    fn seed_jvm(
+        &mut self,
+        jvm: &procfs::ProcProcess,
+        children: &HashMap<u32, Vec<&procfs::ProcProcess>>,
+        by: JvmRecognition,
+        consumer: &mut impl Consumer,
+    ) {
+        let in_scope = jvm
+            .cgroup
+            .as_deref()
+            .is_some_and(|c| procfs::cgroup_within(c, &self.scope.path));
+        if !in_scope || self.sensors.is_tracked(jvm.pid) {
+            return;
+        }
+        let root = LineageRef {
+            jvm_tgid: jvm.pid,
+            jvm_start_ns: jvm.start_ns,
+            depth: 0,
+        };
+        self.jvms.insert(root.jvm(), Jvm::from_proc(jvm.clone()));
+        if let Some(cgroup) = &jvm.cgroup {
+            self.inspect(root.jvm(), cgroup);
+        }
+        self.stats.jvms_seeded += 1;
+        self.stats.recognised(by);
+        tracing::info!(
+            pid = jvm.pid,
+            recognised_by = by.as_str(),
+            "tracking JVM that was already running: {}",
+            jvm.argv.join(" ")
+        );
+        let mut stack = vec![(jvm, 0u32)];
+        while let Some((p, depth)) = stack.pop() {
+            let lineage = LineageRef { depth, ..root };
+            let kernel_lineage = Lineage {
+                jvm_tgid: root.jvm_tgid,
+                depth,
+                jvm_start_ns: root.jvm_start_ns,
+            };
+            if let Err(e) = self.sensors.track(p.pid, kernel_lineage) {
+                tracing::error!("tracking pre-existing process {}: {e}", p.pid);
+            }
+            let mut exec = seeded_exec(p, lineage, by);
+            // What the kernel's events would have carried: packets reach the JVM by
+            // cgroup id (`jndi_probe` finds its JVM that way).
+            exec.task.cgroup_id = p
+                .cgroup
+                .as_deref()
+                .and_then(|c| procfs::cgroup_id(&self.scope.mount, c))
+                .unwrap_or(0);
+            let event = Event::Exec(exec);
+            consumer.event(self, &event, Origin::Seeded);
+            if depth == 0 {
+                self.resolvers_of(root.jvm(), p.start_ns, consumer);
+            }
+            for child in children.get(&p.pid).into_iter().flatten() {
+                stack.push((child, depth + 1));
+            }
+        }
+    }
+
+    /// A pass of the /proc scan while running: probes the `libjvm.so` files of new
+    /// processes, and brings in a JVM neither probe caught (late: it could have run code).
+    fn scan_libjvm(&mut self, consumer: &mut impl Consumer) {
+        let found = self.sensors.scan_libjvm(false);
+        let mut late: Vec<u32> = found
+            .iter()
+            .map(|m| m.pid)
+            .filter(|&pid| !self.sensors.is_tracked(pid))
+            .collect();
+        if !late.is_empty() {
+            late.sort_unstable();
+            let procs = procfs::all_processes();
+            let children = children_of(&procs);
+            for p in procs.iter().filter(|p| late.binary_search(&p.pid).is_ok()) {
+                let before = self.stats.jvms_seeded;
+                self.seed_jvm(p, &children, JvmRecognition::ProcMaps, consumer);
+                if self.stats.jvms_seeded > before {
+                    self.stats.jvms_seeded = before;
+                    self.stats.jvms_late += 1;
+                    tracing::warn!(
+                        pid = p.pid,
+                        "JVM recognised late, by the libjvm.so in its /proc/PID/maps (no probe \
+                         saw it load; it may have run code untracked): {}",
+                        p.argv.join(" ")
+                    );
+                }
+            }
+        }
+        // `is_tracked` mapped the lineage table; it is not needed until the next find.
+        self.sensors.seeded();
+    }
+
     /// A JVM started: /proc gives its full argv (completing the event's, when the kernel
     /// cut it), executable and cgroup, whose packets are inspected from now on.
     fn jvm_started(&mut self, exec: &mut Exec) {
@@ -393,6 +496,11 @@ impl SessionHandle {
             return;
         };
         let mut jvm = Jvm::from_proc(p);
+        if exec.filename.is_empty() {
+            // Recognised by a uprobe, not at exec: the kernel sent no path or arguments.
+            exec.filename = jvm.exe.clone().unwrap_or_default();
+            exec.argv.clone_from(&jvm.argv);
+        }
         jvm.argv = complete_argv(exec, std::mem::take(&mut jvm.argv));
         if let Some(cgroup) = &jvm.cgroup {
             self.inspect(key, cgroup);
@@ -468,8 +576,18 @@ pub fn complete_argv(exec: &mut Exec, proc_argv: Vec<String>) -> Vec<String> {
     exec.argv.clone()
 }
 
-/// The exec the kernel would have reported for a process /proc shows.
-fn seeded_exec(p: &procfs::ProcProcess, lineage: LineageRef) -> Exec {
+/// Every process's children, by parent PID.
+fn children_of(procs: &[procfs::ProcProcess]) -> HashMap<u32, Vec<&procfs::ProcProcess>> {
+    let mut children: HashMap<u32, Vec<&procfs::ProcProcess>> = HashMap::new();
+    for p in procs {
+        children.entry(p.ppid).or_default().push(p);
+    }
+    children
+}
+
+/// The exec the kernel would have reported for a process /proc shows; `by` says how its
+/// JVM was recognised.
+fn seeded_exec(p: &procfs::ProcProcess, lineage: LineageRef, by: JvmRecognition) -> Exec {
     let exe = p.exe.clone().unwrap_or_default();
     Exec {
         time_ns: p.start_ns,
@@ -485,6 +603,7 @@ fn seeded_exec(p: &procfs::ProcProcess, lineage: LineageRef) -> Exec {
         },
         lineage,
         is_jvm: lineage.depth == 0,
+        recognised_by: (lineage.depth == 0).then_some(by),
         filename: exe,
         interp: None,
         argv: p.argv.clone(),

@@ -8,8 +8,9 @@
 //! (`docs/contract.md` lists them; a test there checks that they agree).
 
 use detector_common::{
-    CLASS_DOWNLOADER, CLASS_INTERPRETER, CLASS_MEMFD, CLASS_SHELL, CLASS_WRITABLE_DIR, PROTO_DNS,
-    PROTO_LDAP, PROTO_RMI,
+    CLASS_DOWNLOADER, CLASS_INTERPRETER, CLASS_MEMFD, CLASS_SHELL, CLASS_WRITABLE_DIR,
+    JVM_BY_DLOPEN, JVM_BY_JNI_CREATE, JVM_BY_LAUNCHER_NAME, JVM_BY_LAUNCHER_PATH, JVM_BY_PROC_MAPS,
+    PROTO_DNS, PROTO_LDAP, PROTO_RMI,
 };
 use serde::{Deserialize, Serialize};
 
@@ -209,6 +210,39 @@ named! {
 }
 
 named! {
+    /// How a process was recognised as a JVM (a recorded exec's `recognised_by`, the stats
+    /// line's `jvms_recognised`; docs/jvm.md).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum JvmRecognition {
+        /// At exec: `comm` is a configured launcher name (`jvm.launchers`).
+        LauncherName = "launcher_name",
+        /// At exec: the path is a configured launcher path (`jvm.launcher_paths`).
+        LauncherPath = "launcher_path",
+        /// It `dlopen()`ed a `libjvm.so` (uprobe on libc's `dlopen`).
+        Dlopen = "libjvm_dlopen",
+        /// It called `JNI_CreateJavaVM` in a probed `libjvm.so`.
+        JniCreateJavaVm = "jni_create_java_vm",
+        /// The daemon found `libjvm.so` in its `/proc/PID/maps` (at start, or by the periodic
+        /// scan: after it could have run code).
+        ProcMaps = "proc_maps",
+    }
+}
+
+impl JvmRecognition {
+    /// The kernel's `JVM_BY_*` code; `None` for `JVM_BY_NONE` or an unknown code.
+    pub fn from_code(code: u32) -> Option<JvmRecognition> {
+        Some(match code {
+            JVM_BY_LAUNCHER_NAME => JvmRecognition::LauncherName,
+            JVM_BY_LAUNCHER_PATH => JvmRecognition::LauncherPath,
+            JVM_BY_DLOPEN => JvmRecognition::Dlopen,
+            JVM_BY_JNI_CREATE => JvmRecognition::JniCreateJavaVm,
+            JVM_BY_PROC_MAPS => JvmRecognition::ProcMaps,
+            _ => return None,
+        })
+    }
+}
+
+named! {
     /// Which way the traffic went, seen from the JVM (an alert's `network.direction`).
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
     pub enum Direction {
@@ -260,6 +294,7 @@ mod tests {
         names_agree(Transport::ALL, Transport::NAMES, |t| t.as_str());
         names_agree(RecognisedBy::ALL, RecognisedBy::NAMES, |r| r.as_str());
         names_agree(Direction::ALL, Direction::NAMES, |d| d.as_str());
+        names_agree(JvmRecognition::ALL, JvmRecognition::NAMES, |r| r.as_str());
         for rule in Rule::ALL {
             assert_eq!(Rule::from_name(rule.as_str()), Some(*rule));
         }

@@ -129,6 +129,25 @@ fn alert_fields_are_the_documented_ones() {
 }
 
 #[test]
+fn jvm_recognitions_are_the_documented_ones() {
+    let names: Vec<String> = detector::vocab::JvmRecognition::NAMES
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect();
+    let listed = names.join(", ");
+    let row = CONTRACT
+        .lines()
+        .find(|l| l.starts_with("| `recognised_by` |"))
+        .expect("a `recognised_by` row");
+    assert!(row.contains(&listed), "{row} does not list {listed}");
+    let stats = CONTRACT
+        .lines()
+        .find(|l| l.starts_with("| `jvms_recognised` |"))
+        .expect("a `jvms_recognised` row");
+    assert!(stats.contains(&listed), "{stats} does not list {listed}");
+}
+
+#[test]
 fn rules_are_the_documented_ones() {
     let documented = first_cells(&section("### Rules"));
     let code: Vec<String> = Rule::NAMES.iter().map(|n| (*n).to_owned()).collect();

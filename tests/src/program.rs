@@ -175,6 +175,17 @@ impl RunningProgram {
         }
     }
 
+    /// Lets a `WaitThenShell` JVM go on (writes its `go` file) and waits for it (at most two
+    /// minutes), checking it exited 0.
+    pub fn go(mut self, go: &std::path::Path) -> ProgramRun {
+        std::fs::write(go, b"go").expect("writing the go file");
+        let run = self
+            .wait_timeout(Duration::from_secs(120))
+            .expect("the JVM finished");
+        run.assert_success();
+        run
+    }
+
     fn finish(&self, status: ExitStatus) -> ProgramRun {
         // A descendant that outlived the program may still hold the pipes open: take what has
         // arrived rather than wait for an EOF that may never come.
@@ -274,6 +285,20 @@ impl ProgramRun {
     /// `LABEL-exit N`: the exit code of that child (128 + signal if it was killed).
     pub fn expect_child_exit(&self, label: &str) -> i64 {
         self.expect_number(&format!("{label}-exit"))
+    }
+
+    /// The child labelled `shell` died of SIGKILL (exit code 137) and never wrote `canary`.
+    pub fn assert_shell_killed(&self, canary: &std::path::Path) {
+        assert_eq!(
+            self.expect_child_exit("shell"),
+            128 + 9,
+            "the shell was not SIGKILLed:\n{self}"
+        );
+        assert!(
+            !canary.exists(),
+            "the killed shell still wrote {}:\n{self}",
+            canary.display()
+        );
     }
 
     /// The `LABEL-output` lines: what that child printed.

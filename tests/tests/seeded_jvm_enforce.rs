@@ -6,8 +6,6 @@
 //! the daemon seeded the JVM; one `jvm_shell_spawn` alert, "killed", naming the JVM; the
 //! shell died of SIGKILL and never wrote the canary; nothing was lost.
 
-use std::time::Duration;
-
 use integration_tests::{
     alert, assert_nothing_lost, require_kernel_support, Detector, JavaProgram, Mode, Policy,
     ScratchDir, TestCgroup,
@@ -23,7 +21,7 @@ fn shell_of_a_jvm_started_before_the_detector_is_killed() {
     let canary = scratch.file("canary");
     let go = scratch.file("go");
 
-    let mut jvm = JavaProgram::new("WaitThenShell")
+    let jvm = JavaProgram::new("WaitThenShell")
         .arg(&canary)
         .arg(&go)
         .current_dir(scratch.path())
@@ -31,21 +29,8 @@ fn shell_of_a_jvm_started_before_the_detector_is_killed() {
     jvm.wait_until_started();
 
     let mut detector = Detector::with_policy(&Policy::new(Mode::Enforce), &cgroup);
-    std::fs::write(&go, b"go").expect("writing the go file");
-    let run = jvm
-        .wait_timeout(Duration::from_secs(120))
-        .expect("the JVM finished");
-    run.assert_success();
-    assert_eq!(
-        run.expect_child_exit("shell"),
-        128 + 9,
-        "the shell of the pre-existing JVM was not SIGKILLed:\n{run}"
-    );
-    assert!(
-        !canary.exists(),
-        "the killed shell still wrote {}:\n{run}",
-        canary.display()
-    );
+    let run = jvm.go(&go);
+    run.assert_shell_killed(&canary);
 
     let found = alert::expect_only_alert(&detector, alert::shell_spawn_from(run.jvm_pid()));
     alert::assert_shell_spawn_alert(&found, Mode::Enforce.expected_action());

@@ -181,6 +181,12 @@ const CHECKS: [Check; 7] = [
         needs: Some("attach-enforce"),
     },
     Check {
+        id: "embedded-jvm",
+        target: "embedded_jvm",
+        test: "dlopen_launcher_enforce",
+        needs: Some("attach-enforce"),
+    },
+    Check {
         id: "ldap-denied",
         target: "egress_ldap",
         test: "ldap_lookup_is_blocked_at_connect_in_enforce_mode",

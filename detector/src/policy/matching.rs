@@ -283,6 +283,8 @@ mod tests {
         let jvm = JvmPolicy {
             launchers: vec!["java".to_owned()],
             launcher_paths: vec!["/opt/app/bin/server".to_owned()],
+            recognise_libjvm: true,
+            libjvm_paths: Vec::new(),
         };
         assert!(jvm.is_launcher("/usr/lib/jvm/java-17-openjdk-amd64/bin/java"));
         assert!(jvm.is_launcher("java"));

@@ -108,6 +108,12 @@ pub struct JvmPolicy {
     pub launchers: Vec<String>,
     /// Absolute paths of JVM launchers, matched exactly (each at most 255 bytes).
     pub launcher_paths: Vec<String>,
+    /// Recognise a process that loads `libjvm.so` as a JVM (`dlopen` and
+    /// `JNI_CreateJavaVM` uprobes, `/proc/PID/maps`), whatever its launcher.
+    pub recognise_libjvm: bool,
+    /// Extra `libjvm.so` files, or directories to search for them, whose
+    /// `JNI_CreateJavaVM` is probed (absolute paths).
+    pub libjvm_paths: Vec<String>,
 }
 
 /// What enforce mode does beyond killing the offending program.
@@ -510,6 +516,8 @@ impl Policy {
             jvm: JvmPolicy {
                 launchers: Vec::new(),
                 launcher_paths: Vec::new(),
+                recognise_libjvm: false,
+                libjvm_paths: Vec::new(),
             },
             response: ResponsePolicy {
                 kill_jvm: false,

@@ -47,6 +47,8 @@ pub(super) struct RawPolicy {
 pub(super) struct RawJvm {
     pub launchers: Option<SpannedList>,
     pub launcher_paths: Option<SpannedList>,
+    pub recognise_libjvm: Option<bool>,
+    pub libjvm_paths: Option<SpannedList>,
 }
 
 /// `[response]`

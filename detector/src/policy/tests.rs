@@ -42,6 +42,8 @@ fn builtin_parses() {
     assert_eq!(p.mode, Mode::Monitor);
     assert_eq!(p.jvm.launchers, ["java"]);
     assert!(p.jvm.launcher_paths.is_empty());
+    assert!(p.jvm.recognise_libjvm);
+    assert!(p.jvm.libjvm_paths.is_empty());
     assert!(!p.response.kill_jvm);
     assert!(p.exec.shells.iter().any(|n| n == "sh"));
     assert!(p.exec.interpreters.iter().any(|n| n == "python"));
@@ -373,6 +375,23 @@ fn class_names_are_kernel_name_keys() {
         &format!("\n[exec]\ndownloaders = [\"{}\"]\n", "d".repeat(40)),
         "policy.toml:3: exec.downloaders: ",
     );
+}
+
+#[test]
+fn libjvm_paths_are_absolute_and_need_recognition_on() {
+    assert_error(
+        "[jvm]\nlibjvm_paths = [\"jdk/lib/server/libjvm.so\"]\n",
+        "policy.toml:2: jvm.libjvm_paths: \"jdk/lib/server/libjvm.so\" must be an absolute path",
+    );
+    assert_error(
+        "[jvm]\nrecognise_libjvm = false\nlibjvm_paths = [\"/opt/app\"]\n",
+        "policy.toml:3: jvm.libjvm_paths: jvm.libjvm_paths is set but jvm.recognise_libjvm is false",
+    );
+    let p = parse("[jvm]\nlibjvm_paths = [\"/opt/app/lib/runtime\"]\n").expect("valid");
+    assert!(p.jvm.recognise_libjvm);
+    assert_eq!(p.jvm.libjvm_paths, ["/opt/app/lib/runtime"]);
+    let p = parse("[jvm]\nrecognise_libjvm = false\n").expect("valid");
+    assert!(!p.jvm.recognise_libjvm);
 }
 
 #[test]

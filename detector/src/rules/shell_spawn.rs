@@ -156,6 +156,7 @@ mod tests {
                 depth,
             },
             is_jvm: false,
+            recognised_by: None,
             filename: filename.into(),
             interp: None,
             argv: argv.iter().map(|s| s.to_string()).collect(),

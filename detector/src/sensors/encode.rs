@@ -14,8 +14,8 @@ use aya::{
 use detector_common::{
     comm_key, comm_words, fnv1a, prefix_words, AllowKey, Config, NetAllow, NetKey,
     ALLOW_F_ANY_PORT, ALLOW_PORTS, CFG_F_BLOCK_CLASS, CFG_F_BLOCK_LDAP_RMI, CFG_F_BLOCK_UNEXPECTED,
-    CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_QUARANTINE, CFG_F_SCOPED,
-    CFG_F_WRITABLE_MAP, COMM_LEN, LAUNCHER_SLOTS, PREFIX_LEN, WRITABLE_SLOTS,
+    CFG_F_ENFORCE, CFG_F_JVM_PATHS, CFG_F_LAUNCHER_MAP, CFG_F_LIBJVM, CFG_F_QUARANTINE,
+    CFG_F_SCOPED, CFG_F_WRITABLE_MAP, COMM_LEN, LAUNCHER_SLOTS, PREFIX_LEN, WRITABLE_SLOTS,
 };
 
 use super::{map, map_err, Scope, SensorError};
@@ -36,6 +36,9 @@ pub fn config(policy: &Policy, scope: &Scope) -> Config {
     }
     if !policy.jvm.launcher_paths.is_empty() {
         flags |= CFG_F_JVM_PATHS;
+    }
+    if policy.jvm.recognise_libjvm {
+        flags |= CFG_F_LIBJVM;
     }
     let launchers = launcher_slots(policy);
     let writable: Option<Vec<_>> = (policy.exec.writable_dirs.len() <= WRITABLE_SLOTS)

@@ -5,6 +5,7 @@
 pub mod btf;
 pub mod encode;
 pub mod kernel;
+pub mod libjvm;
 pub mod lineage;
 pub mod privileges;
 pub mod procfs;
@@ -210,6 +211,8 @@ pub struct Sensors {
     allow: HashMap<MapData, AllowKey, u32>,
     net_allow: LpmTrie<MapData, NetKey, NetAllow>,
     quarantine: HashMap<MapData, u32, u64>,
+    /// The `libjvm.so` uprobes and the /proc scan (`jvm.recognise_libjvm`).
+    libjvm: libjvm::LibjvmProbes,
 }
 
 impl std::fmt::Debug for Sensors {
@@ -444,7 +447,17 @@ impl Sensors {
         }
         load_scan(&mut ebpf)?;
 
+        // After the exec program: a JVM its launcher's name reveals is rooted at exec, and
+        // the probes leave it alone.
+        let libjvm = if policy.jvm.recognise_libjvm {
+            libjvm::LibjvmProbes::start(&mut ebpf, &policy.jvm.libjvm_paths)
+        } else {
+            tracing::info!("jvm.recognise_libjvm is off: JVMs are recognised by launcher only");
+            libjvm::LibjvmProbes::default()
+        };
+
         Ok(Sensors {
+            libjvm,
             events: Some(take(&mut ebpf, "EVENTS")?),
             loss: take(&mut ebpf, "LOSS")?,
             inbound_stats: take(&mut ebpf, "INBOUND_STATS")?,
@@ -490,6 +503,17 @@ impl Sensors {
             uninspected: sum(detector_common::INBOUND_STAT_UNINSPECTED),
             samples: sum(detector_common::INBOUND_STAT_SAMPLES),
         }
+    }
+
+    /// One pass of the `/proc/PID/maps` scan (see `libjvm`): the processes that map a
+    /// `libjvm.so`, among those not read before; every such file is probed from now on.
+    pub fn scan_libjvm(&mut self, first: bool) -> Vec<libjvm::MapsLibjvm> {
+        self.libjvm.scan(&mut self.ebpf, first)
+    }
+
+    /// What recognising JVMs by their `libjvm.so` has cost and found.
+    pub fn libjvm_stats(&self) -> libjvm::LibjvmStats {
+        self.libjvm.stats()
     }
 
     /// Starts tracking a process that existed before the programs were attached.
@@ -638,6 +662,17 @@ impl Sensors {
     ) -> Result<(), SensorError> {
         let global_old = encode::global_net_entries(old, resolvers).map_err(SensorError::Policy)?;
         let global_new = encode::global_net_entries(new, resolvers).map_err(SensorError::Policy)?;
+        // The CONFIG flag below turns the probes on and off at once; what is attached
+        // (libc's dlopen, the libjvm.so files found at start) is decided at start.
+        self.libjvm.set_enabled(new.jvm.recognise_libjvm);
+        if new.jvm.recognise_libjvm && !self.libjvm.loaded()
+            || new.jvm.libjvm_paths != old.jvm.libjvm_paths
+        {
+            tracing::warn!(
+                "jvm.recognise_libjvm or jvm.libjvm_paths changed: the libjvm.so probes are \
+                 attached at start, restart the daemon for the change to take full effect"
+            );
+        }
         encode::sync_policy_maps(
             &mut self.ebpf,
             Some(&mut self.allow),

@@ -45,10 +45,44 @@ pub(super) fn jvm(
             ));
         }
     }
+    let libjvm_at = raw.libjvm_paths.as_ref().map(Spanned::span);
+    let libjvm_paths = values(list(
+        raw.libjvm_paths,
+        &base.libjvm_paths,
+        "jvm.libjvm_paths",
+        src,
+        check_libjvm_path,
+    )?);
+    let recognise_libjvm = raw.recognise_libjvm.unwrap_or(base.recognise_libjvm);
+    if !recognise_libjvm && !libjvm_paths.is_empty() {
+        if let Some(span) = libjvm_at {
+            return Err(src.invalid(
+                &span,
+                "jvm.libjvm_paths",
+                "jvm.libjvm_paths is set but jvm.recognise_libjvm is false, so no libjvm.so \
+                 would be probed; set recognise_libjvm = true or remove the paths"
+                    .to_owned(),
+            ));
+        }
+    }
     Ok(JvmPolicy {
         launchers,
         launcher_paths,
+        recognise_libjvm,
+        libjvm_paths,
     })
+}
+
+/// A `libjvm.so` file or a directory to search for one: absolute, so that the daemon does not
+/// depend on where it was started.
+pub(super) fn check_libjvm_path(path: &str) -> Result<String, String> {
+    no_nul(path)?;
+    if !path.starts_with('/') {
+        return Err(format!(
+            "{path:?} must be an absolute path (a libjvm.so file or a directory holding one)"
+        ));
+    }
+    Ok(path.to_owned())
 }
 
 pub(super) fn check_launcher_name(name: &str) -> Result<String, String> {
