@@ -155,7 +155,7 @@ struct Check {
 
 /// In the order they run in each guest. Every scenario ends with `assert_nothing_lost` on the
 /// daemon's `detector stats` line, which the "no loss" column summarises.
-const CHECKS: [Check; 7] = [
+const CHECKS: [Check; 8] = [
     Check {
         id: "attach-monitor",
         target: "attach",
