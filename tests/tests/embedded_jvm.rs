@@ -57,20 +57,22 @@ extern "C" fn remove_built() {
     }
 }
 
-/// A fresh directory to build launchers in, removed at exit: under the target directory, or
-/// the temp dir where that is read-only (the kernel matrix's guests). Not /tmp first: a
-/// launcher that executes itself again from a world-writable directory is, rightly, a JVM
-/// running a program from /tmp (the app image's launcher does).
+/// A fresh directory to build launchers in, removed at exit. Never under a world-writable
+/// directory (/tmp, /var/tmp, /dev/shm), where the target directory of a checkout in /tmp
+/// would put it: the app image's JVM runs its own `jspawnhelper` from where the image is, and
+/// a JVM running a program from /tmp is, rightly, a detection. So /var/cache/detector-tests
+/// first (root's, like the lab's caches), then the target directory, then the temp dir.
 fn build_dir(name: &str) -> PathBuf {
     let name = integration_tests::unique_name(name);
-    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&name);
-    let dir = if std::fs::create_dir_all(&target).is_ok() {
-        target
-    } else {
-        let dir = std::env::temp_dir().join(&name);
-        std::fs::create_dir_all(&dir).expect("creating the launchers' directory");
-        dir
-    };
+    let dir = [
+        PathBuf::from("/var/cache/detector-tests"),
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+        std::env::temp_dir(),
+    ]
+    .into_iter()
+    .map(|parent| parent.join(&name))
+    .find(|dir| std::fs::create_dir_all(dir).is_ok())
+    .expect("creating the launchers' directory");
     let mut built = BUILT.lock().expect("the list of build directories");
     if built.is_empty() {
         // SAFETY: `remove_built` is a plain extern "C" fn that does not unwind.
