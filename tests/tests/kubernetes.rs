@@ -292,6 +292,9 @@ impl Podman {
 
 impl Drop for Podman {
     fn drop(&mut self) {
+        for container in &self.containers {
+            let _ = self.cmd().args(["rm", "-f", container]).output();
+        }
         for pod in &self.pods {
             let _ = self
                 .cmd()
