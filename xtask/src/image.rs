@@ -17,7 +17,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::{
     build,
-    package::{install as copy, write},
+    package::{install as copy, install_binary, write},
     run_step, setup, Workspace,
 };
 
@@ -42,12 +42,7 @@ pub fn image(ws: &Workspace, no_build: bool) -> Result<PathBuf> {
     if rootfs.exists() {
         fs::remove_dir_all(&rootfs).with_context(|| format!("clearing {}", rootfs.display()))?;
     }
-    let bin = rootfs.join("usr/bin/detector");
-    copy(&binary, &bin, 0o755)?;
-    run_step(
-        "image",
-        Command::new("strip").arg("--strip-debug").arg(&bin),
-    )?;
+    install_binary(&binary, &rootfs.join("usr/bin/detector"))?;
     for lib in shared_libraries(&binary)? {
         copy(&lib, &rootfs.join(lib.strip_prefix("/")?), 0o755)?;
     }

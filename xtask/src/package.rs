@@ -65,16 +65,7 @@ pub fn package(ws: &Workspace, no_build: bool) -> Result<PathBuf> {
     if stage.exists() {
         fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
     }
-    let staged_binary = stage.join("usr/bin").join(NAME);
-    install(&binary, &staged_binary, 0o755)?;
-    // The release profile keeps line tables for backtraces during development: ~80% of the
-    // binary. The package ships without them (the kernel object is data, untouched).
-    run_step(
-        "package",
-        Command::new("strip")
-            .arg("--strip-debug")
-            .arg(&staged_binary),
-    )?;
+    install_binary(&binary, &stage.join("usr/bin").join(NAME))?;
     for (to, from, mode) in FILES {
         install(&ws.root.join(from), &stage.join(to), mode)?;
     }
@@ -148,10 +139,11 @@ fn control(version: &str, arch: &str, depends: &str, installed_kib: u64) -> Stri
 /// The `Depends:` of the binary's shared libraries, as dpkg-shlibdeps computes it from the
 /// build machine's symbol files (it needs a debian/control of a source package to run in).
 fn shlib_depends(binary: &Path) -> Result<String> {
-    let dir = tempdir()?;
-    fs::create_dir_all(dir.join("debian"))?;
+    // Removed on drop.
+    let dir = testkit::ScratchDir::create("deb-shlibs").context("creating a scratch directory")?;
+    fs::create_dir_all(dir.path().join("debian"))?;
     fs::write(
-        dir.join("debian/control"),
+        dir.path().join("debian/control"),
         format!("Source: {NAME}\n\nPackage: {NAME}\nArchitecture: any\n"),
     )?;
     let binary = binary
@@ -161,11 +153,8 @@ fn shlib_depends(binary: &Path) -> Result<String> {
         Command::new("dpkg-shlibdeps")
             .args(["-O", "--ignore-missing-info"])
             .arg(&binary)
-            .current_dir(&dir),
-    );
-    // Our own directory from tempdir(), nothing else.
-    fs::remove_dir_all(&dir).ok();
-    let out = out?;
+            .current_dir(dir.path()),
+    )?;
     match out.split_once("shlibs:Depends=") {
         Some((_, deps)) if !deps.trim().is_empty() => Ok(deps.trim().to_string()),
         _ => bail!(
@@ -173,13 +162,6 @@ fn shlib_depends(binary: &Path) -> Result<String> {
             binary.display()
         ),
     }
-}
-
-/// A fresh directory under the system's temporary directory.
-fn tempdir() -> Result<PathBuf> {
-    let out =
-        command_output(Command::new("mktemp").args(["-d", "--tmpdir", "detector-deb.XXXXXX"]))?;
-    Ok(PathBuf::from(out))
 }
 
 /// Sum of the staged files' sizes in KiB (what `Installed-Size` means), the control area
@@ -202,6 +184,14 @@ fn installed_size_kib(stage: &Path) -> Result<u64> {
     let mut total = 0;
     walk(stage, &mut total)?;
     Ok(total)
+}
+
+/// Installs the daemon `binary` at `to` without its debug information: the release profile
+/// keeps line tables for backtraces during development, ~80% of the binary; the package and
+/// the image ship without them (the kernel object is data, untouched).
+pub fn install_binary(binary: &Path, to: &Path) -> Result<()> {
+    install(binary, to, 0o755)?;
+    run_step("strip", Command::new("strip").arg("--strip-debug").arg(to))
 }
 
 /// Copies `from` (following links) to `to` (creating its directories) with `mode`.
