@@ -191,7 +191,7 @@ pub fn remove_stale() {
 }
 
 /// Undoes the octal escapes (`\040` for a space, ...) that /proc/mounts uses in paths.
-fn unescape_mount_path(field: &str) -> String {
+pub fn unescape_mount_path(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -2,7 +2,13 @@
 //! module only turns its errors into test failures and adds the tests' assertions on the
 //! `detector stats` line.
 
-use std::{ffi::OsStr, fs, path::PathBuf, thread, time::Duration};
+use std::{
+    ffi::OsStr,
+    fs,
+    path::{Path, PathBuf},
+    thread,
+    time::Duration,
+};
 
 use serde_json::Value;
 use testkit::Launch;
@@ -49,13 +55,24 @@ impl Detector {
         cgroup: &TestCgroup,
         adjust: impl FnOnce(Launch) -> Launch,
     ) -> Self {
+        Self::start_scoped(policy_toml, mode, cgroup.path(), adjust)
+    }
+
+    /// [`start_with`](Self::start_with), scoped to a cgroup v2 directory the test did not
+    /// create (a container's, made by its runtime).
+    pub fn start_scoped(
+        policy_toml: &str,
+        mode: Mode,
+        cgroup_dir: &Path,
+        adjust: impl FnOnce(Launch) -> Launch,
+    ) -> Self {
         let scratch = ScratchDir::new("policy");
         let config = scratch.file("policy.toml");
         fs::write(&config, policy_toml)
             .unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
         let launch = Launch::new(&binary(), mode)
             .config(&config)
-            .cgroup(cgroup.path());
+            .cgroup(cgroup_dir);
         let inner = adjust(launch)
             .start()
             .unwrap_or_else(|e| panic!("{e}\npolicy:\n{policy_toml}"));

@@ -22,6 +22,7 @@
 //! share the kernel's tracepoints and the cgroup hierarchy.
 
 pub mod alert;
+pub mod containerd;
 mod daemon;
 mod java;
 pub mod kubernetes;

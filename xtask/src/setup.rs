@@ -48,6 +48,9 @@ const TEST_PACKAGES: &[&str] = &[
     // mount namespace.
     "systemd",
     "util-linux",
+    // protoc, for the CRI protos the containerd harness (tests/src/containerd.rs) compiles:
+    // building the tests crate, and so linting it, needs it.
+    "protobuf-compiler",
 ];
 
 /// Debian packages only the kernel matrix (`cargo xtask kernels`, a step of `cargo xtask test`)
@@ -66,8 +69,16 @@ const VM_PACKAGES: &[&str] = &[
 /// Debian packages the container image and the container tests need (`cargo xtask image`, a
 /// step of `cargo xtask test`): Podman builds and runs images from local files, no registry.
 /// runc rather than crun: crun refuses a hybrid cgroup layout; catatonit is the pods' pause
-/// process.
-const CONTAINER_PACKAGES: &[&str] = &["podman", "runc", "catatonit", "ca-certificates"];
+/// process. containerd (with its CRI plugin, `ctr` and the runc v2 shim) runs the pods of
+/// tests/tests/containerd.rs as kubelet would; the test starts its own instance, not the
+/// package's service.
+const CONTAINER_PACKAGES: &[&str] = &[
+    "podman",
+    "runc",
+    "catatonit",
+    "ca-certificates",
+    "containerd",
+];
 
 /// Where virtme-ng (`vng`, from PyPI: Debian 12 does not package it) is installed, in its own
 /// virtual environment.
