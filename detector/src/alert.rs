@@ -9,6 +9,7 @@ use crate::{
     correlate::{Correlator, Incident},
     process_table::{Process, ProcessTable},
     rules::{Detection, Network},
+    sensors::containers::ContainerMeta,
     vocab::{Action, Direction, ProcessKey, ProgramClass, Rule, Severity},
 };
 
@@ -45,6 +46,10 @@ pub struct Alert {
     pub network: Option<NetworkInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<Container>,
+    /// The Kubernetes pod of the JVM's container: its UID from the cgroup path, its name and
+    /// namespace from the container runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<Kubernetes>,
     /// For `exploit_chain`: the incident, stage by stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<IncidentInfo>,
@@ -174,11 +179,26 @@ pub struct Ancestor {
 pub struct Container {
     /// Cgroup v2 path of the JVM.
     pub cgroup: String,
+    /// The container id the cgroup path carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_id: Option<String>,
-    /// Kubernetes pod UID, when the cgroup path carries one.
+    pub id: Option<String>,
+    /// The rest from the container runtime's state (`sensors::containers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_uid: Option<String>,
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kubernetes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
 }
 
 /// Converts kernel timestamps (ns since boot) to wall-clock time.
@@ -223,8 +243,8 @@ pub fn incident_id(host: &str, jvm: ProcessKey) -> String {
 
 /// Reads a container id and a pod UID out of a cgroup path, for the runtimes whose
 /// naming we know (Docker, containerd, CRI-O, Podman, kubelet's cgroupfs and systemd drivers).
-pub fn container_from_cgroup(cgroup: &str) -> Container {
-    let container_id = cgroup
+pub fn container_from_cgroup(cgroup: &str) -> (Container, Option<Kubernetes>) {
+    let id = cgroup
         .split(['/', '-', '.', ':'])
         .rev()
         .find(|part| part.len() == 64 && part.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -235,11 +255,19 @@ pub fn container_from_cgroup(cgroup: &str) -> Container {
         let uid = rest.trim_end_matches(".slice").replace('_', "-");
         (uid.len() == 36 && uid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')).then_some(uid)
     });
-    Container {
-        cgroup: cgroup.to_owned(),
-        container_id,
-        pod_uid,
-    }
+    (
+        Container {
+            cgroup: cgroup.to_owned(),
+            id,
+            name: None,
+            image: None,
+            runtime: None,
+        },
+        pod_uid.map(|uid| Kubernetes {
+            uid: Some(uid),
+            ..Kubernetes::default()
+        }),
+    )
 }
 
 /// What an alert needs besides the detection.
@@ -289,6 +317,12 @@ impl Alert {
         let table = ctx.table;
         let process = table.get_key(detection.process);
         let jvm = table.get_key(detection.jvm);
+        // The root cgroup is the host itself, not a container.
+        let (container, kubernetes) = jvm
+            .and_then(|j| j.cgroup_path.as_deref())
+            .filter(|c| *c != "/")
+            .map(container_from_cgroup)
+            .unzip();
         let ancestry = table
             .ancestry(detection.process.tgid, MAX_ANCESTRY)
             .into_iter()
@@ -321,12 +355,60 @@ impl Alert {
                 .map(|inc| IncidentInfo::from_incident(inc, &ctx.clock)),
             response: None,
             forensics: None,
-            // The root cgroup is the host itself, not a container.
-            container: jvm
-                .and_then(|j| j.cgroup_path.as_deref())
-                .filter(|c| *c != "/")
-                .map(container_from_cgroup),
+            container,
+            kubernetes: kubernetes.flatten(),
             loss: None,
+        }
+    }
+
+    /// Where the JVM runs, for people: `pod shop/web-0, container app (image shop:1)`,
+    /// `container app (image shop:1)`, `container 4b1c9a7e2f6d`, `cgroup /…`; `None` on the host.
+    pub fn workload(&self) -> Option<String> {
+        let c = self.container.as_ref()?;
+        let k = self.kubernetes.as_ref();
+        let mut parts = Vec::new();
+        match (
+            k.and_then(|k| k.namespace.as_ref()),
+            k.and_then(|k| k.pod.as_ref()),
+        ) {
+            (Some(ns), Some(pod)) => parts.push(format!("pod {ns}/{pod}")),
+            (None, Some(pod)) => parts.push(format!("pod {pod}")),
+            _ => {
+                if let Some(uid) = k.and_then(|k| k.uid.as_ref()) {
+                    parts.push(format!("pod {uid}"));
+                }
+            }
+        }
+        let short = c.id.as_deref().map(|id| id.get(..12).unwrap_or(id));
+        match (c.name.as_deref(), short) {
+            (Some(name), _) => parts.push(format!("container {name}")),
+            (None, Some(id)) => parts.push(format!("container {id}")),
+            (None, None) if parts.is_empty() => parts.push(format!("cgroup {}", c.cgroup)),
+            (None, None) => {}
+        }
+        let mut text = parts.join(", ");
+        if let Some(image) = &c.image {
+            text.push_str(&format!(" (image {image})"));
+        }
+        Some(text)
+    }
+
+    /// Adds what the container runtime says about the JVM's container (name, image,
+    /// runtime, pod); the pod UID the runtime gives wins over the cgroup path's.
+    pub fn enrich(&mut self, meta: &ContainerMeta) {
+        let Some(container) = self.container.as_mut() else {
+            return;
+        };
+        container.name.clone_from(&meta.name);
+        container.image.clone_from(&meta.image);
+        container.runtime = Some(meta.runtime.as_str().to_owned());
+        if let Some(pod) = &meta.pod {
+            let k = self.kubernetes.get_or_insert_with(Kubernetes::default);
+            k.pod.clone_from(&pod.name);
+            k.namespace.clone_from(&pod.namespace);
+            if pod.uid.is_some() {
+                k.uid.clone_from(&pod.uid);
+            }
         }
     }
 
@@ -359,6 +441,7 @@ impl Alert {
             response: None,
             forensics: None,
             container: None,
+            kubernetes: None,
             loss: Some(serde_json::Value::Object(
                 lost.iter()
                     .map(|(k, n)| ((*k).to_owned(), (*n).into()))
@@ -440,24 +523,75 @@ mod tests {
     #[test]
     fn container_ids_from_runtime_cgroups() {
         let id = "4b1c9a7e2f6d8b0a3c5e7f9a1b3d5f7e9a0c2e4f6a8b0c1d3e5f7a9b1c3d5e7f";
-        let docker = container_from_cgroup(&format!("/system.slice/docker-{id}.scope"));
-        assert_eq!(docker.container_id.as_deref(), Some(id));
-        assert_eq!(docker.pod_uid, None);
-        let k8s = container_from_cgroup(&format!(
+        let (docker, pod) = container_from_cgroup(&format!("/system.slice/docker-{id}.scope"));
+        assert_eq!(docker.id.as_deref(), Some(id));
+        assert_eq!(pod, None);
+        let (k8s, pod) = container_from_cgroup(&format!(
             "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0.slice/cri-containerd-{id}.scope"
         ));
-        assert_eq!(k8s.container_id.as_deref(), Some(id));
+        assert_eq!(k8s.id.as_deref(), Some(id));
         assert_eq!(
-            k8s.pod_uid.as_deref(),
+            pod.and_then(|p| p.uid).as_deref(),
             Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
         );
-        let cgroupfs = container_from_cgroup(&format!(
+        let (cgroupfs, pod) = container_from_cgroup(&format!(
             "/kubepods/besteffort/pod0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/{id}"
         ));
-        assert_eq!(cgroupfs.container_id.as_deref(), Some(id));
-        assert!(cgroupfs.pod_uid.is_some());
-        let host = container_from_cgroup("/user.slice/user-0.slice/session-1.scope");
-        assert_eq!(host.container_id, None);
+        assert_eq!(cgroupfs.id.as_deref(), Some(id));
+        assert!(pod.is_some());
+        let (host, pod) = container_from_cgroup("/user.slice/user-0.slice/session-1.scope");
+        assert_eq!((host.id, pod), (None, None));
+    }
+
+    #[test]
+    fn enrichment_names_the_container_and_its_pod() {
+        use crate::sensors::containers::{Pod, Runtime};
+        let id = "4b1c9a7e2f6d8b0a3c5e7f9a1b3d5f7e9a0c2e4f6a8b0c1d3e5f7a9b1c3d5e7f";
+        let mut alert = Alert::sensor_loss("node-1", SystemTime::UNIX_EPOCH, &[]);
+        let meta = ContainerMeta {
+            runtime: Runtime::Containerd,
+            name: Some("app".to_owned()),
+            image: Some("shop:1".to_owned()),
+            pod: Some(Pod {
+                name: Some("shop-0".to_owned()),
+                namespace: Some("prod".to_owned()),
+                uid: None,
+            }),
+        };
+        alert.enrich(&meta);
+        assert_eq!(alert.container, None, "no container, nothing to enrich");
+        let (container, kubernetes) = container_from_cgroup(&format!(
+            "/kubepods/besteffort/pod0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/{id}"
+        ));
+        alert.container = Some(container);
+        alert.kubernetes = kubernetes;
+        alert.enrich(&meta);
+        let json = serde_json::to_value(&alert).expect("serialises");
+        assert_eq!(json["container"]["name"], "app");
+        assert_eq!(json["container"]["image"], "shop:1");
+        assert_eq!(json["container"]["runtime"], "containerd");
+        assert_eq!(json["container"]["id"], id);
+        assert_eq!(json["kubernetes"]["pod"], "shop-0");
+        assert_eq!(json["kubernetes"]["namespace"], "prod");
+        assert_eq!(
+            json["kubernetes"]["uid"], "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+            "the cgroup's uid stays when the runtime gives none"
+        );
+        assert_eq!(
+            alert.workload().as_deref(),
+            Some("pod prod/shop-0, container app (image shop:1)")
+        );
+        alert.kubernetes = None;
+        alert.container.as_mut().expect("set").name = None;
+        alert.container.as_mut().expect("set").image = None;
+        assert_eq!(alert.workload().as_deref(), Some("container 4b1c9a7e2f6d"));
+        alert.container.as_mut().expect("set").id = None;
+        assert_eq!(
+            alert.workload().as_deref(),
+            Some(
+                "cgroup /kubepods/besteffort/pod0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/4b1c9a7e2f6d8b0a3c5e7f9a1b3d5f7e9a0c2e4f6a8b0c1d3e5f7a9b1c3d5e7f"
+            )
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ use crate::{
     policy::{Mode, Policy},
     process_table::Process,
     response::Responder,
-    sensors::{encode, procfs, LossCounts, NetKeyPrefix, Scope, Sensors},
+    sensors::{
+        containers::{ContainerDirectory, RuntimeFiles},
+        encode, procfs, LossCounts, NetKeyPrefix, Scope, Sensors,
+    },
     service::Notifier,
     session::{Consumer, Origin, Session, SessionHandle},
     sinks::{Dispatcher, Resolution, SinkStats, SHUTDOWN_GRACE},
@@ -68,6 +71,9 @@ pub struct Stats {
     #[serde(flatten)]
     libjvm: crate::sensors::libjvm::LibjvmStats,
     table_evicted_live: u64,
+    /// Container ids no container runtime on the node could name (see
+    /// `sensors::containers`): alerts about them carry the id, not the name or pod.
+    containers_unknown: u64,
     /// Request heads a JVM received that were not inspected to their end (past 64 KiB, or
     /// past what one packet's scan may take).
     inbound_uninspected: u64,
@@ -100,6 +106,8 @@ struct Daemon {
     config: Option<PathBuf>,
     mode: Option<Mode>,
     metrics: Arc<Metrics>,
+    /// Names, images and pods of containers, from the runtimes' state on the node.
+    containers: ContainerDirectory,
 }
 
 /// How often (in one-second ticks) `systemctl status` gets fresh counts.
@@ -199,6 +207,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         config: opts.config,
         mode: opts.mode,
         metrics,
+        containers: ContainerDirectory::default(),
     };
     session.seed(&policy, &mut daemon);
 
@@ -224,8 +233,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         sinks,
         engine,
         mut stats,
+        containers,
         ..
     } = daemon;
+    stats.containers_unknown = containers.misses;
     let session_stats = session.handle().stats();
     stats.events = session_stats.events;
     stats.decode_errors = session_stats.decode_errors;
@@ -402,6 +413,22 @@ impl Daemon {
             }
             let ctx = AlertContext::of(&self.host, self.clock, &self.engine);
             let mut alert = Alert::from_detection(&ctx, &detection, event.time_ns());
+            // One read of the runtime's files per container (cached): alerts are rare.
+            let jvm = alert.jvm.as_ref().map(|j| j.pid);
+            let ancestors: Vec<u32> = alert.ancestry.iter().map(|a| a.pid).collect();
+            if let Some(meta) = alert
+                .container
+                .as_ref()
+                .and_then(|c| c.id.as_deref())
+                .and_then(|id| {
+                    self.containers.get(id, || {
+                        jvm.map(|j| RuntimeFiles::for_jvm(j, &ancestors))
+                            .unwrap_or_default()
+                    })
+                })
+            {
+                alert.enrich(&meta);
+            }
             alert.forensics = outcome.forensics.take();
             alert.response = (!outcome.is_empty()).then_some(outcome);
             tracing::warn!(rule = detection.rule.as_str(), action = ?detection.action, "{}", detection.summary);

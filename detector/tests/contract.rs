@@ -6,7 +6,10 @@
 use std::{collections::BTreeSet, process::Command};
 
 use detector::{
-    alert::{Alert, Ancestor, Container, IncidentInfo, NetworkInfo, ProcessInfo, TimelineEntry},
+    alert::{
+        Alert, Ancestor, Container, IncidentInfo, Kubernetes, NetworkInfo, ProcessInfo,
+        TimelineEntry,
+    },
     daemon::Stats,
     response::{Outcome, Step},
     sensors::LossCounts,
@@ -104,6 +107,7 @@ fn alert_fields_are_the_documented_ones() {
     code.extend(prefixed("ancestry[].", &fields::<Ancestor>()));
     code.extend(prefixed("network.", &fields::<NetworkInfo>()));
     code.extend(prefixed("container.", &fields::<Container>()));
+    code.extend(prefixed("kubernetes.", &fields::<Kubernetes>()));
     code.extend(prefixed("incident.", &fields::<IncidentInfo>()));
     code.extend(prefixed("incident.timeline[].", &fields::<TimelineEntry>()));
     code.extend(prefixed("response.", &fields::<Outcome>()));

@@ -186,9 +186,8 @@ fn a_cri_pod_has_the_kubernetes_annotations_in_its_bundle() {
     assert!(!socket_dir.exists(), "{} is left", socket_dir.display());
 }
 
-/// EXPECTED TO FAIL until the daemon enriches alerts with the container runtime's metadata
-/// (`container.id`, `.name`, `.image`, `.runtime`, `kubernetes.pod`, `.namespace`, `.uid`):
-/// the kill itself already works; the enrichment fields are asserted after it.
+/// The kill, then the enrichment from the runtime's state (`container.id`, `.name`, `.image`,
+/// `.runtime`, `kubernetes.pod`, `.namespace`, `.uid`).
 #[test]
 fn a_cri_pods_jvm_shell_is_killed_and_the_alert_names_the_pod() {
     if !require_kernel_support() {
@@ -245,10 +244,10 @@ fn a_cri_pods_jvm_shell_is_killed_and_the_alert_names_the_pod() {
         "{alerts:#?}"
     );
 
-    // The enrichment (not landed yet: these fail until it does). This containerd keeps its
-    // state in a scratch directory, not /run/containerd: the daemon finds the container's
-    // bundle from its process (the parent shim's working directory is the sandbox's bundle,
-    // a sibling of the container's, see the test above), or must be told the state root.
+    // The enrichment. This containerd keeps its state in a scratch directory, not
+    // /run/containerd: the daemon finds the container's bundle from its process (the parent
+    // shim's working directory is the sandbox's bundle, a sibling of the container's, see
+    // the test above), as on k3s or any node with a non-default state directory.
     for (pointer, want) in [
         ("/container/id", pod.container_id.as_str()),
         ("/container/name", container),

@@ -9,7 +9,8 @@
 //! a node where the detector is deployed after the workloads); the detector runs from its
 //! image with the DaemonSet's pod template (src/kubernetes.rs translates it into `podman
 //! run`), scoped to the JVM's container cgroup and in enforce mode. The JVM's shell is killed
-//! before it runs (no canary), and the alert names the JVM's container and the node (not the
+//! before it runs (no canary), and the alert names the JVM's container (id, name, image and runtime,
+//! from Podman's state on the node) and the node (not the
 //! detector's pod).
 
 use std::{
@@ -425,11 +426,13 @@ fn the_daemonset_pod_kills_a_containers_jvm_shell() {
         alert["host"], "node-under-test",
         "the node's name, not the pod's: {alert:#}"
     );
-    assert_eq!(
-        alert["container"]["container_id"],
-        victim_id.as_str(),
-        "{alert:#}"
-    );
+    // Named from Podman's own state on the node, read through /proc/1/root from the
+    // detector's container. (Podman keeps pod names only in its database: no `kubernetes`.)
+    let container = &alert["container"];
+    assert_eq!(container["id"], victim_id.as_str(), "{alert:#}");
+    assert_eq!(container["name"], victim.as_str(), "{alert:#}");
+    assert_eq!(container["image"], base_image(&podman), "{alert:#}");
+    assert_eq!(container["runtime"], "podman", "{alert:#}");
     thread::sleep(Duration::from_secs(1));
     assert!(!canary.exists(), "the shell ran in enforce mode:\n{logs}");
 

@@ -3,6 +3,7 @@
 //! buffer and counters.
 
 pub mod btf;
+pub mod containers;
 pub mod encode;
 pub mod kernel;
 pub mod libjvm;

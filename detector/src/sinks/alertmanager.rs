@@ -40,11 +40,14 @@ pub(crate) fn labels(alert: &Alert) -> Map<String, Value> {
     put("action", action);
     put("source", "detector".into());
     if let Some(c) = &alert.container {
-        put(
-            "container_id",
-            c.container_id.clone().unwrap_or_default().into(),
-        );
-        put("pod_uid", c.pod_uid.clone().unwrap_or_default().into());
+        put("container_id", c.id.clone().unwrap_or_default().into());
+        put("container", c.name.clone().unwrap_or_default().into());
+        put("image", c.image.clone().unwrap_or_default().into());
+    }
+    if let Some(k) = &alert.kubernetes {
+        put("pod", k.pod.clone().unwrap_or_default().into());
+        put("namespace", k.namespace.clone().unwrap_or_default().into());
+        put("pod_uid", k.uid.clone().unwrap_or_default().into());
     }
     labels
 }
@@ -60,6 +63,9 @@ fn description(alert: &Alert) -> String {
     }
     if let Some(n) = &alert.network {
         lines.push(format!("Network: {}", network_line(n)));
+    }
+    if let Some(workload) = alert.workload() {
+        lines.push(format!("Where: {workload}"));
     }
     if let Some(c) = &alert.container {
         lines.push(format!("Cgroup: {}", c.cgroup));
@@ -105,6 +111,10 @@ mod tests {
                 "action": "reported",
                 "source": "detector",
                 "container_id": "4b1c9a7e2f6d8b0a3c5e7f9a1b3d5f7e9a0c2e4f6a8b0c1d3e5f7a9b1c3d5e7f",
+                "container": "app",
+                "image": "registry.example/shop:1.2",
+                "pod": "shop-7d9f",
+                "namespace": "shop",
                 "pod_uid": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
             })
         );
@@ -112,6 +122,12 @@ mod tests {
         let description = a["annotations"]["description"].as_str().expect("text");
         assert!(
             description.contains("JVM: pid 4242 java -jar app.jar"),
+            "{description}"
+        );
+        assert!(
+            description.contains(
+                "Where: pod shop/shop-7d9f, container app (image registry.example/shop:1.2)"
+            ),
             "{description}"
         );
         let record: Alert =
@@ -129,13 +145,17 @@ mod tests {
     fn unknown_container_parts_are_left_out() {
         let mut alert = sample_alert();
         if let Some(c) = alert.container.as_mut() {
-            c.pod_uid = None;
-            c.container_id = None;
+            c.id = None;
+            c.name = None;
         }
+        alert.kubernetes.as_mut().expect("sample").pod = None;
         let labels = labels(&alert);
-        assert!(!labels.contains_key("pod_uid"));
+        assert!(!labels.contains_key("pod"));
+        assert!(!labels.contains_key("container"));
         assert!(!labels.contains_key("container_id"));
+        assert!(labels.contains_key("namespace"));
         alert.container = None;
+        alert.kubernetes = None;
         assert_eq!(super::labels(&alert).len(), 6);
     }
 

@@ -64,12 +64,7 @@ fn trigger(alert: &Alert, routing_key: &str) -> Value {
     if let Some(jvm) = &alert.jvm {
         payload.insert("component".to_owned(), jvm.exe.clone().into());
     }
-    if let Some(group) = alert.container.as_ref().and_then(|c| {
-        c.pod_uid
-            .as_ref()
-            .map(|pod| format!("pod {pod}"))
-            .or_else(|| c.container_id.as_ref().map(|id| format!("container {id}")))
-    }) {
+    if let Some(group) = alert.workload() {
         payload.insert("group".to_owned(), group.into());
     }
     payload.insert("class".to_owned(), alert.rule.as_str().into());
@@ -134,7 +129,10 @@ mod tests {
             p["component"],
             "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
         );
-        assert_eq!(p["group"], "pod 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+        assert_eq!(
+            p["group"],
+            "pod shop/shop-7d9f, container app (image registry.example/shop:1.2)"
+        );
         assert_eq!(p["class"], "jvm_shell_spawn");
         assert_eq!(
             p["custom_details"],

@@ -92,12 +92,7 @@ fn alert_message(alert: &Alert) -> Value {
     if let Some(network) = &alert.network {
         fields.push(field("Network", escape(&network_line(network))));
     }
-    if let Some(container) = &alert.container {
-        let where_ = match (&container.pod_uid, &container.container_id) {
-            (Some(pod), _) => format!("pod {pod}"),
-            (None, Some(id)) => format!("container {}", id.get(..12).unwrap_or(id)),
-            (None, None) => format!("cgroup {}", container.cgroup),
-        };
+    if let Some(where_) = alert.workload() {
         fields.push(field("Pod / container", escape(&where_)));
     }
     fields.truncate(10);
@@ -176,7 +171,7 @@ mod tests {
                 "*Host*\nnode-1",
                 "*JVM*\npid 4242: `java -jar app.jar`",
                 "*Process*\npid 4250: `/bin/sh -c id`",
-                "*Pod / container*\npod 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+                "*Pod / container*\npod shop/shop-7d9f, container app (image registry.example/shop:1.2)",
             ]
         );
         assert_eq!(blocks[3]["type"], "context");

@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 
 use super::*;
 use crate::{
-    alert::{Ancestor, Container, ProcessInfo, SCHEMA},
+    alert::{Ancestor, Container, Kubernetes, ProcessInfo, SCHEMA},
     policy::{DeliveryOverrides, SinkDelivery},
     vocab::{Action, Rule, Severity},
 };
@@ -44,10 +44,17 @@ pub(crate) fn sample_alert() -> Alert {
         network: None,
         container: Some(Container {
             cgroup: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0.slice/cri-containerd-4b1c9a7e2f6d8b0a3c5e7f9a1b3d5f7e9a0c2e4f6a8b0c1d3e5f7a9b1c3d5e7f.scope".to_owned(),
-            container_id: Some(
+            id: Some(
                 "4b1c9a7e2f6d8b0a3c5e7f9a1b3d5f7e9a0c2e4f6a8b0c1d3e5f7a9b1c3d5e7f".to_owned(),
             ),
-            pod_uid: Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".to_owned()),
+            name: Some("app".to_owned()),
+            image: Some("registry.example/shop:1.2".to_owned()),
+            runtime: Some("containerd".to_owned()),
+        }),
+        kubernetes: Some(Kubernetes {
+            pod: Some("shop-7d9f".to_owned()),
+            namespace: Some("shop".to_owned()),
+            uid: Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".to_owned()),
         }),
         loss: None,
         // Keys added to the record later keep their "absent" values.
