@@ -1,6 +1,7 @@
 //! The Kubernetes deployment (deploy/kubernetes) and the image (`cargo xtask image`).
 //!
-//! Offline: the manifests parse; the DaemonSet asks for exactly the capabilities `detector
+//! Offline: the manifests parse and round-trip through Kubernetes' own API types (the schema
+//! check: no field the API lacks); the DaemonSet asks for exactly the capabilities `detector
 //! doctor` says the daemon uses, no `privileged`, the host's PID namespace, the mounts the
 //! daemon reads, the node name from the downward API, probes and metrics on the port the
 //! daemon serves, every node tolerated; the policy it ships passes `check-config`.
@@ -37,6 +38,74 @@ fn strings(value: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect()
+}
+
+/// `value` with the members whose value is `null` removed, at every depth (the typed model
+/// writes absent optional fields as absent).
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The document read as Kubernetes' own type `T` and written back: the API's fields only.
+fn through_api_types<T>(doc: &Value) -> Value
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let typed: T = serde_json::from_value(doc.clone())
+        .unwrap_or_else(|e| panic!("{} is not a valid {}: {e}", doc["kind"], doc["kind"]));
+    serde_json::to_value(typed).expect("serialises")
+}
+
+/// The schema check, offline: every manifest (and the ConfigMap kustomize generates) is read
+/// as Kubernetes' own API type of its kind and written back unchanged — a field the API does
+/// not have (a typo, a field in the wrong place) is dropped by the typed model and shows as a
+/// difference; a value of the wrong type fails to read.
+#[test]
+fn the_manifests_match_the_kubernetes_api_schema() {
+    use k8s_openapi::api::{
+        apps::v1::DaemonSet,
+        core::v1::{ConfigMap, Namespace, ServiceAccount},
+    };
+    let mut docs = kubernetes::manifests();
+    docs.push(kubernetes::policy_configmap());
+    let mut kinds = Vec::new();
+    for doc in &docs {
+        let kind = doc["kind"].as_str().expect("every document has a kind");
+        let back = match kind {
+            "Namespace" => through_api_types::<Namespace>(doc),
+            "ServiceAccount" => through_api_types::<ServiceAccount>(doc),
+            "DaemonSet" => through_api_types::<DaemonSet>(doc),
+            "ConfigMap" => through_api_types::<ConfigMap>(doc),
+            other => panic!("no schema check for kind {other}: add its API type here"),
+        };
+        assert_eq!(
+            without_nulls(&back),
+            without_nulls(doc),
+            "{kind}: fields the Kubernetes API does not have were dropped (left: as the API reads it)"
+        );
+        kinds.push(kind);
+    }
+    assert_eq!(
+        kinds,
+        ["Namespace", "ServiceAccount", "DaemonSet", "ConfigMap"]
+    );
+
+    // The check itself catches a misspelt field.
+    let mut typo = kubernetes::manifest("DaemonSet");
+    typo["spec"]["template"]["spec"]["hostPid"] = json!(true);
+    assert_ne!(
+        without_nulls(&through_api_types::<DaemonSet>(&typo)),
+        without_nulls(&typo)
+    );
 }
 
 #[test]
