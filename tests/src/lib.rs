@@ -26,6 +26,7 @@ pub mod containerd;
 mod daemon;
 mod java;
 pub mod kubernetes;
+pub mod podman;
 mod policy;
 mod program;
 pub mod receivers;

@@ -5,9 +5,10 @@
 //!   the CRI annotations (pod name, namespace and UID, container name and type, image), runc
 //!   keeps its state where the harness says, and the container's process has a cgroup v2
 //!   directory of its own.
-//! - With the detector (host process, enforce mode, scoped to the container's cgroup): a JVM in
-//!   the pod spawns a shell; it is killed before it acts, and the alert names the container
-//!   (id, name, image, runtime) and the pod (name, namespace, UID).
+//! - With the detector in enforce mode, scoped to the container's cgroup, once on the node and
+//!   once from its image as the DaemonSet runs it: a JVM in the pod makes an LDAP callback
+//!   (denied at connect()) and spawns a shell (killed before it acts), and the alerts name
+//!   the container (id, name, image, runtime) and the pod (name, namespace, UID).
 
 use std::{
     fs,
@@ -18,7 +19,10 @@ use std::{
 use integration_tests::{
     alert, assert_nothing_lost, compile_java,
     containerd::{Containerd, RunningPod, APP_IMAGE},
-    require_kernel_support, Detector, Mode, Policy, ScratchDir, ALERT_TIMEOUT, SETTLE_TIME,
+    kubernetes,
+    podman::Podman,
+    require_kernel_support, Detector, Mode, Policy, ScratchDir, TcpServer, ALERT_TIMEOUT,
+    EPERM_MESSAGE, LOOPBACK_V4, SETTLE_TIME,
 };
 use serde_json::Value;
 
@@ -186,10 +190,87 @@ fn a_cri_pod_has_the_kubernetes_annotations_in_its_bundle() {
     assert!(!socket_dir.exists(), "{} is left", socket_dir.display());
 }
 
-/// The kill, then the enrichment from the runtime's state (`container.id`, `.name`, `.image`,
-/// `.runtime`, `kubernetes.pod`, `.namespace`, `.uid`).
-#[test]
-fn a_cri_pods_jvm_shell_is_killed_and_the_alert_names_the_pod() {
+/// Where the detector runs: on the node, or from its image as the DaemonSet runs it.
+enum Watcher {
+    Host(Detector),
+    DaemonSetPod { podman: Podman, name: String },
+}
+
+impl Watcher {
+    /// The detector in enforce mode, scoped to `cgroup`, ready.
+    fn start(in_image: bool, cgroup: &Path) -> Option<Watcher> {
+        if !in_image {
+            let policy = Policy::new(Mode::Enforce);
+            return Some(Watcher::Host(Detector::start_scoped(
+                &policy.to_toml(),
+                Mode::Enforce,
+                cgroup,
+                |l| l,
+            )));
+        }
+        let mut podman = Podman::new()?;
+        let name = format!("detector-cri-{}", std::process::id());
+        let args = [
+            "--mode".to_owned(),
+            "enforce".to_owned(),
+            "--cgroup".to_owned(),
+            cgroup.to_string_lossy().into_owned(),
+        ];
+        let configmaps = ScratchDir::new("cri-configmaps");
+        let mut run = vec!["run".to_owned(), "--detach".to_owned()];
+        run.extend(kubernetes::daemonset_podman_run(
+            &name,
+            "node-under-test",
+            &args,
+            configmaps.path(),
+        ));
+        let run: Vec<&str> = run.iter().map(String::as_str).collect();
+        podman.run(&run);
+        podman.containers.push(name.clone());
+        podman.wait_for_log(&name, "detector ready", Duration::from_secs(60));
+        Some(Watcher::DaemonSetPod { podman, name })
+    }
+
+    /// Every alert, once a shell alert came and the detector had time to say the rest.
+    fn alerts_after_the_shell(&mut self) -> Vec<Value> {
+        match self {
+            Watcher::Host(detector) => {
+                detector.wait_for_alerts(alert::is_shell_spawn, 1, ALERT_TIMEOUT);
+                detector.alerts_after(SETTLE_TIME)
+            }
+            Watcher::DaemonSetPod { podman, name } => {
+                podman.wait_for_log(name, "jvm_shell_spawn", ALERT_TIMEOUT);
+                std::thread::sleep(SETTLE_TIME);
+                podman
+                    .logs(name)
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .filter(|v| v.get("rule").is_some())
+                    .collect()
+            }
+        }
+    }
+
+    /// Stops the detector (SIGTERM): its stats line.
+    fn stop(&mut self) -> Value {
+        match self {
+            Watcher::Host(detector) => detector.stop(),
+            Watcher::DaemonSetPod { podman, name } => {
+                podman.run(&["stop", "-t", "20", name]);
+                let logs = podman.logs(name);
+                logs.lines()
+                    .find_map(|l| l.strip_prefix("detector stats "))
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or_else(|| panic!("no stats line:\n{logs}"))
+            }
+        }
+    }
+}
+
+/// A JVM in a CRI pod, attacked: its LDAP callback is denied at connect(), its shell killed
+/// before it runs, and every alert names the container (id, name, image, runtime) and the
+/// pod (name, namespace, UID), read from containerd's state on the node.
+fn cri_pod_attacked(in_image: bool) {
     if !require_kernel_support() {
         return;
     }
@@ -208,7 +289,11 @@ fn a_cri_pods_jvm_shell_is_killed_and_the_alert_names_the_pod() {
         "WaitThenShell".to_owned(),
         canary.to_string_lossy().into_owned(),
         go.to_string_lossy().into_owned(),
+        // The pod shares the node's network (and loopback): the callback goes to a server
+        // here, which must never see it.
+        "ldap://127.0.0.1:1389/x".to_owned(),
     ];
+    let server = TcpServer::silent(LOOPBACK_V4, 1389);
     let pod: RunningPod = containerd.run_pod(
         pod_name,
         namespace,
@@ -219,51 +304,74 @@ fn a_cri_pods_jvm_shell_is_killed_and_the_alert_names_the_pod() {
     );
     containerd.wait_for_log(&pod, "jvm-pid", Duration::from_secs(60));
 
-    // The detector on the host, scoped to the container's cgroup: the JVM was there first.
-    let policy = Policy::new(Mode::Enforce);
-    let mut detector =
-        Detector::start_scoped(&policy.to_toml(), Mode::Enforce, &pod.cgroup_v2_path, |l| l);
+    // The detector, scoped to the container's cgroup: the JVM was there first.
+    let Some(mut watcher) = Watcher::start(in_image, &pod.cgroup_v2_path) else {
+        return;
+    };
     fs::write(&go, "").expect("the go file");
-    let found = detector.wait_for_alerts(alert::is_shell_spawn, 1, ALERT_TIMEOUT);
-    let found = &found[0];
+    let alerts = watcher.alerts_after_the_shell();
+    let logs = containerd.logs(&pod);
+    assert!(!canary.exists(), "the shell ran in enforce mode:\n{logs}");
+    let shell: Vec<&Value> = alerts.iter().filter(|a| alert::is_shell_spawn(a)).collect();
+    assert_eq!(shell.len(), 1, "{alerts:#?}");
     assert_eq!(
-        found["action"],
+        shell[0]["action"],
         Mode::Enforce.expected_action(),
         "{}",
-        alert::pretty(found)
+        alert::pretty(shell[0])
     );
-    let alerts = detector.alerts_after(SETTLE_TIME);
+    // The LDAP callback was denied at connect(): the JVM saw EPERM, the server nothing.
+    let ldap = alerts
+        .iter()
+        .find(|a| a["rule"] == alert::LDAP_EGRESS)
+        .unwrap_or_else(|| panic!("no {} alert: {alerts:#?}", alert::LDAP_EGRESS));
+    assert_eq!(ldap["action"], "blocked", "{}", alert::pretty(ldap));
     assert!(
-        !canary.exists(),
-        "the shell ran in enforce mode:\n{}",
-        containerd.logs(&pod)
+        logs.lines()
+            .any(|l| l.starts_with("lookup-error") && l.contains(EPERM_MESSAGE)),
+        "the lookup was not denied:\n{logs}"
     );
     assert_eq!(
-        alerts.iter().filter(|a| alert::is_shell_spawn(a)).count(),
-        1,
-        "{alerts:#?}"
+        server.accepted(),
+        0,
+        "the blocked lookup reached {server:?}"
     );
 
     // The enrichment. This containerd keeps its state in a scratch directory, not
     // /run/containerd: the daemon finds the container's bundle from its process (the parent
     // shim's working directory is the sandbox's bundle, a sibling of the container's, see
-    // the test above), as on k3s or any node with a non-default state directory.
-    for (pointer, want) in [
-        ("/container/id", pod.container_id.as_str()),
-        ("/container/name", container),
-        ("/container/image", APP_IMAGE),
-        ("/container/runtime", "containerd"),
-        ("/kubernetes/pod", pod_name),
-        ("/kubernetes/namespace", namespace),
-        ("/kubernetes/uid", uid.as_str()),
-    ] {
-        assert_eq!(
-            found.pointer(pointer).and_then(Value::as_str),
-            Some(want),
-            "{pointer}: {}",
-            alert::pretty(found)
-        );
+    // the test above), as on k3s or any node with a non-default state directory. From the
+    // image, through the shim's /proc/PID/root: no host mounts.
+    for found in [shell[0], ldap] {
+        for (pointer, want) in [
+            ("/container/id", pod.container_id.as_str()),
+            ("/container/name", container),
+            ("/container/image", APP_IMAGE),
+            ("/container/runtime", "containerd"),
+            ("/kubernetes/pod", pod_name),
+            ("/kubernetes/namespace", namespace),
+            ("/kubernetes/uid", uid.as_str()),
+        ] {
+            assert_eq!(
+                found.pointer(pointer).and_then(Value::as_str),
+                Some(want),
+                "{pointer}: {}",
+                alert::pretty(found)
+            );
+        }
     }
 
-    assert_nothing_lost(&detector.stop());
+    assert_nothing_lost(&watcher.stop());
+}
+
+#[test]
+fn a_cri_pod_attacked_with_the_detector_on_the_node() {
+    cri_pod_attacked(false);
+}
+
+/// The detector from its image (`cargo xtask image`), with the DaemonSet's pod template
+/// played by Podman (src/kubernetes.rs).
+#[test]
+fn a_cri_pod_attacked_with_the_detector_in_its_daemonset_pod() {
+    cri_pod_attacked(true);
 }

@@ -9,7 +9,7 @@
 //! In a real container runtime (Podman): a JVM runs in a pod of its own (started first, as on
 //! a node where the detector is deployed after the workloads); the detector runs from its
 //! image with the DaemonSet's pod template (src/kubernetes.rs translates it into `podman
-//! run`), scoped to the JVM's container cgroup and in enforce mode. The JVM's shell is killed
+//! run`), scoped to the JVM's container cgroup and in enforce mode. The JVM's LDAP callback is denied at connect() and its shell is killed
 //! before it runs (no canary), and the alert names the JVM's container (id, name, image and runtime,
 //! from Podman's state on the node) and the node (not the
 //! detector's pod).
@@ -18,12 +18,12 @@ use std::{
     path::{Path, PathBuf},
     process::Command,
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use integration_tests::{
-    assert_nothing_lost, compile_java, detector_binary, find_on_path, kubernetes,
-    require_kernel_support, skip, ScratchDir,
+    assert_nothing_lost, compile_java, detector_binary, kubernetes, podman::Podman,
+    require_kernel_support, ScratchDir,
 };
 use serde_json::{json, Value};
 
@@ -231,144 +231,6 @@ fn the_daemonset_asks_for_what_the_daemon_needs_and_no_more() {
     }
 }
 
-/// Podman, configured for this machine: runc (crun refuses a hybrid cgroup layout), the
-/// cgroupfs manager (no systemd), and rlimits within what this process may set (no
-/// CAP_SYS_RESOURCE in some sandboxes). Removes its pods on drop.
-struct Podman {
-    conf: ScratchDir,
-    pods: Vec<String>,
-    containers: Vec<String>,
-}
-
-impl Podman {
-    fn new() -> Option<Podman> {
-        let missing = if find_on_path("podman").is_none() {
-            Some("podman is not installed (cargo xtask setup installs it)".to_owned())
-        } else {
-            let image = format!("localhost/detector:{}", env!("CARGO_PKG_VERSION"));
-            let exists = Command::new("podman")
-                .args(["image", "exists", &image])
-                .status()
-                .is_ok_and(|s| s.success());
-            (!exists).then(|| format!("no image {image}: run `cargo xtask image`"))
-        };
-        if let Some(reason) = missing {
-            skip(&reason);
-            return None;
-        }
-        let conf = ScratchDir::new("podman-conf");
-        // SAFETY: getrlimit writes only the struct it is given.
-        let hard = |resource| {
-            let mut limit = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            let ok = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
-            if ok {
-                limit.rlim_max.min(4096)
-            } else {
-                4096
-            }
-        };
-        std::fs::write(
-            conf.file("containers.conf"),
-            format!(
-                "[containers]\ndefault_ulimits = [\"nofile={n}:{n}\", \"nproc={p}:{p}\"]\n\
-                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n",
-                n = hard(libc::RLIMIT_NOFILE),
-                p = hard(libc::RLIMIT_NPROC),
-            ),
-        )
-        .expect("containers.conf");
-        Some(Podman {
-            conf,
-            pods: Vec::new(),
-            containers: Vec::new(),
-        })
-    }
-
-    fn cmd(&self) -> Command {
-        let mut cmd = Command::new("podman");
-        cmd.env("CONTAINERS_CONF", self.conf.file("containers.conf"));
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().expect("podman runs");
-        assert!(
-            out.status.success(),
-            "podman {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    /// `podman kube play --network none` of `pod`, remembered for removal.
-    fn play(&mut self, pod: &Value) {
-        let name = pod["metadata"]["name"]
-            .as_str()
-            .expect("a pod name")
-            .to_owned();
-        let file = self.conf.file(&format!("{name}.json"));
-        std::fs::write(&file, pod.to_string()).expect("pod file");
-        let out = self
-            .cmd()
-            .args(["kube", "play", "--network", "none"])
-            .arg(&file)
-            .output()
-            .expect("podman runs");
-        self.pods.push(name.clone());
-        assert!(
-            out.status.success(),
-            "podman kube play {name}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn logs(&self, container: &str) -> String {
-        let out = self
-            .cmd()
-            .args(["logs", container])
-            .output()
-            .expect("podman runs");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    }
-
-    fn wait_for_log(&self, container: &str, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let logs = self.logs(container);
-            if logs.contains(needle) {
-                return logs;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{container} never logged {needle:?}:\n{logs}"
-            );
-            thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        for container in &self.containers {
-            let _ = self.cmd().args(["rm", "-f", container]).output();
-        }
-        for pod in &self.pods {
-            let _ = self
-                .cmd()
-                .args(["pod", "rm", "-f", "-t", "5", pod])
-                .output();
-        }
-    }
-}
-
 /// An image with nothing in it: the victim's programs come from the host's read-only mounts.
 fn base_image(podman: &Podman) -> &'static str {
     const BASE: &str = "localhost/detector-test-base:1";
@@ -452,7 +314,10 @@ fn the_daemonset_pod_kills_a_containers_jvm_shell() {
             "containers": [{
                 "name": "app",
                 "image": base_image(&podman),
-                "command": ["/usr/bin/java", "-cp", classes, "WaitThenShell", canary, go],
+                // The JNDI callback first (to the pod's own loopback: it has no network),
+                // then the shell.
+                "command": ["/usr/bin/java", "-cp", classes, "WaitThenShell", canary, go,
+                            "ldap://127.0.0.1:1389/x"],
                 "volumeMounts": mounts,
             }],
             "volumes": volumes,
@@ -504,6 +369,20 @@ fn the_daemonset_pod_kills_a_containers_jvm_shell() {
     assert_eq!(container["runtime"], "podman", "{alert:#}");
     thread::sleep(Duration::from_secs(1));
     assert!(!canary.exists(), "the shell ran in enforce mode:\n{logs}");
+    let ldap: Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["rule"] == "jvm_ldap_egress")
+        .unwrap_or_else(|| panic!("no jvm_ldap_egress alert:\n{logs}"));
+    assert_eq!(ldap["action"], "blocked", "{ldap:#}");
+    assert_eq!(ldap["container"]["name"], victim.as_str(), "{ldap:#}");
+    let victim_logs = podman.logs(&victim);
+    assert!(
+        victim_logs
+            .lines()
+            .any(|l| l.starts_with("lookup-error") && l.contains("Operation not permitted")),
+        "the lookup was not denied at connect():\n{victim_logs}"
+    );
 
     // A clean stop: SIGTERM, drain, the stats line.
     podman.run(&["stop", "-t", "20", &detector]);
