@@ -152,6 +152,20 @@ impl RunningProgram {
         self.stdout.text()
     }
 
+    /// For a failure message: whether the program still runs (or how it ended), and all it
+    /// wrote.
+    pub fn report(&mut self) -> String {
+        match self.wait_timeout(Duration::ZERO) {
+            Some(run) => format!("{} has exited:\n{run}", self.description),
+            None => format!(
+                "{} is still running.\nstdout:\n{}\nstderr:\n{}",
+                self.description,
+                self.stdout.text(),
+                self.stderr.text()
+            ),
+        }
+    }
+
     /// Waits until a scenario JVM has started (printed its `jvm-pid` line); panics after a
     /// minute (stretched by [`crate::scaled`]). For JVMs that must be running before the
     /// detector starts.

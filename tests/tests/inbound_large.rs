@@ -32,9 +32,51 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A daemon watching `cgroup` in monitor mode, and a JVM serving HTTP inside it on the
-/// returned port, once it listens.
-fn start(name: &str) -> (TestCgroup, Detector, RunningProgram, u16) {
+/// The JVM serving HTTP (`InboundServer`) and its port.
+struct Server {
+    port: u16,
+    program: RunningProgram,
+}
+
+impl Server {
+    fn connect(&mut self) -> TcpStream {
+        let conn = TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|e| {
+            // Say why: the JVM died, or stopped listening while running.
+            panic!(
+                "connect to the JVM on port {}: {e}\n{}",
+                self.port,
+                self.program.report()
+            )
+        });
+        conn.set_nodelay(true).expect("TCP_NODELAY");
+        conn.set_read_timeout(Some(scaled(Duration::from_secs(10))))
+            .expect("set a read timeout");
+        conn
+    }
+
+    /// One request on its own connection, written in the given pieces (separate segments).
+    fn request_in_pieces(&mut self, pieces: &[&[u8]]) {
+        let mut conn = self.connect();
+        for (i, piece) in pieces.iter().enumerate() {
+            if i > 0 {
+                // Long enough for the previous segment to arrive on its own.
+                thread::sleep(Duration::from_millis(100));
+            }
+            conn.write_all(piece).expect("send a piece of the request");
+        }
+        read_response(&mut conn);
+    }
+
+    fn quit(mut self) {
+        self.request_in_pieces(&[b"GET /quit HTTP/1.1\r\nHost: shop\r\n\r\n"]);
+        let run = self.program.wait(scaled(Duration::from_secs(20)));
+        assert!(run.stdout.contains("done"), "{run}");
+    }
+}
+
+/// A daemon watching `cgroup` in monitor mode, and a JVM serving HTTP inside it, once it
+/// listens.
+fn start(name: &str) -> (TestCgroup, Detector, Server) {
     let cgroup = TestCgroup::new(name);
     let detector = Detector::start("mode = \"monitor\"\n", Mode::Monitor, &cgroup);
     let port = free_port();
@@ -42,15 +84,7 @@ fn start(name: &str) -> (TestCgroup, Detector, RunningProgram, u16) {
         .arg(port.to_string())
         .spawn_in_cgroup(&cgroup);
     program.wait_for_output("listening", Duration::from_secs(20));
-    (cgroup, detector, program, port)
-}
-
-fn connect(port: u16) -> TcpStream {
-    let conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to the JVM");
-    conn.set_nodelay(true).expect("TCP_NODELAY");
-    conn.set_read_timeout(Some(scaled(Duration::from_secs(10))))
-        .expect("set a read timeout");
-    conn
+    (cgroup, detector, Server { port, program })
 }
 
 /// Reads one `ok` response (the server always sends `Content-Length: 2`).
@@ -63,19 +97,6 @@ fn read_response(conn: &mut TcpStream) {
             Ok(n) => got.extend_from_slice(&buf[..n]),
         }
     }
-}
-
-/// One request on its own connection, written in the given pieces (separate segments).
-fn request_in_pieces(port: u16, pieces: &[&[u8]]) {
-    let mut conn = connect(port);
-    for (i, piece) in pieces.iter().enumerate() {
-        if i > 0 {
-            // Long enough for the previous segment to arrive on its own.
-            thread::sleep(Duration::from_millis(100));
-        }
-        conn.write_all(piece).expect("send a piece of the request");
-    }
-    read_response(&mut conn);
 }
 
 /// `n` bytes of headers that look like a browser's: long cookies, URL-encoded values.
@@ -119,50 +140,38 @@ fn wait_for_probe(detector: &Detector, target: &str) -> Value {
     }
 }
 
-fn quit(port: u16, program: RunningProgram) {
-    request_in_pieces(port, &[b"GET /quit HTTP/1.1\r\nHost: shop\r\n\r\n"]);
-    let run = program.wait(scaled(Duration::from_secs(20)));
-    assert!(run.stdout.contains("done"), "{run}");
-}
-
 #[test]
 fn lookups_anywhere_in_a_request_head_are_found() {
     if !require_kernel_support() {
         return;
     }
-    let (_cgroup, mut detector, program, port) = start("inbound-large");
+    let (_cgroup, mut detector, mut server) = start("inbound-large");
 
     // After ~12 KB of other headers, in one write (one or several segments).
     let padded = format!(
         "GET /padded HTTP/1.1\r\nHost: shop\r\n{}X-Api-Version: ${{jndi:ldap://127.0.0.1:1389/Padded}}\r\n\r\n",
         padding(12 * 1024)
     );
-    request_in_pieces(port, &[padded.as_bytes()]);
+    server.request_in_pieces(&[padded.as_bytes()]);
     let padded = wait_for_probe(&detector, "Padded");
     assert_eq!(padded["network"]["direction"], "inbound");
     let summary = padded["summary"].as_str().unwrap_or_default();
     assert!(summary.contains("X-Api-Version"), "{summary}");
 
     // Split inside the lookup, then right after its `$`.
-    request_in_pieces(
-        port,
-        &[
-            b"GET /split HTTP/1.1\r\nHost: shop\r\nUser-Agent: ${jndi:ld",
-            b"ap://127.0.0.1:1389/Split}\r\n\r\n",
-        ],
-    );
+    server.request_in_pieces(&[
+        b"GET /split HTTP/1.1\r\nHost: shop\r\nUser-Agent: ${jndi:ld",
+        b"ap://127.0.0.1:1389/Split}\r\n\r\n",
+    ]);
     wait_for_probe(&detector, "Split");
-    request_in_pieces(
-        port,
-        &[
-            b"GET /split-dollar HTTP/1.1\r\nHost: shop\r\nReferer: $",
-            b"{jndi:ldap://127.0.0.1:1389/SplitDollar}\r\n\r\n",
-        ],
-    );
+    server.request_in_pieces(&[
+        b"GET /split-dollar HTTP/1.1\r\nHost: shop\r\nReferer: $",
+        b"{jndi:ldap://127.0.0.1:1389/SplitDollar}\r\n\r\n",
+    ]);
     wait_for_probe(&detector, "SplitDollar");
 
     // The second request of a keep-alive connection, after a padded benign first one.
-    let mut conn = connect(port);
+    let mut conn = server.connect();
     let first = format!(
         "GET /first HTTP/1.1\r\nHost: shop\r\n{}\r\n",
         padding(4 * 1024)
@@ -177,7 +186,7 @@ fn lookups_anywhere_in_a_request_head_are_found() {
     drop(conn);
     wait_for_probe(&detector, "KeepAlive");
 
-    quit(port, program);
+    server.quit();
     let stats = detector.stop();
     assert_eq!(stats["inbound_uninspected"], 0, "{stats}");
     assert_nothing_lost(&stats);
@@ -188,10 +197,10 @@ fn oversized_heads_are_counted_and_large_benign_requests_raise_nothing() {
     if !require_kernel_support() {
         return;
     }
-    let (_cgroup, mut detector, program, port) = start("inbound-large-benign");
+    let (_cgroup, mut detector, mut server) = start("inbound-large-benign");
 
     // Benign: big URL-encoded headers, a body, and a keep-alive repeat.
-    let mut conn = connect(port);
+    let mut conn = server.connect();
     for _ in 0..3 {
         let body = "q=%24%7Bnot-a-lookup%7D&name=caf%C3%A9".repeat(200);
         let request = format!(
@@ -209,9 +218,9 @@ fn oversized_heads_are_counted_and_large_benign_requests_raise_nothing() {
         "GET /oversized HTTP/1.1\r\nHost: shop\r\n{}X-Late: ${{jndi:ldap://127.0.0.1:1389/Late}}\r\n\r\n",
         padding(70 * 1024)
     );
-    request_in_pieces(port, &[oversized.as_bytes()]);
+    server.request_in_pieces(&[oversized.as_bytes()]);
 
-    quit(port, program);
+    server.quit();
     let stats = detector.stop();
     let alerts = detector.alerts();
     assert!(
