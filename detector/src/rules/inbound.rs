@@ -26,7 +26,7 @@ const MAX_REMEMBERED: usize = 65_536;
 
 /// Bytes of a request kept for joining with the next window, at most: a lookup longer than
 /// this is judged in parts.
-const MAX_JOINED: usize = 4096;
+pub const MAX_JOINED: usize = 4096;
 
 /// The last window of each connection's current request, to join the next one with.
 #[derive(Debug, Default)]
