@@ -31,6 +31,26 @@ const TRIPLE: &str = "x86_64-unknown-linux-gnu";
 /// Seconds per target in `cargo xtask test`.
 pub const TEST_SECONDS: u64 = 10;
 
+/// How the targets are built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Optimised (cargo-fuzz's default, one codegen unit): ~10x the executions per second,
+    /// for real fuzzing; a build from scratch takes about twice as long.
+    Release,
+    /// Unoptimised: what `cargo xtask test` builds, to keep its fuzz step within minutes
+    /// on a fresh CI checkout; enough to run every seed and a few thousand mutations.
+    Dev,
+}
+
+impl Profile {
+    fn dir(self) -> &'static str {
+        match self {
+            Profile::Release => "release",
+            Profile::Dev => "debug",
+        }
+    }
+}
+
 /// Arguments of `cargo xtask fuzz`.
 #[derive(Debug, clap::Args)]
 pub struct FuzzArgs {
@@ -39,6 +59,9 @@ pub struct FuzzArgs {
     /// Seconds to fuzz each target.
     #[arg(long, default_value_t = 300)]
     pub seconds: u64,
+    /// Build unoptimised, as `cargo xtask test` does (quicker to build, ~10x slower to run).
+    #[arg(long)]
+    pub dev: bool,
 }
 
 /// One target's run, from libFuzzer's output.
@@ -55,7 +78,7 @@ struct RunStats {
 
 /// Builds the fuzz targets, then fuzzes `target` (or every target) for `seconds` each. Fails
 /// when a target crashed, with where its input is and how to keep it as a regression.
-pub fn fuzz(ws: &Workspace, target: Option<&str>, seconds: u64) -> Result<()> {
+pub fn fuzz(ws: &Workspace, target: Option<&str>, seconds: u64, profile: Profile) -> Result<()> {
     ensure_cargo_fuzz()?;
     let fuzz_dir = ws.root.join("fuzz");
     let all = targets(&fuzz_dir)?;
@@ -64,8 +87,8 @@ pub fn fuzz(ws: &Workspace, target: Option<&str>, seconds: u64) -> Result<()> {
         Some(name) => bail!("no fuzz target {name:?}; there are: {}", all.join(", ")),
         None => all,
     };
-    build(ws, &fuzz_dir)?;
-    let bin_dir = fuzz_target_dir(ws).join(TRIPLE).join("release");
+    build(ws, &fuzz_dir, profile)?;
+    let bin_dir = fuzz_target_dir(ws).join(TRIPLE).join(profile.dir());
     let work = fuzz_target_dir(ws).join("work");
     let mut failed = Vec::new();
     let mut rows = Vec::new();
@@ -144,12 +167,15 @@ fn fuzz_target_dir(ws: &Workspace) -> PathBuf {
     ws.target_dir.join("fuzz")
 }
 
-/// `cargo fuzz build`: every target, optimised, with overflow checks and debug assertions.
-fn build(ws: &Workspace, fuzz_dir: &Path) -> Result<()> {
+/// `cargo fuzz build`: every target, with overflow checks and debug assertions.
+fn build(ws: &Workspace, fuzz_dir: &Path, profile: Profile) -> Result<()> {
     let mut cmd = Command::new(host_cargo_program());
     cmd.current_dir(fuzz_dir)
-        .args(["fuzz", "build", "--sanitizer", "none", "--debug-assertions"])
-        .arg("--target-dir")
+        .args(["fuzz", "build", "--sanitizer", "none", "--debug-assertions"]);
+    if profile == Profile::Dev {
+        cmd.arg("--dev");
+    }
+    cmd.arg("--target-dir")
         .arg(fuzz_target_dir(ws))
         // Unstable flags on the rustup toolchain (see the module comment).
         .env("RUSTC_BOOTSTRAP", "1")

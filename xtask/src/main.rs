@@ -166,7 +166,16 @@ fn main() -> ExitCode {
         Task::Package { no_build } => package::package(&ws, no_build).map(drop),
         Task::Image { no_build } => image::image(&ws, no_build).map(drop),
         Task::Test => test::test(&ws),
-        Task::Fuzz(args) => fuzz::fuzz(&ws, args.target.as_deref(), args.seconds),
+        Task::Fuzz(args) => fuzz::fuzz(
+            &ws,
+            args.target.as_deref(),
+            args.seconds,
+            if args.dev {
+                fuzz::Profile::Dev
+            } else {
+                fuzz::Profile::Release
+            },
+        ),
         Task::Bench {
             bench: Bench::Exec(args),
         } => args

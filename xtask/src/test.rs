@@ -25,7 +25,9 @@ const STEPS: [(&str, Step); 9] = [
     // The unit tests replay every seed and every crash the fuzzer ever found
     // (fuzz/regressions/); this runs each fuzz target for a few seconds more.
     ("unit tests", unit_tests),
-    ("fuzz", |ws| fuzz::fuzz(ws, None, fuzz::TEST_SECONDS)),
+    ("fuzz", |ws| {
+        fuzz::fuzz(ws, None, fuzz::TEST_SECONDS, fuzz::Profile::Dev)
+    }),
     ("integration tests", integration_tests),
     // A subset of the integration tests in Debian's 5.10, 6.1 and 6.12 kernels (QEMU).
     ("kernel matrix", |ws| {
