@@ -12,6 +12,8 @@ pub mod decode;
 pub mod doctor;
 pub mod engine;
 pub mod events;
+#[cfg(any(test, feature = "fuzz"))]
+pub mod fuzz_targets;
 pub mod learn;
 pub mod logging;
 pub mod metrics;

@@ -6,7 +6,8 @@
 //! - `run -- <detector args>`: build, then replace this process with the daemon.
 //! - `lint`: rustfmt and clippy over the workspace, then over the eBPF crate with Debian's clippy.
 //! - `test`: the one test command (CI runs only this): setup, lint, build, unit tests,
-//!   integration tests, the kernel matrix, the lab, and a quick benchmark smoke run.
+//!   a short fuzzing run, integration tests, the kernel matrix, the lab, and a quick benchmark
+//!   smoke run.
 //! - `bench exec`: what the attached daemon costs a non-JVM program that spawns processes,
 //!   and whether the kernel loses events under a JVM spawn storm.
 //! - `bench connect`: what the attached daemon costs loopback connects by a non-JVM program
@@ -18,11 +19,14 @@
 //!   running a subset of the integration tests; prints a table.
 //! - `package [--no-build]`: the Debian package (target/debian/detector_<version>_<arch>.deb).
 //! - `image [--no-build]`: the OCI image of the Kubernetes DaemonSet (`localhost/detector:<version>`).
+//! - `fuzz [TARGET] [--seconds N]`: the libFuzzer targets of the parsers of untrusted bytes
+//!   (`fuzz/`), built with cargo-fuzz, each run for N seconds.
 //! - `lab`: the Log4Shell lab (tests/lab/README.md): real attacks on a vulnerable JVM, with
 //!   no detector, in monitor and in enforce mode, and benign programs; prints a table.
 
 mod bench;
 mod build;
+mod fuzz;
 mod image;
 mod kernels;
 mod lab;
@@ -93,11 +97,18 @@ enum Task {
         #[arg(long)]
         no_build: bool,
     },
-    /// Run everything CI runs: setup, lint, build, unit and integration tests, kernel matrix,
-    /// lab, bench smoke run.
+    /// Run everything CI runs: setup, lint, build, unit tests, a short fuzzing run,
+    /// integration tests, kernel matrix, lab, bench smoke run.
     ///
     /// Needs root: the integration tests and the benchmark load kernel programs.
     Test,
+    /// Fuzz the parsers of untrusted bytes (ring-buffer records, JNDI lookups and HTTP
+    /// requests, LDAP, JRMP, DNS, probe windows, policy files, recordings) with libFuzzer.
+    ///
+    /// Builds fuzz/ with cargo-fuzz (installed by `cargo xtask setup`), then runs each target
+    /// (or TARGET) for --seconds; new inputs go to target/fuzz/work/, crashes to
+    /// target/fuzz/work/artifacts/<target>/. Fails on a crash. See docs/development.md.
+    Fuzz(fuzz::FuzzArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -155,6 +166,16 @@ fn main() -> ExitCode {
         Task::Package { no_build } => package::package(&ws, no_build).map(drop),
         Task::Image { no_build } => image::image(&ws, no_build).map(drop),
         Task::Test => test::test(&ws),
+        Task::Fuzz(args) => fuzz::fuzz(
+            &ws,
+            args.target.as_deref(),
+            args.seconds,
+            if args.dev {
+                fuzz::Profile::Dev
+            } else {
+                fuzz::Profile::Release
+            },
+        ),
         Task::Bench {
             bench: Bench::Exec(args),
         } => args
@@ -299,6 +320,22 @@ mod tests {
                 "--help"
             ]
         );
+    }
+
+    #[test]
+    fn fuzz_takes_a_target_and_seconds() {
+        let cli =
+            Cli::try_parse_from(["xtask", "fuzz", "ldap", "--seconds", "60"]).expect("parses");
+        let Task::Fuzz(args) = cli.task else {
+            panic!("not fuzz: {cli:?}")
+        };
+        assert_eq!(args.target.as_deref(), Some("ldap"));
+        assert_eq!(args.seconds, 60);
+        let cli = Cli::try_parse_from(["xtask", "fuzz"]).expect("parses");
+        let Task::Fuzz(args) = cli.task else {
+            panic!("not fuzz: {cli:?}")
+        };
+        assert_eq!(args.target, None);
     }
 
     #[test]

@@ -51,6 +51,8 @@ const TEST_PACKAGES: &[&str] = &[
     // protoc, for the CRI protos the containerd harness (tests/src/containerd.rs) compiles:
     // building the tests crate, and so linting it, needs it.
     "protobuf-compiler",
+    // libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets (`cargo xtask fuzz`).
+    "g++",
 ];
 
 /// Debian packages only the kernel matrix (`cargo xtask kernels`, a step of `cargo xtask test`)
@@ -100,6 +102,7 @@ const TOOL_FILES: &[&str] = &[
 pub fn setup() -> Result<()> {
     setup_build()?;
     apt_install(TEST_PACKAGES, &[])?;
+    install_cargo_fuzz()?;
     install_vm_tools()?;
     install_container_tools()?;
     let log4j = testkit::log4j::ensure()?;
@@ -247,6 +250,45 @@ fn install_bpf_linker() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The cargo-fuzz `cargo xtask fuzz` drives, pinned: its flags and its build of the targets
+/// (instrumentation, `--cfg fuzzing`) are what the fuzz stage of `cargo xtask test` was sized on.
+pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// Installs cargo-fuzz [`CARGO_FUZZ_VERSION`] with the rustup toolchain unless it is there.
+pub fn install_cargo_fuzz() -> Result<()> {
+    if cargo_fuzz_version().as_deref() == Some(CARGO_FUZZ_VERSION) {
+        println!("==> setup: cargo-fuzz {CARGO_FUZZ_VERSION} present");
+        return Ok(());
+    }
+    println!("==> setup: installing cargo-fuzz {CARGO_FUZZ_VERSION} (about two minutes)");
+    run_step(
+        "setup",
+        Command::new(host_cargo_program()).args([
+            "install",
+            "cargo-fuzz",
+            "--locked",
+            "--version",
+            CARGO_FUZZ_VERSION,
+        ]),
+    )?;
+    match cargo_fuzz_version() {
+        Some(version) if version == CARGO_FUZZ_VERSION => Ok(()),
+        other => bail!(
+            "cargo-fuzz {CARGO_FUZZ_VERSION} was installed but `cargo-fuzz --version` says {other:?}: is ~/.cargo/bin on PATH?"
+        ),
+    }
+}
+
+/// The version `cargo-fuzz --version` prints (`cargo-fuzz 0.13.2`), if it runs.
+pub fn cargo_fuzz_version() -> Option<String> {
+    let output = Command::new("cargo-fuzz").arg("--version").output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split_whitespace().nth(1).map(str::to_owned)
 }
 
 fn bpf_linker_works() -> bool {

@@ -5,13 +5,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 
 use crate::{
-    bench, build, fmt_duration, image, kernels, lab, lint, package, run_step, setup, Workspace,
+    bench, build, fmt_duration, fuzz, image, kernels, lab, lint, package, run_step, setup,
+    Workspace,
 };
 
 type Step = fn(&Workspace) -> Result<()>;
 
 /// In order; each step assumes the ones before it passed.
-const STEPS: [(&str, Step); 8] = [
+const STEPS: [(&str, Step); 9] = [
     ("setup", |_| setup::setup()),
     ("lint", lint::lint),
     // The daemon, the Debian package of it that tests/tests/package.rs installs and the image
@@ -21,7 +22,12 @@ const STEPS: [(&str, Step); 8] = [
         package::package(ws, true)?;
         image::image(ws, true).map(drop)
     }),
+    // The unit tests replay every seed and every crash the fuzzer ever found
+    // (fuzz/regressions/); this runs each fuzz target for a few seconds more.
     ("unit tests", unit_tests),
+    ("fuzz", |ws| {
+        fuzz::fuzz(ws, None, fuzz::TEST_SECONDS, fuzz::Profile::Dev)
+    }),
     ("integration tests", integration_tests),
     // A subset of the integration tests in Debian's 5.10, 6.1 and 6.12 kernels (QEMU).
     ("kernel matrix", |ws| {

@@ -26,7 +26,7 @@ const MAX_REMEMBERED: usize = 65_536;
 
 /// Bytes of a request kept for joining with the next window, at most: a lookup longer than
 /// this is judged in parts.
-const MAX_JOINED: usize = 4096;
+pub const MAX_JOINED: usize = 4096;
 
 /// The last window of each connection's current request, to join the next one with.
 #[derive(Debug, Default)]
@@ -71,7 +71,12 @@ impl Windows {
         if window.bytes.len() > MAX_JOINED {
             let drop = window.bytes.len() - MAX_JOINED;
             window.bytes.drain(..drop);
-            window.offset += drop as u32;
+            // Saturating: a window past 4 GiB into a head (only a crafted recording has one;
+            // the kernel's offsets stay within a head it can sample) stays at the end of
+            // what an offset can say, rather than wrapping to the request line (or
+            // panicking, with overflow checks: found by fuzzing).
+            let drop = u32::try_from(drop).unwrap_or(u32::MAX);
+            window.offset = window.offset.saturating_add(drop);
         }
         (&window.bytes, window.offset)
     }
@@ -341,6 +346,17 @@ mod tests {
         let (text, start) = windows.join(&sample(3, 0, offset, &chunk, false));
         assert_eq!(text.len(), MAX_JOINED);
         assert_eq!(start as usize + text.len(), offset as usize + chunk.len());
+    }
+
+    /// Found by fuzzing (fuzz/regressions/inbound/offset-overflow-on-drop): a recorded
+    /// window near the end of what a u32 offset can say, longer than what is kept.
+    #[test]
+    fn a_window_at_the_largest_offsets_saturates() {
+        let mut windows = Windows::default();
+        let chunk = [b'a'; MAX_JOINED + 100];
+        let (text, start) = windows.join(&sample(4, 0, u32::MAX - 10, &chunk, false));
+        assert_eq!(text.len(), MAX_JOINED);
+        assert_eq!(start, u32::MAX);
     }
 
     #[test]
