@@ -646,6 +646,14 @@ impl Guest<'_> {
             .with_context(|| format!("creating {}", console.display()))?;
 
         let mut cmd = Command::new(setup::vng_program());
+        // vng starts `virtme-run` by name: its own directory first on PATH.
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![setup::vng_bin_dir()];
+        dirs.extend(std::env::split_paths(&path));
+        cmd.env(
+            "PATH",
+            std::env::join_paths(dirs).context("PATH with virtme-ng's directory")?,
+        );
         cmd.arg("--verbose")
             // /dev/kvm here only runs kernels built for its paravirtual flavour.
             .arg("--disable-kvm")

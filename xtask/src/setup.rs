@@ -193,7 +193,11 @@ pub fn install_vm_tools() -> Result<()> {
     )?;
     run_step(
         "setup",
-        Command::new(Path::new(VNG_VENV).join("bin/pip")).args(["install", "--quiet", "virtme-ng"]),
+        Command::new(Path::new(VNG_VENV).join("bin/pip")).args([
+            "install",
+            "--quiet",
+            VNG_REQUIREMENT,
+        ]),
     )?;
     if !succeeds(&vng, &["--version"]) {
         bail!(
@@ -205,6 +209,16 @@ pub fn install_vm_tools() -> Result<()> {
 }
 
 /// The `vng` that [`install_vm_tools`] installs.
+/// The virtme-ng release the matrix is proven with: a new release changed how `vng` starts
+/// its `virtme-run` (by name, from `PATH`), and a fresh machine must not meet such a change
+/// unannounced.
+const VNG_REQUIREMENT: &str = "virtme-ng==1.42";
+
+/// The directory of virtme-ng's programs: `vng` runs `virtme-run` from `PATH`.
+pub fn vng_bin_dir() -> PathBuf {
+    Path::new(VNG_VENV).join("bin")
+}
+
 pub fn vng_program() -> PathBuf {
     Path::new(VNG_VENV).join("bin/vng")
 }
