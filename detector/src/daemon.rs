@@ -67,6 +67,8 @@ pub struct Stats {
     jvms_recognised: std::collections::BTreeMap<&'static str, u64>,
     /// JVMs only the /proc scan found while running.
     jvms_late: u64,
+    /// JVMs found gone by the periodic check against /proc, their exit event lost.
+    exits_reconciled: u64,
     /// The libjvm uprobes and the /proc scan.
     #[serde(flatten)]
     libjvm: crate::sensors::libjvm::LibjvmStats,
@@ -245,6 +247,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     stats.ring_used_max = session_stats.ring_used_max;
     stats.jvms_recognised = session_stats.jvms_recognised();
     stats.jvms_late = session_stats.jvms_late;
+    stats.exits_reconciled = session_stats.exits_reconciled;
     stats.libjvm = session.handle().sensors().libjvm_stats();
     stats.alerts = sinks.alerts();
     stats.table_evicted_live = engine.table().evicted_live();

@@ -23,7 +23,7 @@ use tokio::{
 
 use crate::{
     decode::decode,
-    events::{Event, Exec, LineageRef, Resolvers, Task},
+    events::{Event, Exec, Exit, LineageRef, Resolvers, Task},
     policy::Policy,
     sensors::{
         procfs,
@@ -36,6 +36,11 @@ use crate::{
 
 /// How often the /proc scan looks for `libjvm.so` in new processes (see `sensors::libjvm`).
 pub const LIBJVM_SCAN_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often the JVMs the session keeps state for are checked against /proc, so that an
+/// exit the ring buffer lost does not keep their bookkeeping (and their kernel entries) for
+/// ever.
+pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Where an event came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +96,9 @@ pub struct SessionStats {
     pub jvms_recognised: [u64; JvmRecognition::ALL.len()],
     /// JVMs only the /proc scan found while running: after they could have run code.
     pub jvms_late: u64,
+    /// JVMs found gone by the periodic check against /proc whose exit the kernel's event
+    /// never brought (lost): their exit was made up, as the kernel would have sent it.
+    pub exits_reconciled: u64,
 }
 
 impl SessionStats {
@@ -262,6 +270,8 @@ impl Session {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
         let mut scan_tick = tokio::time::interval(LIBJVM_SCAN_INTERVAL);
+        let mut reconcile_tick = tokio::time::interval(RECONCILE_INTERVAL);
+        reconcile_tick.reset();
         // Its first tick is now: the seeding pass has just been made.
         scan_tick.reset();
         let deadline = tokio::time::sleep(deadline.unwrap_or(Duration::MAX));
@@ -298,6 +308,11 @@ impl Session {
                     // Whatever the kernel already said about these processes comes first.
                     handle.drain(ring.get_mut(), consumer);
                     handle.scan_libjvm(consumer);
+                }
+                _ = reconcile_tick.tick() => {
+                    // Exits still in the ring buffer are not lost: they come first.
+                    handle.drain(ring.get_mut(), consumer);
+                    handle.reconcile(consumer);
                 }
             }
         };
@@ -508,6 +523,38 @@ impl SessionHandle {
         self.jvms.insert(key, jvm);
     }
 
+    /// Every JVM the session (or its sensors) keeps state for that /proc no longer shows
+    /// (gone, or its PID reused): its exit, as the kernel would have sent it, to the consumer
+    /// and to the session's own bookkeeping.
+    fn reconcile(&mut self, consumer: &mut impl Consumer) {
+        let mut known: std::collections::BTreeSet<ProcessKey> = self
+            .jvms
+            .keys()
+            .chain(self.unreadable.iter())
+            .copied()
+            .collect();
+        known.extend(self.sensors.inspected_jvm_keys());
+        let gone: Vec<ProcessKey> = known
+            .into_iter()
+            .filter(|key| procfs::read_key(*key).is_none())
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let now =
+            u64::try_from(crate::timefmt::clock_now(rustix::time::ClockId::Boottime).as_nanos())
+                .unwrap_or(u64::MAX);
+        for key in gone {
+            self.stats.exits_reconciled += 1;
+            tracing::warn!(
+                pid = key.tgid,
+                "JVM gone without an exit event (lost): its state is dropped now"
+            );
+            consumer.event(self, &Event::Exit(made_up_exit(key, now)), Origin::Proc);
+            self.jvm_exited(key);
+        }
+    }
+
     fn jvm_exited(&mut self, key: ProcessKey) {
         self.resolvers.remove(key);
         self.sensors.uninspect_jvm(key);
@@ -583,6 +630,29 @@ fn children_of(procs: &[procfs::ProcProcess]) -> HashMap<u32, Vec<&procfs::ProcP
         children.entry(p.ppid).or_default().push(p);
     }
     children
+}
+
+/// The exit the kernel would have reported for JVM `key`, at `time_ns` (its status unknown).
+fn made_up_exit(key: ProcessKey, time_ns: u64) -> Exit {
+    Exit {
+        time_ns,
+        task: Task {
+            pid: key.tgid,
+            tgid: key.tgid,
+            ppid: 0,
+            uid: 0,
+            gid: 0,
+            start_ns: key.start_ns,
+            cgroup_id: 0,
+            comm: String::new(),
+        },
+        lineage: LineageRef {
+            jvm_tgid: key.tgid,
+            jvm_start_ns: key.start_ns,
+            depth: 0,
+        },
+        exit_code: 0,
+    }
 }
 
 /// The exec the kernel would have reported for a process /proc shows; `by` says how its

@@ -552,6 +552,11 @@ impl Sensors {
         Ok(())
     }
 
+    /// The JVMs whose cgroups are inspected on their account.
+    pub fn inspected_jvm_keys(&self) -> impl Iterator<Item = ProcessKey> + '_ {
+        self.inspected_jvms.keys().copied()
+    }
+
     /// `jvm` exited: its cgroup no longer needs inspecting on its account.
     pub fn uninspect_jvm(&mut self, jvm: ProcessKey) {
         if let Some(cgroup) = self.inspected_jvms.remove(&jvm) {
