@@ -16,7 +16,7 @@
 //! is done in userspace only.
 //!
 //! `[[sinks]]` and `[delivery]` say where alerts go and how ([`SinkPolicy`], [`DeliveryPolicy`]),
-//! checked in `crate::sinks::settings`; the policy names where each secret is ([`SecretRef`])
+//! checked in `validate::sinks` (below the sinks layer, which is started with them); the policy names where each secret is ([`SecretRef`])
 //! and never holds one: the sinks read them when the daemon starts.
 //!
 //! See `docs/policy.md` for how to write a policy, and `docs/sinks.md` for the sinks.

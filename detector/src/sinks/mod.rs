@@ -23,7 +23,6 @@ mod file;
 mod http;
 mod message;
 mod pagerduty;
-pub(crate) mod settings;
 mod slack;
 mod spool;
 pub mod stdout;

@@ -1,7 +1,7 @@
 //! From the file as written (`raw`) to a [`Policy`]: checks every value the file sets, normalises
 //! it, and takes the base policy's value for every key the file leaves out. One file per
-//! section of the policy (`jvm`, `exec`, `egress`, `dns`); `[delivery]` and `[[sinks]]` are
-//! checked where the sinks live (`crate::sinks::settings`), with the helpers here.
+//! section of the policy (`jvm`, `exec`, `egress`, `dns`, and `sinks` for `[delivery]` and
+//! `[[sinks]]`: where alerts go, the settings the sinks layer is started with).
 //!
 //! The limits are those of the kernel maps the daemon loads the policy into
 //! (`detector-common`): basenames are NUL-padded keys of [`NAME_LEN`] bytes, paths are read into
@@ -14,6 +14,7 @@ mod dns;
 mod egress;
 mod exec;
 mod jvm;
+mod sinks;
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ use toml::Spanned;
 use super::error::PolicyError;
 use super::raw::RawPolicy;
 use super::{locate, Policy, ResponsePolicy};
-use crate::sinks::settings::{delivery, sinks};
+use sinks::{delivery, sinks};
 
 /// Longest basename a kernel name key holds (it keeps a terminating NUL).
 pub(super) const MAX_NAME: usize = NAME_LEN - 1;

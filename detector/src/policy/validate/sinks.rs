@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::{count_in, list, no_nul, values, Source};
 use crate::policy::raw::{RawDelivery, RawSink};
-use crate::policy::validate::{count_in, list, no_nul, values, Source};
 use crate::policy::{
     DeliveryOverrides, DeliveryPolicy, PolicyError, SecretRef, SecretSource, SinkDelivery,
     SinkPolicy, SinkTarget, SinkType, SyslogFormat,
