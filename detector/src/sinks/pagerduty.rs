@@ -64,7 +64,10 @@ fn trigger(alert: &Alert, routing_key: &str) -> Value {
     if let Some(jvm) = &alert.jvm {
         payload.insert("component".to_owned(), jvm.exe.clone().into());
     }
-    if let Some(group) = alert.workload() {
+    // A pod or a container, not a host cgroup (a systemd service is not a group of its own).
+    let contained =
+        alert.kubernetes.is_some() || alert.container.as_ref().is_some_and(|c| c.id.is_some());
+    if let Some(group) = alert.workload().filter(|_| contained) {
         payload.insert("group".to_owned(), group.into());
     }
     payload.insert("class".to_owned(), alert.rule.as_str().into());
