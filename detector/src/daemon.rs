@@ -59,6 +59,8 @@ pub struct Stats {
     decode_errors: u64,
     alerts: u64,
     alerts_dropped: u64,
+    /// Torn or corrupt records the alert journal skipped at start (a crash mid-write).
+    journal_corrupt: u64,
     jvms_seeded: u64,
     /// The event ring buffer's size and the most it held when the daemon woke up to read it.
     ring_bytes: u64,
@@ -88,7 +90,7 @@ pub struct Stats {
     reloads: u64,
     /// Policies refused on SIGHUP (the running one was kept).
     reload_failures: u64,
-    /// Per sink, by name: sent, retried, failed, spooled, dropped, deduplicated.
+    /// Per sink, by name: sent, retried, failed, spooled, dropped, deduplicated, evicted.
     sinks: std::collections::BTreeMap<String, SinkStats>,
 }
 
@@ -250,6 +252,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     stats.exits_reconciled = session_stats.exits_reconciled;
     stats.libjvm = session.handle().sensors().libjvm_stats();
     stats.alerts = sinks.alerts();
+    stats.journal_corrupt = sinks.journal_corrupt();
     stats.table_evicted_live = engine.table().evicted_live();
     let inbound = session.handle().sensors().inbound();
     stats.inbound_uninspected = inbound.uninspected;
@@ -262,7 +265,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         .named()
         .into_iter()
         .collect();
-    // Delivers what the sinks still hold for a few seconds, then spools the rest.
+    // Delivers what the sinks still hold for a few seconds; the rest stays in the journal.
     stats.sinks = sinks
         .shutdown(SHUTDOWN_GRACE)
         .await
@@ -629,6 +632,7 @@ impl Daemon {
                         s.spooled,
                         s.dropped,
                         s.deduplicated,
+                        s.evicted,
                     ],
                 )
             })

@@ -56,8 +56,8 @@ struct BuildLabels {
 }
 
 /// What the sinks have done, per sink: (name, sent, retried, failed, spooled, dropped,
-/// deduplicated), as `sinks::SinkStats` counts them.
-pub type SinkCounts<'a> = (&'a str, [u64; 6]);
+/// deduplicated, evicted), as `sinks::SinkStats` counts them.
+pub type SinkCounts<'a> = (&'a str, [u64; 7]);
 
 /// The daemon's metrics and health.
 #[derive(Debug)]
@@ -82,13 +82,14 @@ pub struct Metrics {
 }
 
 /// The names of `SinkCounts`' columns, as the `outcome` label.
-const SINK_OUTCOMES: [&str; 6] = [
+const SINK_OUTCOMES: [&str; 7] = [
     "sent",
     "retried",
     "failed",
     "spooled",
     "dropped",
     "deduplicated",
+    "evicted",
 ];
 
 impl Metrics {
@@ -116,7 +117,8 @@ impl Metrics {
         let sinks = Family::<SinkLabels, Counter>::default();
         registry.register(
             "sink_alerts",
-            "Alerts per sink and outcome: sent, retried, failed, spooled, dropped, deduplicated",
+            "Alerts per sink and outcome: sent, retried, failed, spooled, dropped, deduplicated, \
+             evicted",
             sinks.clone(),
         );
         let jvms = Gauge::default();
@@ -382,7 +384,7 @@ mod tests {
         };
         m.tick(
             &[("exec", 3)],
-            &[("stdout", [5, 0, 0, 0, 1, 0])],
+            &[("stdout", [5, 0, 0, 0, 1, 0, 2])],
             2,
             1,
             &session,
@@ -394,6 +396,7 @@ mod tests {
             "detector_alerts_total{rule=\"jvm_shell_spawn\",severity=\"critical\",action=\"killed\"} 1",
             "detector_sink_alerts_total{sink=\"stdout\",outcome=\"sent\"} 5",
             "detector_sink_alerts_total{sink=\"stdout\",outcome=\"dropped\"} 1",
+            "detector_sink_alerts_total{sink=\"stdout\",outcome=\"evicted\"} 2",
             "detector_jvms 2",
             "detector_incidents_open 1",
             "detector_policy_reload_failures_total 1",

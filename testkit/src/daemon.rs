@@ -74,6 +74,8 @@ pub struct Launch {
     /// A program (and its arguments) that executes the daemon's command line in its place.
     wrapper: Vec<OsString>,
     collect_alerts: bool,
+    /// Where stdout goes instead of being collected (e.g. a pipe nobody reads).
+    stdout: Option<Arc<std::os::fd::OwnedFd>>,
     log_dir: Option<PathBuf>,
     die_with_parent: bool,
 }
@@ -90,6 +92,7 @@ impl Launch {
             envs: Vec::new(),
             wrapper: Vec::new(),
             collect_alerts: true,
+            stdout: None,
             log_dir: None,
             die_with_parent: false,
         }
@@ -140,6 +143,13 @@ impl Launch {
         self
     }
 
+    /// Sends stdout to `fd` (e.g. the write end of a pipe the test reads, or does not read, to
+    /// stall the stdout sink); no alerts are collected then.
+    pub fn stdout_to(mut self, fd: std::os::fd::OwnedFd) -> Self {
+        self.stdout = Some(Arc::new(fd));
+        self
+    }
+
     /// Also writes every stdout line to `DIR/alerts.jsonl` and the command line and every
     /// stderr line to `DIR/detector.log`.
     pub fn log_to(mut self, dir: &Path) -> Self {
@@ -153,7 +163,7 @@ impl Launch {
         self
     }
 
-    fn command(&self) -> Command {
+    fn command(&self) -> Result<Command, Error> {
         let mut cmd = match self.wrapper.split_first() {
             Some((program, args)) => {
                 let mut cmd = Command::new(program);
@@ -173,21 +183,24 @@ impl Launch {
         cmd.args(&self.extra)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(if self.collect_alerts {
-                Stdio::piped()
-            } else {
-                Stdio::null()
+            .stdout(match &self.stdout {
+                Some(fd) => Stdio::from(
+                    fd.try_clone()
+                        .map_err(Error::io("duplicating the daemon's stdout"))?,
+                ),
+                None if self.collect_alerts => Stdio::piped(),
+                None => Stdio::null(),
             })
             .stderr(Stdio::piped());
         if self.die_with_parent {
             crate::die_with_parent(&mut cmd);
         }
-        cmd
+        Ok(cmd)
     }
 
     /// Starts the daemon and waits (at most 60 s, [`scaled`]) for `detector ready`.
     pub fn start(&self) -> Result<Detector, Error> {
-        let mut cmd = self.command();
+        let mut cmd = self.command()?;
         let line = command_line(&cmd);
         let (mut log, alerts_file) = match &self.log_dir {
             Some(dir) => {
@@ -415,6 +428,12 @@ impl Detector {
             }
         }
         Ok(self.exit)
+    }
+
+    /// SIGKILL, as a crash would end it: no drain, no stats line. Returns how it ended.
+    pub fn kill_now(&mut self) -> Option<ExitStatus> {
+        self.kill();
+        self.exit
     }
 
     fn kill(&mut self) {

@@ -68,6 +68,18 @@ impl Detector {
     ) -> Self {
         let scratch = ScratchDir::new("policy");
         let config = scratch.file("policy.toml");
+        // Each daemon its own alert journal, unless the test chose one: a journal in the
+        // default /var/lib/detector/spool would carry one test's undelivered alerts into the
+        // next test's stdout.
+        let policy_toml = if policy_toml.lines().any(|l| l.trim() == "[delivery]") {
+            policy_toml.to_owned()
+        } else {
+            format!(
+                "{policy_toml}\n[delivery]\nspool_dir = {}\n",
+                crate::receivers::toml_str(&scratch.file("journal").to_string_lossy())
+            )
+        };
+        let policy_toml = policy_toml.as_str();
         fs::write(&config, policy_toml)
             .unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
         let launch = Launch::new(&binary(), mode)
@@ -77,6 +89,13 @@ impl Detector {
             .start()
             .unwrap_or_else(|e| panic!("{e}\npolicy:\n{policy_toml}"));
         Detector { inner, scratch }
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would end it (no drain, no stats line); waits
+    /// for it to be gone.
+    pub fn kill_now(&mut self) {
+        let status = self.inner.kill_now();
+        assert!(status.is_some(), "the daemon was not running");
     }
 
     /// The daemon's process id, while it runs.

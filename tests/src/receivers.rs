@@ -517,14 +517,15 @@ pub fn sink_count(stats: &Value, sink: &str, counter: &str) -> u64 {
         .unwrap_or_else(|| panic!("sink {sink:?} has no {counter:?} count: {stats}"))
 }
 
-/// The spool files (`<seq>.json`) of one sink.
-pub fn spool_files(spool_dir: &Path, sink: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(spool_dir.join(sink)) else {
+/// The alert journal's segment files (`<n>.seg`) in `spool_dir`: none once every sink has
+/// delivered everything and the daemon stopped.
+pub fn journal_segments(spool_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(spool_dir) else {
         return Vec::new();
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
         .collect();
     files.sort();
     files

@@ -373,8 +373,11 @@ pub struct DeliveryOverrides {
 /// `[delivery]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryPolicy {
-    /// Absolute; undelivered alerts wait here, across restarts, one directory per sink.
+    /// Absolute; the alert journal (every alert until each sink has delivered it), across
+    /// restarts.
     pub spool_dir: PathBuf,
+    /// The most the journal may take on disk; past it the oldest undelivered alerts go.
+    pub journal_max_bytes: u64,
     /// What every sink uses unless it sets its own.
     pub defaults: SinkDelivery,
 }
@@ -553,6 +556,7 @@ impl Policy {
             sinks: Vec::new(),
             delivery: DeliveryPolicy {
                 spool_dir: PathBuf::new(),
+                journal_max_bytes: 0,
                 defaults: SinkDelivery {
                     timeout: Duration::ZERO,
                     give_up_after: Duration::ZERO,

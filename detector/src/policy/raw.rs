@@ -164,11 +164,12 @@ pub(crate) struct RawSink {
     pub dedup_window: Option<Spanned<String>>,
 }
 
-/// `[delivery]`: the spool, and the delivery keys every sink takes unless it sets its own.
+/// `[delivery]`: the alert journal, and the delivery keys every sink takes unless it sets its own.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDelivery {
     pub spool_dir: Option<Spanned<String>>,
+    pub journal_max_bytes: Option<Spanned<i64>>,
     pub timeout: Option<Spanned<String>>,
     pub give_up_after: Option<Spanned<String>>,
     pub queue: Option<Spanned<i64>>,

@@ -902,6 +902,7 @@ fn builtin_sinks_and_delivery() {
         }]
     );
     assert_eq!(p.delivery.spool_dir, Path::new("/var/lib/detector/spool"));
+    assert_eq!(p.delivery.journal_max_bytes, 256 << 20);
     assert_eq!(
         p.delivery.defaults,
         SinkDelivery {
@@ -938,6 +939,7 @@ fn builtin_sets_every_delivery_key() {
     }];
     other.delivery = DeliveryPolicy {
         spool_dir: "/x".into(),
+        journal_max_bytes: 1 << 20,
         defaults: SinkDelivery {
             timeout: Duration::from_secs(1),
             give_up_after: Duration::from_secs(2),
@@ -1261,6 +1263,11 @@ fn sink_filters_and_numbers() {
     assert_error(
         "[delivery]\nspool_dir = \"spool\"\n",
         "policy.toml:2: delivery.spool_dir: \"spool\" must be an absolute path",
+    );
+    assert_error(
+        "[delivery]\njournal_max_bytes = 4096\n",
+        "policy.toml:2: delivery.journal_max_bytes: 4096 is out of range; the alert journal \
+         needs 1048576 to 68719476736 bytes (1 MiB to 64 GiB)",
     );
 }
 

@@ -1,18 +1,23 @@
-//! One sender per sink: takes messages from the sink's queue (then from its spool), sends
-//! them one at a time in order, retries, gives up, spools.
+//! One sender per sink: takes messages from the sink's queue (then from its backlog in the
+//! journal), sends them one at a time in order, retries, gives up, acknowledges.
 //!
-//! Order: the queue holds older messages than the spool while the sink is in "overflow"
-//! (set when the queue was full, or at start with a spool left by an earlier run). In
-//! overflow every new message goes to the spool, behind the others, until the sender has
+//! Every message is in the journal before it reaches the queue (`journal`); what a sink
+//! delivers it acknowledges there. A message that does not fit the queue, or is given up on,
+//! or is still queued at shutdown joins the sink's backlog: its sequence number, read back
+//! from the journal when its turn comes (counted `spooled`).
+//!
+//! Order: the queue holds older messages than the backlog while the sink is in "overflow"
+//! (set when the queue was full, or at start with messages left by an earlier run). In
+//! overflow every new message goes to the backlog, behind the others, until the sender has
 //! emptied it; so messages leave in the order they were raised. A message given up on stays
-//! in the spool ("parked") and is tried again after the sink's next successful delivery, or at
-//! the next start, out of order then.
+//! in the backlog ("parked") and is tried again after the sink's next successful delivery, or
+//! at the next start, out of order then.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard,
     },
     time::Duration,
 };
@@ -28,8 +33,9 @@ use super::{
     error::{Failure, SinkError},
     file::FileSink,
     http::HttpSink,
+    journal::{Journal, ReadError},
     message::Envelope,
-    spool::{Spool, SpoolReadError},
+    stdout::StdoutSink,
     syslog::SyslogSink,
 };
 use crate::policy::{SinkDelivery, SinkTarget};
@@ -54,44 +60,44 @@ fn bump(counter: &AtomicU64) {
 pub(crate) struct SinkShared {
     pub name: String,
     pub counters: Counters,
-    pub spool: Spool,
-    state: Mutex<SpoolState>,
+    pub journal: Arc<Journal>,
+    state: Mutex<Backlog>,
 }
 
 #[derive(Debug)]
-struct SpoolState {
-    /// New messages go to the spool, behind the ones there.
+struct Backlog {
+    /// New messages go to the backlog, behind the ones there.
     overflow: bool,
-    /// Sequence numbers in the spool.
+    /// Sequence numbers of messages to read back from the journal.
     entries: BTreeSet<u64>,
 }
 
 impl SinkShared {
-    pub(crate) fn new(name: String, spool: Spool, spooled: Vec<u64>) -> Self {
+    pub(crate) fn new(name: String, journal: Arc<Journal>, backlog: Vec<u64>) -> Self {
         SinkShared {
             name,
             counters: Counters::default(),
-            spool,
-            state: Mutex::new(SpoolState {
-                overflow: !spooled.is_empty(),
-                entries: spooled.into_iter().collect(),
+            journal,
+            state: Mutex::new(Backlog {
+                overflow: !backlog.is_empty(),
+                entries: backlog.into_iter().collect(),
             }),
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, SpoolState> {
+    fn state(&self) -> MutexGuard<'_, Backlog> {
         // Every critical section leaves the state consistent; a panic elsewhere does not
-        // make it wrong.
+        // make it less so.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Messages waiting in the spool.
+    /// Messages waiting in the backlog.
     pub(crate) fn pending(&self) -> usize {
         self.state().entries.len()
     }
 
-    /// The dispatcher's side: queue `envelope`, or spool it when the queue is full or the
-    /// spool holds older messages. Never waits on the sender.
+    /// The dispatcher's side: queue `envelope` (already journaled), or put it in the backlog
+    /// when the queue is full or the backlog holds older messages. Never waits on the sender.
     pub(crate) fn enqueue(&self, tx: &mpsc::Sender<Envelope>, envelope: Envelope) {
         let mut state = self.state();
         let envelope = if state.overflow {
@@ -102,7 +108,7 @@ impl SinkShared {
                 Err(mpsc::error::TrySendError::Full(envelope)) => {
                     tracing::warn!(
                         sink = self.name.as_str(),
-                        "queue full; alerts go to the spool until the sink catches up"
+                        "queue full; alerts wait in the journal until the sink catches up"
                     );
                     state.overflow = true;
                     envelope
@@ -110,71 +116,62 @@ impl SinkShared {
                 Err(mpsc::error::TrySendError::Closed(envelope)) => envelope,
             }
         };
-        // Not synced: this runs on the detection path. The rename makes it whole or absent.
-        self.spool_locked(&mut state, &envelope, false);
+        self.spool_locked(&mut state, &envelope);
     }
 
-    fn spool(&self, envelope: &Envelope, sync: bool) {
+    fn spool(&self, envelope: &Envelope) {
         let mut state = self.state();
-        self.spool_locked(&mut state, envelope, sync);
+        self.spool_locked(&mut state, envelope);
     }
 
-    fn spool_locked(&self, state: &mut SpoolState, envelope: &Envelope, sync: bool) {
+    /// Leaves `envelope` to the backlog: it is read back from the journal when its turn
+    /// comes. One the journal does not hold (its write failed, or it was evicted) is lost.
+    fn spool_locked(&self, state: &mut Backlog, envelope: &Envelope) {
         if state.entries.contains(&envelope.seq) {
             return;
         }
-        match self.spool.write(envelope, sync) {
-            Ok(()) => {
-                state.entries.insert(envelope.seq);
-                bump(&self.counters.spooled);
-            }
-            Err(e) => {
-                bump(&self.counters.dropped);
-                tracing::error!(
-                    sink = self.name.as_str(),
-                    id = envelope.id.as_str(),
-                    "alert lost: cannot write it to the spool {}: {e}",
-                    self.spool.dir().display()
-                );
-            }
+        if self.journal.holds(envelope.seq) {
+            state.entries.insert(envelope.seq);
+            bump(&self.counters.spooled);
+        } else {
+            bump(&self.counters.dropped);
+            tracing::error!(
+                sink = self.name.as_str(),
+                id = envelope.id.as_str(),
+                "alert lost: it is not in the journal {} (not written, or evicted) and cannot \
+                 be kept in memory",
+                self.journal.dir().display()
+            );
         }
     }
 
-    fn delivered_from_spool(&self, seq: u64) {
-        if let Err(e) = self.spool.remove(seq) {
-            tracing::error!(
-                sink = self.name.as_str(),
-                "cannot remove a delivered alert from the spool (it will be sent again at the \
-                 next start): {e}"
-            );
+    /// The sink is done with `seq` (delivered, a repeat, or unreadable).
+    fn done(&self, seq: u64, from_backlog: bool) {
+        self.journal.ack(&self.name, seq);
+        if from_backlog {
+            self.state().entries.remove(&seq);
         }
-        self.state().entries.remove(&seq);
     }
 }
 
 /// How a sink sends one message.
 #[derive(Debug)]
 pub(crate) enum Transport {
+    Stdout(StdoutSink),
     File(FileSink),
     Http(Box<HttpSink>),
     Syslog(SyslogSink),
 }
 
 impl Transport {
-    /// Reads the sink's secrets and sets it up; `Stdout` is not a transport.
+    /// Reads the sink's secrets and sets it up.
     pub(crate) fn new(
         sink: &str,
         target: &SinkTarget,
         delivery: &SinkDelivery,
     ) -> Result<Transport, SinkError> {
         Ok(match target {
-            SinkTarget::Stdout => {
-                return Err(SinkError::BadSecret {
-                    sink: sink.to_owned(),
-                    key: "type".to_owned(),
-                    message: "stdout has its own writer".to_owned(),
-                })
-            }
+            SinkTarget::Stdout => Transport::Stdout(StdoutSink::new()),
             SinkTarget::File {
                 path,
                 max_bytes,
@@ -193,6 +190,7 @@ impl Transport {
     /// resolution to a sink that does not track incidents).
     async fn deliver(&mut self, envelope: &Envelope) -> Result<(), Failure> {
         match self {
+            Transport::Stdout(sink) => sink.deliver(envelope).await,
             Transport::File(sink) => sink.deliver(envelope).await,
             Transport::Http(sink) => sink.deliver(envelope).await,
             Transport::Syslog(sink) => sink.deliver(envelope).await,
@@ -234,17 +232,18 @@ impl Worker {
         stop: watch::Receiver<Option<Instant>>,
         delivery: SinkDelivery,
     ) -> Self {
-        // The local file is a record: every alert goes in, however repetitive.
-        let window = match transport {
-            Transport::File(_) => Duration::ZERO,
-            _ => delivery.dedup_window,
+        // The local file and stdout are records: every alert goes in, however repetitive,
+        // and as fast as it comes.
+        let (window, rate) = match transport {
+            Transport::File(_) | Transport::Stdout(_) => (Duration::ZERO, 0),
+            _ => (delivery.dedup_window, delivery.rate_per_minute),
         };
         Worker {
             shared,
             transport,
             rx,
             stop,
-            rate: RateLimit::new(delivery.rate_per_minute, std::time::Instant::now()),
+            rate: RateLimit::new(rate, std::time::Instant::now()),
             dedup: Dedup::new(window),
             delivery,
             parked: BTreeMap::new(),
@@ -256,7 +255,8 @@ impl Worker {
         &self.shared.name
     }
 
-    pub(crate) async fn run(mut self) {
+    /// Runs until shutdown; returns the error that stopped the stdout sink, if any.
+    pub(crate) async fn run(mut self) -> Option<std::io::Error> {
         while let Some((envelope, from_spool)) = self.next().await {
             let now = std::time::Instant::now();
             if self.dedup.is_duplicate(&envelope, now) {
@@ -266,18 +266,14 @@ impl Worker {
                     id = envelope.id.as_str(),
                     "repeat of an alert already sent for this incident; not sent again"
                 );
-                if from_spool {
-                    self.shared.delivered_from_spool(envelope.seq);
-                }
+                self.shared.done(envelope.seq, from_spool);
                 continue;
             }
             match self.deliver(&envelope).await {
                 Outcome::Delivered => {
                     bump(&self.shared.counters.sent);
                     self.dedup.record(&envelope, std::time::Instant::now());
-                    if from_spool {
-                        self.shared.delivered_from_spool(envelope.seq);
-                    }
+                    self.shared.done(envelope.seq, from_spool);
                     // The receiver is back: what was given up on for a passing failure gets
                     // another chance.
                     self.parked.retain(|_, permanent| *permanent);
@@ -285,22 +281,26 @@ impl Worker {
                 Outcome::GaveUp { permanent } => {
                     bump(&self.shared.counters.failed);
                     if !from_spool {
-                        self.shared.spool(&envelope, true);
+                        self.shared.spool(&envelope);
                     }
                     self.parked.insert(envelope.seq, permanent);
                 }
                 Outcome::Stopped => {
                     if !from_spool {
-                        self.shared.spool(&envelope, true);
+                        self.shared.spool(&envelope);
                     }
                     break;
                 }
             }
         }
-        // Shutdown: whatever is still queued goes to the spool, in order.
+        // Shutdown: whatever is still queued stays in the journal for the next start.
         self.rx.close();
         while let Ok(envelope) = self.rx.try_recv() {
-            self.shared.spool(&envelope, true);
+            self.shared.spool(&envelope);
+        }
+        match &mut self.transport {
+            Transport::Stdout(sink) => sink.take_error(),
+            _ => None,
         }
     }
 
@@ -337,8 +337,12 @@ impl Worker {
                 next
             };
             if let Some(seq) = spooled {
-                match self.shared.spool.read(seq) {
-                    Ok(envelope) => return Some((envelope, true)),
+                match self.shared.journal.read(seq) {
+                    Ok(Some(envelope)) => return Some((envelope, true)),
+                    // Evicted (counted then): nothing to send.
+                    Ok(None) => {
+                        self.shared.state().entries.remove(&seq);
+                    }
                     Err(e) => self.unreadable(seq, &e),
                 }
                 continue;
@@ -356,17 +360,13 @@ impl Worker {
         }
     }
 
-    fn unreadable(&mut self, seq: u64, error: &SpoolReadError) {
-        bump(&self.shared.counters.failed);
-        let aside = self.shared.spool.set_aside(seq);
+    fn unreadable(&mut self, seq: u64, error: &ReadError) {
+        bump(&self.shared.counters.dropped);
         tracing::error!(
             sink = self.name(),
-            "spooled alert {seq} cannot be read back, set aside{}: {error}",
-            aside
-                .map(|p| format!(" as {}", p.display()))
-                .unwrap_or_default()
+            "alert lost: journaled alert {seq} cannot be read back: {error}"
         );
-        self.shared.state().entries.remove(&seq);
+        self.shared.done(seq, true);
     }
 
     /// Sends one message, retrying transient failures until `give_up_after`.
@@ -398,7 +398,7 @@ impl Worker {
                     tracing::error!(
                         sink = self.name(),
                         id = envelope.id.as_str(),
-                        "alert refused, not retried (kept in the spool for the next start): {reason}"
+                        "alert refused, not retried (kept in the journal for the next start): {reason}"
                     );
                     return Outcome::GaveUp { permanent: true };
                 }
@@ -410,7 +410,7 @@ impl Worker {
                 tracing::error!(
                     sink = self.name(),
                     id = envelope.id.as_str(),
-                    "giving up after {attempt} attempts in {:?} (kept in the spool; tried again \
+                    "giving up after {attempt} attempts in {:?} (kept in the journal; tried again \
                      after the next successful delivery or at the next start): {reason}",
                     started.elapsed()
                 );

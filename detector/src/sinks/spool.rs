@@ -1,15 +1,10 @@
-//! The durable spool: undelivered messages of one sink, one file each, in
-//! `<spool_dir>/<sink name>/<seq>.json`. File names sort in delivery order (the sequence
-//! number is zero-padded), so a restarted daemon sends them in the order they were raised.
-//!
-//! A file is written under a temporary name and renamed into place, so a crash leaves either
-//! the whole message or nothing. Directories are created on first use with mode 0700 (alerts
-//! carry command lines); the default policy never touches the disk unless a sink falls behind.
+//! The spool of detector versions before the journal: undelivered messages of one sink, one
+//! file each, in `<spool_dir>/<sink name>/<seq>.json`. Read once at start and moved into the
+//! journal (`Dispatcher::start`), so that an upgrade loses nothing; never written any more
+//! (`write` is kept for the tests).
 
 use std::{
-    fs,
-    io::{self, Write as _},
-    os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _},
+    fs, io,
     path::{Path, PathBuf},
 };
 
@@ -64,6 +59,7 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+#[cfg(test)]
 pub(crate) fn encode(envelope: &Envelope) -> Vec<u8> {
     let file = SpoolFile {
         v: VERSION,
@@ -119,8 +115,13 @@ impl Spool {
         Ok(seqs)
     }
 
+    #[cfg(test)]
     /// Writes `envelope`, durably when `sync` (data and directory entry flushed to disk).
     pub(crate) fn write(&self, envelope: &Envelope, sync: bool) -> io::Result<()> {
+        use std::{
+            io::Write as _,
+            os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _},
+        };
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

@@ -1,68 +1,64 @@
 //! JSON lines on standard output (the default sink). Logs go to stderr, so stdout carries
 //! nothing but alerts and can be piped straight into `jq` or a log shipper.
+//!
+//! A sink like the others (queue, journal, acknowledgements): a line counts as delivered once
+//! written and flushed, so after a crash the next start prints again what was not; the line
+//! is then the same alert, with the same id. Writing happens on tokio's blocking pool (stdout
+//! can block on a slow pipe), never on the detection thread.
 
-use std::io::Write;
+use std::{
+    io::{self, Write as _},
+    sync::{Arc, Mutex},
+};
 
-use tokio::sync::mpsc;
+use super::{
+    error::Failure,
+    message::{Envelope, Message},
+};
 
-use crate::alert::Alert;
-
-/// Alerts waiting to be written, at most; past that they are counted as dropped.
-const QUEUE: usize = 65_536;
-
-/// Handle the pipeline sends alerts to; a task of its own writes them.
-#[derive(Debug)]
-pub struct StdoutSink {
-    tx: mpsc::Sender<Alert>,
-    dropped: u64,
-    sent: u64,
+#[derive(Debug, Default)]
+pub(crate) struct StdoutSink {
+    /// The first write error: stdout is gone for good (a closed pipe); the daemon reports it
+    /// at exit, as it always did.
+    error: Arc<Mutex<Option<io::Error>>>,
 }
 
 impl StdoutSink {
-    /// Starts the writer on a blocking thread (stdout writes can block on a slow pipe).
-    pub fn start() -> (StdoutSink, tokio::task::JoinHandle<std::io::Result<()>>) {
-        let (tx, mut rx) = mpsc::channel::<Alert>(QUEUE);
-        let writer = tokio::task::spawn_blocking(move || {
-            let stdout = std::io::stdout();
-            while let Some(alert) = rx.blocking_recv() {
-                let mut out = stdout.lock();
-                serde_json::to_writer(&mut out, &alert)?;
-                out.write_all(b"\n")?;
-                out.flush()?;
-            }
-            Ok(())
-        });
-        (
-            StdoutSink {
-                tx,
-                dropped: 0,
-                sent: 0,
-            },
-            writer,
-        )
+    pub(crate) fn new() -> Self {
+        StdoutSink::default()
     }
 
-    /// Queues an alert; never blocks the caller.
-    pub fn send(&mut self, alert: Alert) {
-        match self.tx.try_send(alert) {
-            Ok(()) => self.sent += 1,
+    pub(crate) async fn deliver(&mut self, envelope: &Envelope) -> Result<(), Failure> {
+        let Message::Alert(alert) = &envelope.message else {
+            return Ok(());
+        };
+        if let Some(e) = &*self.error.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(Failure::Permanent {
+                reason: format!("stdout failed earlier: {e}"),
+            });
+        }
+        let mut line = serde_json::to_vec(alert).unwrap_or_default();
+        line.push(b'\n');
+        let written = tokio::task::spawn_blocking(move || {
+            let mut out = io::stdout().lock();
+            out.write_all(&line)?;
+            out.flush()
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        match written {
+            Ok(()) => Ok(()),
             Err(e) => {
-                self.dropped += 1;
-                tracing::error!(
-                    dropped = self.dropped,
-                    "stdout sink queue full, alert dropped: {e}"
-                );
+                let reason = format!("writing to stdout: {e}");
+                let mut error = self.error.lock().unwrap_or_else(|p| p.into_inner());
+                error.get_or_insert(e);
+                Err(Failure::Permanent { reason })
             }
         }
     }
 
-    /// Alerts handed to the writer.
-    pub fn sent(&self) -> u64 {
-        self.sent
-    }
-
-    /// Alerts that could not be queued.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
+    /// The write error that stopped this sink, if any.
+    pub(crate) fn take_error(&mut self) -> Option<io::Error> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }

@@ -22,6 +22,9 @@ const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 /// Where a `syslog` sink sends, when it gives no `socket`.
 const SYSLOG_SOCKET: &str = "/dev/log";
 
+/// What `[delivery] journal_max_bytes` may be.
+const JOURNAL_BYTES: RangeInclusive<u64> = (1 << 20)..=(64 << 30);
+
 /// The rotation size and the rotated files kept of a `file` sink that does not say.
 const FILE_MAX_BYTES: u64 = 100 * 1024 * 1024;
 const FILE_KEEP: u32 = 5;
@@ -127,6 +130,25 @@ pub(crate) fn delivery(
         Some(dir) => check_absolute(dir.get_ref())
             .map_err(|m| src.invalid(&dir.span(), "delivery.spool_dir", m))?,
     };
+    let journal_max_bytes = match raw.journal_max_bytes {
+        None => base.journal_max_bytes,
+        Some(n) => match u64::try_from(*n.get_ref()) {
+            Ok(v) if JOURNAL_BYTES.contains(&v) => v,
+            _ => {
+                return Err(src.invalid(
+                    &n.span(),
+                    "delivery.journal_max_bytes",
+                    format!(
+                        "{} is out of range; the alert journal needs {} to {} bytes (1 MiB to \
+                         64 GiB)",
+                        n.get_ref(),
+                        JOURNAL_BYTES.start(),
+                        JOURNAL_BYTES.end()
+                    ),
+                ))
+            }
+        },
+    };
     let keys = delivery_keys(
         "delivery",
         DeliveryKeys {
@@ -141,6 +163,7 @@ pub(crate) fn delivery(
     let d = &base.defaults;
     Ok(DeliveryPolicy {
         spool_dir,
+        journal_max_bytes,
         defaults: SinkDelivery {
             timeout: keys.timeout.unwrap_or(d.timeout),
             give_up_after: keys.give_up_after.unwrap_or(d.give_up_after),
